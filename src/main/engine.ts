@@ -1,0 +1,169 @@
+// Composition of the engine: data directory, LMDB, rings, partition workers, ack tracking and the
+// uWS front end; and the orderly stop (stop taking, finish and ack what was taken, close storage).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, type EngineConfig } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { partitionsOwnedBy } from '../shared/partition.js';
+import { maxRecordPayload } from '../shared/ring.js';
+import { openStore, type Store } from '../shared/store.js';
+import type { PartitionWorkerTask } from '../shared/worker-task.js';
+import { AckTracker } from './ack-tracker.js';
+import { TokenCheck } from './auth.js';
+import { openDataDir, type OpenedDataDir } from './data-dir.js';
+import { EVENT_HEADER_BYTES } from '../shared/event-record.js';
+import { Ingest } from './ingest.js';
+import { MessageHandler } from './message-handler.js';
+import { PartitionChannel } from './partition-channel.js';
+import type { Limits } from './protocol.js';
+import { FrontEndServer } from './server.js';
+import { PartitionWorkerPool } from './worker-pool.js';
+
+const PROGRESS_WAIT_MS = 1000;
+
+export interface EngineHooks {
+  /** Called when the engine cannot go on safely (a worker keeps dying). */
+  onFatal(error: Error): void;
+}
+
+export class Engine {
+  private pumping = true;
+  private stopped: Promise<void> | null = null;
+
+  private constructor(
+    readonly config: EngineConfig,
+    readonly port: number,
+    readonly partitions: number,
+    private readonly dataDir: OpenedDataDir,
+    private readonly store: Store,
+    private readonly channels: PartitionChannel[],
+    private readonly tracker: AckTracker,
+    private readonly ingest: Ingest,
+    private readonly server: FrontEndServer,
+    readonly pool: PartitionWorkerPool,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
+    checkCombinations(config);
+    const dataDir = openDataDir(config.dataDir, config.partitions);
+    let store: Store | null = null;
+    try {
+      store = openStore(config.dataDir);
+      const partitions = dataDir.partitions;
+      const lastOffsets = new Float64Array(partitions);
+      for (let p = 0; p < partitions; p++) lastOffsets[p] = store.partitions.get(p) ?? 0;
+
+      const limits: Limits = {
+        maxInFlight: config.maxInFlight,
+        maxEventsPerPub: config.maxEventsPerPub,
+        maxPayloadBytes: config.maxPayloadBytes,
+        maxKeyBytes: config.maxKeyBytes,
+        maxTypeBytes: config.maxTypeBytes,
+        maxDataDepth: config.maxDataDepth,
+      };
+      const channels: PartitionChannel[] = [];
+      for (let w = 0; w < config.workers; w++) channels.push(new PartitionChannel(w, config.ringBytes));
+      const tracker = new AckTracker(config.workers);
+      const ingest = new Ingest(channels, lastOffsets, tracker, {
+        ...limits,
+        partitions,
+        maxBacklogBytes: config.maxBacklogBytes,
+      });
+      const handler = new MessageHandler(ingest, store, limits, log);
+      const server = new FrontEndServer(
+        {
+          host: config.host,
+          port: config.port,
+          limits,
+          idleTimeoutSeconds: config.idleTimeoutSeconds,
+          welcome: { partitions, durability: config.durability },
+        },
+        handler,
+        store,
+        new TokenCheck(config.authTokens),
+        log,
+      );
+      const tasks: PartitionWorkerTask[] = channels.map((channel) => ({
+        worker: channel.worker,
+        partitions,
+        ownedPartitions: partitionsOwnedBy(channel.worker, config.workers, partitions),
+        inbound: channel.inboundBuffers,
+        outbound: channel.outboundBuffers,
+        dataDir: config.dataDir,
+        durability: config.durability,
+        batchMaxEvents: config.batchMaxEvents,
+        cacheKeys: Math.ceil(config.cacheKeys / config.workers),
+        logLevel: config.logLevel,
+      }));
+      const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal);
+      pool.start();
+      const port = await server.listen();
+      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, log);
+      for (const channel of channels) void engine.pumpProgress(channel);
+      server.ready = true;
+      log.info(
+        { host: config.host, port, partitions, workers: config.workers, durability: config.durability, created: dataDir.created },
+        `listening on ${config.host}:${port}`,
+      );
+      return engine;
+    } catch (error) {
+      if (store !== null) await store.root.close();
+      dataDir.unlock();
+      throw error;
+    }
+  }
+
+  /** Moves workers' progress reports into acks, and backlog into rings as space frees up. */
+  private async pumpProgress(channel: PartitionChannel): Promise<void> {
+    const onReport = this.tracker.onProgress.bind(this.tracker, channel.worker);
+    while (this.pumping) {
+      channel.readProgress(onReport);
+      if (channel.backlogBytes > 0) channel.drainBacklog();
+      await channel.waitForProgress(PROGRESS_WAIT_MS);
+    }
+  }
+
+  /** Idempotent orderly stop; resolves when storage is closed. */
+  stop(): Promise<void> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
+  }
+
+  private async doStop(): Promise<void> {
+    const timeoutMs = this.config.shutdownTimeoutMs;
+    this.log.info({ pending: this.tracker.pending }, 'stopping: no new connections or pubs');
+    this.server.ready = false;
+    this.ingest.draining = true;
+    this.server.stopListening();
+    if ((await Promise.race([this.tracker.idle().then(() => true), sleep(timeoutMs, false)])) === false) {
+      this.log.error({ pending: this.tracker.pending }, 'stopping: pubs still pending after the shutdown timeout');
+    }
+    for (const channel of this.channels) channel.close();
+    const stopped = await Promise.race([this.pool.stop().then(() => true), sleep(timeoutMs, false)]);
+    if (!stopped) {
+      this.log.error('stopping: partition workers did not finish in time; terminating them');
+      await this.pool.destroy();
+    }
+    this.pumping = false;
+    this.server.closeConnections(1001, 'engine shutting down');
+    await this.store.root.close();
+    this.dataDir.unlock();
+    this.log.info('stopped');
+  }
+}
+
+/** Settings that are valid alone but not together, or not available yet. */
+function checkCombinations(config: EngineConfig): void {
+  const problems: string[] = [];
+  if (config.routes !== undefined) {
+    problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: routes are not available in this version; allowed is unset (the default merge)`);
+  }
+  const largestRecord = config.maxPayloadBytes + EVENT_HEADER_BYTES;
+  if (largestRecord > maxRecordPayload(config.ringBytes)) {
+    problems.push(
+      `HUNT_MAX_PAYLOAD_BYTES=${config.maxPayloadBytes} is invalid with HUNT_RING_BYTES=${config.ringBytes}: ` +
+        `allowed is at most ${maxRecordPayload(config.ringBytes) - EVENT_HEADER_BYTES} (a quarter of the ring)`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}

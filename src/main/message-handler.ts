@@ -1,0 +1,60 @@
+// Protocol semantics of one client frame: decode, dispatch by op, answer errors in the encoding of
+// the frame. The policy for bad input is to answer with an error frame and keep the connection:
+// one bad frame never costs a client its other pubs in flight.
+import type { Logger } from '../shared/logger.js';
+import { readMeta, type Store } from '../shared/store.js';
+import type { Connection } from './connection.js';
+import type { Ingest } from './ingest.js';
+import { decodeFrame, ErrorCode, errorMessage, ProtocolError, type Encoding, type Limits } from './protocol.js';
+import { checkGet, isPlainObject, requestId } from './validate.js';
+
+export class MessageHandler {
+  constructor(
+    private readonly ingest: Ingest,
+    private readonly store: Store,
+    private readonly limits: Limits,
+    private readonly log: Logger,
+  ) {}
+
+  onFrame(conn: Connection, frame: ArrayBuffer, isBinary: boolean): void {
+    const encoding: Encoding = isBinary ? 'msgpack' : 'json';
+    try {
+      if (frame.byteLength > this.limits.maxPayloadBytes) {
+        throw new ProtocolError(ErrorCode.TOO_LARGE, `frame of ${frame.byteLength} bytes exceeds maxPayloadBytes ${this.limits.maxPayloadBytes}`);
+      }
+      const message = decodeFrame(frame, isBinary);
+      if (!isPlainObject(message)) throw new ProtocolError(ErrorCode.BAD_FRAME, 'a message must be a map with an "op" field');
+      this.dispatch(conn, message, encoding);
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        conn.send(errorMessage(error), encoding, true);
+        return;
+      }
+      this.log.error({ err: error, conn: conn.id }, 'internal error handling a frame');
+      conn.send({ op: 'error', id: null, code: ErrorCode.INTERNAL, message: 'internal error; the message was not applied' }, encoding, true);
+    }
+  }
+
+  private dispatch(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
+    switch (message.op) {
+      case 'pub':
+        this.ingest.pub(conn, message, encoding);
+        return;
+      case 'get': {
+        const get = checkGet(message, this.limits);
+        conn.send({ op: 'meta', id: get.id, key: get.key, meta: readMeta(this.store, get.key) ?? null }, encoding, true);
+        return;
+      }
+      case 'hello':
+      case 'sub':
+      case 'unsub':
+        throw new ProtocolError(ErrorCode.UNSUPPORTED, `op "${message.op}" is not available in this version`, requestId(message));
+      default:
+        throw new ProtocolError(
+          ErrorCode.BAD_FRAME,
+          `unknown op ${JSON.stringify(typeof message.op === 'string' ? message.op : String(message.op))}; expected pub, get, hello, sub or unsub`,
+          requestId(message),
+        );
+    }
+  }
+}

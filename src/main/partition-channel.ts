@@ -1,0 +1,120 @@
+// The front end's side of one worker's rings: it writes event records into the worker's inbound
+// ring and reads the worker's progress reports from its outbound ring.
+//
+// When the inbound ring is full the records go to a backlog in ordinary memory (in order, so
+// per-key order holds) and move into the ring as the worker frees space. The backlog is bounded by
+// the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
+// accepts a pub; the event loop never blocks on a full ring.
+import { eventRecordMaxBytes, writeEventRecord } from '../shared/event-record.js';
+import { readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
+import { createRing, RingReader, RingWriter, type RingBuffers } from '../shared/ring.js';
+
+const BACKLOG_CHUNK_BYTES = 1 << 20;
+const PROGRESS_RING_BYTES = 1 << 20;
+
+interface BacklogChunk {
+  buf: Buffer;
+  view: DataView;
+  readAt: number;
+  writeAt: number;
+}
+
+export class PartitionChannel {
+  readonly inboundBuffers: RingBuffers;
+  readonly outboundBuffers: RingBuffers;
+  private readonly inbound: RingWriter;
+  private readonly outbound: RingReader;
+  private readonly backlog: BacklogChunk[] = [];
+  /** Records enqueued so far, ring and backlog (u32, wrapping): compare with progress reports. */
+  enqueued = 0;
+  /** Bytes waiting in the backlog. */
+  backlogBytes = 0;
+
+  constructor(readonly worker: number, ringBytes: number) {
+    this.inboundBuffers = createRing(ringBytes);
+    this.outboundBuffers = createRing(PROGRESS_RING_BYTES);
+    this.inbound = new RingWriter(this.inboundBuffers);
+    this.outbound = new RingReader(this.outboundBuffers);
+  }
+
+  writeEvent(
+    partition: number,
+    offset: number,
+    key: string,
+    keyBytes: number,
+    type: string,
+    ts: number,
+    data: Uint8Array | null,
+  ): void {
+    const maxBytes = eventRecordMaxBytes(keyBytes, type, data);
+    this.enqueued = (this.enqueued + 1) >>> 0;
+    if (this.backlog.length === 0) {
+      const at = this.inbound.reserve(maxBytes);
+      if (at !== -1) {
+        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, type, ts, data));
+        return;
+      }
+    }
+    const chunk = this.backlogChunkFor(4 + maxBytes);
+    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, type, ts, data);
+    chunk.view.setUint32(chunk.writeAt, length, true);
+    chunk.writeAt += 4 + length;
+    this.backlogBytes += 4 + length;
+  }
+
+  /** Makes the records written since the last publish visible to the worker (once per frame). */
+  publish(): void {
+    this.inbound.publish();
+  }
+
+  /** Moves backlog records into the ring while it has room. */
+  drainBacklog(): void {
+    while (this.backlog.length > 0) {
+      const chunk = this.backlog[0]!;
+      while (chunk.readAt < chunk.writeAt) {
+        const length = chunk.view.getUint32(chunk.readAt, true);
+        const at = this.inbound.reserve(length);
+        if (at === -1) {
+          this.inbound.publish();
+          return;
+        }
+        this.inbound.bytes.set(chunk.buf.subarray(chunk.readAt + 4, chunk.readAt + 4 + length), at);
+        this.inbound.commit(length);
+        chunk.readAt += 4 + length;
+        this.backlogBytes -= 4 + length;
+      }
+      this.backlog.shift();
+    }
+    this.inbound.publish();
+  }
+
+  /** Reads every progress report the worker has published; calls `onReport` for each. */
+  readProgress(onReport: (report: ProgressRecord) => void): void {
+    let at: number;
+    while ((at = this.outbound.next()) !== -1) onReport(readProgressRecord(this.outbound.bytes, this.outbound.view, at));
+    if (this.outbound.pendingRecords() > 0) this.outbound.release();
+  }
+
+  waitForProgress(timeoutMs: number): Promise<void> {
+    return this.outbound.waitForData(timeoutMs);
+  }
+
+  /** Bytes waiting in the inbound ring for the worker. */
+  ringDepthBytes(): number {
+    return this.inbound.usedBytes();
+  }
+
+  /** Tells the worker to finish what it has and stop. */
+  close(): void {
+    this.inbound.close();
+  }
+
+  private backlogChunkFor(bytes: number): BacklogChunk {
+    const last = this.backlog[this.backlog.length - 1];
+    if (last !== undefined && last.buf.length - last.writeAt >= bytes) return last;
+    const buf = Buffer.allocUnsafe(Math.max(BACKLOG_CHUNK_BYTES, bytes));
+    const chunk = { buf, view: new DataView(buf.buffer, buf.byteOffset, buf.length), readAt: 0, writeAt: 0 };
+    this.backlog.push(chunk);
+    return chunk;
+  }
+}

@@ -1,0 +1,209 @@
+// The uWebSockets.js front end: the /v1/stream WebSocket endpoint and the HTTP endpoints.
+// Everything that touches a uWS request, response or socket stays in this file.
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
+import type { Logger } from '../shared/logger.js';
+import { readMeta, type Store } from '../shared/store.js';
+import type { TokenCheck } from './auth.js';
+import type { Connection } from './connection.js';
+import type { MessageHandler } from './message-handler.js';
+import { encodeMessage, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from './protocol.js';
+import { uws } from './uws.js';
+import { checkKey } from './validate.js';
+
+/** uWS closes a socket whose frame exceeds this; frames between our limit and it get TOO_LARGE. */
+const HARD_PAYLOAD_FACTOR = 2;
+/** A client that does not read its acks is disconnected past this much unsent data. */
+const MAX_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
+const KEYS_PREFIX = '/v1/keys/';
+const EXCLUSIVE_PORT = 1; // LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT
+
+interface SocketData {
+  conn: SocketConnection | null;
+  encoding: Encoding;
+}
+
+class SocketConnection implements Connection {
+  inFlight = 0;
+  closed = false;
+
+  constructor(
+    readonly id: number,
+    readonly encoding: Encoding,
+    private readonly ws: WebSocket<SocketData>,
+  ) {}
+
+  send(message: ServerMessage, encoding: Encoding, corked: boolean): void {
+    if (this.closed) return;
+    const payload = encodeMessage(message, encoding);
+    const isBinary = encoding === 'msgpack';
+    if (corked) this.ws.send(payload, isBinary);
+    else this.ws.cork(() => this.ws.send(payload, isBinary));
+  }
+
+  end(code: number, reason: string): void {
+    if (!this.closed) this.ws.end(code, reason);
+  }
+}
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  limits: Limits;
+  idleTimeoutSeconds: number;
+  /** Extra fields of the welcome message. */
+  welcome: { partitions: number; durability: string };
+}
+
+export class FrontEndServer {
+  private readonly app: TemplatedApp;
+  private listenSocket: us_listen_socket | null = null;
+  private readonly connections = new Set<SocketConnection>();
+  private nextConnectionId = 1;
+  ready = false;
+
+  constructor(
+    private readonly options: ServerOptions,
+    private readonly handler: MessageHandler,
+    private readonly store: Store,
+    private readonly tokens: TokenCheck,
+    private readonly log: Logger,
+  ) {
+    this.app = uws.App();
+    this.app.ws<SocketData>('/v1/stream', {
+      compression: uws.DISABLED,
+      maxPayloadLength: options.limits.maxPayloadBytes * HARD_PAYLOAD_FACTOR,
+      idleTimeout: options.idleTimeoutSeconds,
+      maxBackpressure: MAX_BACKPRESSURE_BYTES,
+      // A boolean in the native build, whatever the typings say.
+      closeOnBackpressureLimit: true as unknown as number,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.open(ws),
+      message: (ws, frame, isBinary) => {
+        const conn = ws.getUserData().conn;
+        if (conn !== null) this.handler.onFrame(conn, frame, isBinary);
+      },
+      close: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn === null) return;
+        conn.closed = true;
+        this.connections.delete(conn);
+      },
+    });
+    this.app.get('/healthz', (res) => this.json(res, '200 OK', { status: 'ok' }));
+    this.app.get('/readyz', (res, req) => {
+      if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+      if (this.ready) this.json(res, '200 OK', { status: 'ready' });
+      else this.json(res, '503 Service Unavailable', { status: 'not ready' });
+    });
+    this.app.get(`${KEYS_PREFIX}*`, (res, req) => this.getKey(res, req));
+    this.app.any('/*', (res) => this.json(res, '404 Not Found', { error: 'NOT_FOUND' }));
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      // Exclusive: a second engine on the same port must fail, not silently share the traffic.
+      // The native build takes (host, port, options, callback); the typings lack that overload.
+      const listen = this.app.listen as unknown as (
+        host: string,
+        port: number,
+        options: number,
+        callback: (token: us_listen_socket | false) => void,
+      ) => void;
+      listen.call(this.app, this.options.host, this.options.port, EXCLUSIVE_PORT, (token) => {
+        if (token === false) {
+          reject(new Error(`cannot listen on ${this.options.host}:${this.options.port} (in use or not an address of this host)`));
+          return;
+        }
+        this.listenSocket = token;
+        resolve(uws.us_socket_local_port(token));
+      });
+    });
+  }
+
+  /** Stops accepting connections; open sockets stay. */
+  stopListening(): void {
+    if (this.listenSocket !== null) uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+  }
+
+  closeConnections(code: number, reason: string): void {
+    for (const conn of [...this.connections]) conn.end(code, reason);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
+    // req is valid only synchronously: everything is read and answered before returning.
+    if (!this.authorized(req)) {
+      res.writeStatus('401 Unauthorized').end();
+      return;
+    }
+    if (!this.ready) {
+      res.writeStatus('503 Service Unavailable').end();
+      return;
+    }
+    const offered = req.getHeader('sec-websocket-protocol');
+    let protocol = '';
+    let encoding: Encoding = 'json';
+    for (const candidate of offered.split(',')) {
+      const name = candidate.trim();
+      const chosen = SUBPROTOCOLS[name];
+      if (chosen !== undefined && Object.hasOwn(SUBPROTOCOLS, name)) {
+        protocol = name;
+        encoding = chosen;
+        break;
+      }
+    }
+    res.upgrade<SocketData>(
+      { conn: null, encoding },
+      req.getHeader('sec-websocket-key'),
+      protocol,
+      req.getHeader('sec-websocket-extensions'),
+      context as never,
+    );
+  }
+
+  private open(ws: WebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    const conn = new SocketConnection(this.nextConnectionId++, data.encoding, ws);
+    data.conn = conn;
+    this.connections.add(conn);
+    conn.send({ op: 'welcome', v: 1, encoding: data.encoding, ...this.options.welcome, ...this.options.limits }, data.encoding, true);
+  }
+
+  private getKey(res: HttpResponse, req: HttpRequest): void {
+    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+    let key: string;
+    try {
+      key = decodeURIComponent(req.getUrl().slice(KEYS_PREFIX.length));
+    } catch {
+      return this.json(res, '400 Bad Request', { error: 'BAD_KEY', message: 'the key is not valid percent-encoded UTF-8' });
+    }
+    try {
+      checkKey(key, this.options.limits, null, 'key');
+    } catch (error) {
+      return this.json(res, '400 Bad Request', { error: 'BAD_KEY', message: (error as ProtocolError).message });
+    }
+    try {
+      const meta = readMeta(this.store, key);
+      if (meta === undefined) this.json(res, '404 Not Found', { error: 'NOT_FOUND', key });
+      else this.json(res, '200 OK', meta);
+    } catch (error) {
+      this.log.error({ err: error }, 'reading a key failed');
+      this.json(res, '503 Service Unavailable', { error: 'STORAGE', message: 'the key could not be read' });
+    }
+  }
+
+  private authorized(req: HttpRequest): boolean {
+    if (!this.tokens.enabled) return true;
+    return this.tokens.allows(req.getHeader('authorization'), req.getQuery('token') ?? '');
+  }
+
+  private json(res: HttpResponse, status: string, body: unknown): void {
+    res.cork(() => {
+      res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+    });
+  }
+}

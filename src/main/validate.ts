@@ -1,0 +1,118 @@
+// Validation of untrusted client messages. Decoders give us arbitrary values (msgpackr can even
+// produce Sets, RegExps, Errors and BigInts), so every field's type is checked before use, and an
+// event is fully checked before anything of its pub is enqueued.
+import { fnv1a32Utf8, lastHashedByteLength } from '../shared/partition.js';
+import { ErrorCode, ProtocolError, type GetMessage, type Limits, type WireEvent } from './protocol.js';
+
+/** Property names that could reach an object's prototype if code ever copied them. */
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** A request id: an unsigned integer; null when the message carries none we can echo. */
+export function requestId(message: Record<string, unknown>): number | null {
+  const id = message.id;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : null;
+}
+
+export function requireId(message: Record<string, unknown>, op: string): number {
+  const id = requestId(message);
+  if (id === null) throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: "id" must be an unsigned integer`);
+  return id;
+}
+
+/**
+ * Checks a key and returns its partition hash; the UTF-8 length is left in lastHashedByteLength().
+ * `what` names the key in messages ("events[3].key", "key").
+ */
+export function checkKey(key: unknown, limits: Limits, id: number | null, what: string, index?: number): number {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} must be a non-empty string`, id, index);
+  }
+  const hash = fnv1a32Utf8(key);
+  if (lastHashedByteLength() > limits.maxKeyBytes) {
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} is ${lastHashedByteLength()} bytes of UTF-8, more than maxKeyBytes ${limits.maxKeyBytes}`, id, index);
+  }
+  if (key.includes('\u0000')) {
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} must not contain NUL characters`, id, index);
+  }
+  if (!key.isWellFormed()) {
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} contains an unpaired UTF-16 surrogate (not valid Unicode)`, id, index);
+  }
+  return hash;
+}
+
+/** Checks one event of a pub; returns the key's hash (its byte length in lastHashedByteLength()). */
+export function checkEvent(event: unknown, index: number, limits: Limits, id: number): number {
+  if (!isPlainObject(event)) throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}] must be a map`, id, index);
+  const e = event as Partial<WireEvent> & Record<string, unknown>;
+  const type = e.type;
+  if (typeof type !== 'string' || type.length === 0) {
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}].type must be a non-empty string`, id, index);
+  }
+  if (Buffer.byteLength(type, 'utf8') > limits.maxTypeBytes || !type.isWellFormed() || FORBIDDEN_NAMES.has(type)) {
+    throw new ProtocolError(
+      ErrorCode.BAD_EVENT,
+      `events[${index}].type must be valid Unicode of at most ${limits.maxTypeBytes} UTF-8 bytes and not __proto__, constructor or prototype`,
+      id,
+      index,
+    );
+  }
+  if (e.ts !== undefined && (typeof e.ts !== 'number' || !Number.isFinite(e.ts))) {
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}].ts must be a finite number`, id, index);
+  }
+  if (e.data !== undefined) {
+    if (!isPlainObject(e.data)) throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}].data must be a map`, id, index);
+    const problem = dataProblem(e.data, 1, limits.maxDataDepth, `events[${index}].data`);
+    if (problem !== null) throw new ProtocolError(ErrorCode.BAD_EVENT, problem, id, index);
+  }
+  for (const name in e) {
+    if (name !== 'key' && name !== 'type' && name !== 'ts' && name !== 'data') {
+      throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}] has unknown field ${JSON.stringify(name)}`, id, index);
+    }
+  }
+  return checkKey(e.key, limits, id, `events[${index}].key`, index);
+}
+
+/** Why a data value is not storable (null when it is): JSON-like values only, bounded depth. */
+function dataProblem(value: unknown, depth: number, maxDepth: number, path: string): string | null {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return null;
+    case 'number':
+      return Number.isFinite(value) ? null : `${path} must be a finite number`;
+    case 'bigint':
+      return `${path} is an integer outside ±2^53 (not representable exactly)`;
+    case 'object': {
+      if (value === null) return null;
+      if (depth > maxDepth) return `${path} nests deeper than maxDataDepth ${maxDepth}`;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const problem = dataProblem(value[i], depth + 1, maxDepth, `${path}[${i}]`);
+          if (problem !== null) return problem;
+        }
+        return null;
+      }
+      if (!isPlainObject(value)) return `${path} must be null, a boolean, number, string, array or map`;
+      for (const name in value) {
+        if (FORBIDDEN_NAMES.has(name)) return `${path} uses the forbidden field name ${JSON.stringify(name)}`;
+        const problem = dataProblem(value[name], depth + 1, maxDepth, `${path}.${name}`);
+        if (problem !== null) return problem;
+      }
+      return null;
+    }
+    default:
+      return `${path} must be null, a boolean, number, string, array or map`;
+  }
+}
+
+export function checkGet(message: Record<string, unknown>, limits: Limits): GetMessage {
+  const id = requireId(message, 'get');
+  checkKey(message.key, limits, id, 'key');
+  return { op: 'get', id, key: message.key as string };
+}

@@ -1,0 +1,91 @@
+// Starts and supervises the partition workers: a Piscina pool of exactly N threads, each running
+// one long-lived partition loop. Piscina replaces a thread that dies but does not re-run its task;
+// the supervisor does, on the same rings, so the replacement resumes from the last released
+// record. A worker that keeps dying is fatal: the engine stops rather than pretend to make progress.
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { Logger } from '../shared/logger.js';
+import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
+
+const WORKER_FILE = fileURLToPath(new URL('../workers/partition-worker.js', import.meta.url));
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+export class PartitionWorkerPool {
+  private readonly pool: Piscina<PartitionWorkerTask, PartitionWorkerResult>;
+  private readonly loops: Promise<PartitionWorkerResult>[] = [];
+  private readonly restarts: number[] = [];
+  private stopping = false;
+  /** Total worker restarts since start. */
+  restartCount = 0;
+
+  constructor(
+    private readonly tasks: PartitionWorkerTask[],
+    private readonly log: Logger,
+    private readonly onFatal: (error: Error) => void,
+  ) {
+    this.pool = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: tasks.length,
+      maxThreads: tasks.length,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      // The loops sleep on their rings with Atomics.waitAsync; Piscina must not block the threads.
+      atomics: 'disabled',
+    });
+    // A thread that fails with no task in flight is emitted here; unhandled, it kills the process.
+    this.pool.on('error', (error: Error) => this.log.error({ err: error }, 'partition worker thread error'));
+  }
+
+  start(): void {
+    for (const task of this.tasks) this.loops[task.worker] = this.launch(task);
+  }
+
+  /** Worker threads, for inspection (and for tests that kill one). */
+  get threads(): readonly import('node:worker_threads').Worker[] {
+    return this.pool.threads;
+  }
+
+  /** Waits for every loop to return after its inbound ring was closed, then ends the threads. */
+  async stop(): Promise<PartitionWorkerResult[]> {
+    this.stopping = true;
+    const results = await Promise.all(this.loops);
+    await this.pool.close({ force: true });
+    return results;
+  }
+
+  /** Ends the threads at once (used when stopping cleanly has failed or timed out). */
+  async destroy(): Promise<void> {
+    this.stopping = true;
+    await this.pool.destroy();
+  }
+
+  private launch(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {
+    return this.pool.run(task).then(
+      (result) => {
+        if (this.stopping) return result;
+        this.log.error({ worker: task.worker }, 'partition loop returned before the engine stopped; restarting it');
+        return this.relaunch(task);
+      },
+      (error: Error) => {
+        if (this.stopping) throw error;
+        this.log.error({ err: error, worker: task.worker }, 'partition worker died; restarting its loop');
+        return this.relaunch(task);
+      },
+    );
+  }
+
+  private relaunch(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {
+    const now = Date.now();
+    this.restartCount++;
+    this.restarts.push(now);
+    while (this.restarts.length > 0 && now - this.restarts[0]! > RESTART_WINDOW_MS) this.restarts.shift();
+    if (this.restarts.length > MAX_RESTARTS) {
+      const error = new Error(`partition workers died ${this.restarts.length} times within ${RESTART_WINDOW_MS / 1000} s`);
+      this.onFatal(error);
+      return Promise.reject(error);
+    }
+    // The original loop promise settles with this one, so stop() keeps waiting on the right thing.
+    return this.launch(task);
+  }
+}

@@ -1,0 +1,157 @@
+// Engine configuration: every setting is a HUNT_* environment variable, validated here once at
+// start-up. Errors name the variable, the bad value and what is allowed; all problems are reported
+// together so an operator fixes them in one pass.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+export type Durability = 'sync' | 'async';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface EngineConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  workers: number;
+  /** Unset: the data directory's recorded count, or DEFAULT_PARTITIONS for a new one. */
+  partitions: number | undefined;
+  durability: Durability;
+  routes: string | undefined;
+  authTokens: string[];
+  logLevel: LogLevel;
+  maxPayloadBytes: number;
+  maxEventsPerPub: number;
+  maxInFlight: number;
+  maxKeyBytes: number;
+  maxTypeBytes: number;
+  maxDataDepth: number;
+  maxBacklogBytes: number;
+  ringBytes: number;
+  batchMaxEvents: number;
+  cacheKeys: number;
+  idleTimeoutSeconds: number;
+  shutdownTimeoutMs: number;
+}
+
+/** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
+export const LMDB_MAX_KEY_BYTES = 1900;
+
+export const DEFAULT_PARTITIONS = 64;
+
+const defaultWorkers = Math.max(1, os.availableParallelism() - 1);
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `an integer from ${min} to ${max}`).max(max, `an integer from ${min} to ${max}`));
+
+const powerOfTwo = (min: number, max: number) =>
+  int(min, max).refine((n) => (n & (n - 1)) === 0, `a power of two from ${min} to ${max}`);
+
+const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
+  z.enum(values, { errorMap: () => ({ message: `one of ${values.join(', ')}` }) });
+
+const nonEmpty = z.string().min(1, 'a non-empty string');
+
+/** Each entry: variable name → [schema for its string value, default as an env string]. */
+const SETTINGS = {
+  HUNT_HOST: [nonEmpty, '127.0.0.1'],
+  HUNT_PORT: [int(0, 65535), '9001'],
+  HUNT_DATA_DIR: [nonEmpty, './data'],
+  HUNT_WORKERS: [int(1, 256), String(defaultWorkers)],
+  HUNT_PARTITIONS: [z.union([z.literal('').transform(() => undefined), int(1, 65535)]), ''],
+  HUNT_DURABILITY: [oneOf(['sync', 'async']), 'sync'],
+  HUNT_ROUTES: [z.string(), ''],
+  HUNT_AUTH_TOKENS: [
+    z
+      .string()
+      .transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t.length > 0))
+      .pipe(z.array(z.string().min(16, 'tokens of at least 16 characters'))),
+    '',
+  ],
+  HUNT_LOG_LEVEL: [oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'],
+  HUNT_MAX_PAYLOAD_BYTES: [int(1024, 64 * 1024 * 1024), String(1024 * 1024)],
+  HUNT_MAX_EVENTS_PER_PUB: [int(1, 100_000), '10000'],
+  HUNT_MAX_IN_FLIGHT: [int(1, 65_536), '256'],
+  HUNT_MAX_KEY_BYTES: [int(1, LMDB_MAX_KEY_BYTES), '512'],
+  HUNT_MAX_TYPE_BYTES: [int(1, 1024), '128'],
+  HUNT_MAX_DATA_DEPTH: [int(1, 64), '16'],
+  HUNT_MAX_BACKLOG_BYTES: [int(1024 * 1024, 2 ** 40), String(256 * 1024 * 1024)],
+  HUNT_RING_BYTES: [powerOfTwo(1 << 20, 1 << 30), String(32 << 20)],
+  HUNT_BATCH_MAX_EVENTS: [int(1, 1_000_000), '50000'],
+  HUNT_CACHE_KEYS: [int(0, 100_000_000), '500000'],
+  HUNT_IDLE_TIMEOUT_S: [
+    int(0, 960).refine((n) => n === 0 || n >= 8, '0 (off) or an integer from 8 to 960'),
+    '120',
+  ],
+  HUNT_SHUTDOWN_TIMEOUT_MS: [int(100, 600_000), '10000'],
+} as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
+
+type SettingName = keyof typeof SETTINGS;
+type Parsed = { [K in SettingName]: z.output<(typeof SETTINGS)[K][0]> };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: EngineConfig;
+  /** HUNT_* variables that are not settings (likely typos), to be warned about. */
+  unknownVariables: string[];
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const problems: string[] = [];
+  const parsed: Partial<Record<SettingName, unknown>> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const [schema, fallback] = SETTINGS[name];
+    const raw = env[name];
+    const result = schema.safeParse(raw === undefined ? fallback : raw.trim());
+    if (result.success) parsed[name] = result.data;
+    else {
+      const allowed = [...new Set(result.error.issues.map((i) => i.message))].join('; ');
+      problems.push(`${name}=${JSON.stringify(raw)} is invalid: allowed is ${allowed}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const p = parsed as Parsed;
+  const unknownVariables = Object.keys(env).filter(
+    (name) => name.startsWith('HUNT_') && !(name in SETTINGS),
+  );
+  return {
+    unknownVariables,
+    config: {
+      host: p.HUNT_HOST,
+      port: p.HUNT_PORT,
+      dataDir: path.resolve(p.HUNT_DATA_DIR),
+      workers: p.HUNT_WORKERS,
+      partitions: p.HUNT_PARTITIONS,
+      durability: p.HUNT_DURABILITY as Durability,
+      routes: p.HUNT_ROUTES === '' ? undefined : p.HUNT_ROUTES,
+      authTokens: p.HUNT_AUTH_TOKENS,
+      logLevel: p.HUNT_LOG_LEVEL as LogLevel,
+      maxPayloadBytes: p.HUNT_MAX_PAYLOAD_BYTES,
+      maxEventsPerPub: p.HUNT_MAX_EVENTS_PER_PUB,
+      maxInFlight: p.HUNT_MAX_IN_FLIGHT,
+      maxKeyBytes: p.HUNT_MAX_KEY_BYTES,
+      maxTypeBytes: p.HUNT_MAX_TYPE_BYTES,
+      maxDataDepth: p.HUNT_MAX_DATA_DEPTH,
+      maxBacklogBytes: p.HUNT_MAX_BACKLOG_BYTES,
+      ringBytes: p.HUNT_RING_BYTES,
+      batchMaxEvents: p.HUNT_BATCH_MAX_EVENTS,
+      cacheKeys: p.HUNT_CACHE_KEYS,
+      idleTimeoutSeconds: p.HUNT_IDLE_TIMEOUT_S,
+      shutdownTimeoutMs: p.HUNT_SHUTDOWN_TIMEOUT_MS,
+    },
+  };
+}
+
+/** The configuration as it is safe to log or show: tokens are never printed. */
+export function redactedConfig(config: EngineConfig): Record<string, unknown> {
+  return { ...config, authTokens: `${config.authTokens.length} token(s)` };
+}

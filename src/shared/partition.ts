@@ -1,0 +1,80 @@
+// The stable key → partition mapping. It is part of the public contract (clients and tools compute
+// it too), so it must never change for an existing data directory:
+//
+//   partition = fnv1a32(utf8(key)) mod P
+//
+// FNV-1a, 32 bit: h = 0x811c9dc5; for each byte b: h = (h XOR b) * 0x01000193 (mod 2^32).
+// Hashing walks the string's code points and hashes their UTF-8 bytes directly, so no byte buffer
+// is allocated per key; the UTF-8 length falls out of the same pass (used for the key-size limit).
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+let lastByteLength = 0;
+
+/** UTF-8 byte length of the key most recently passed to {@link fnv1a32Utf8}. */
+export function lastHashedByteLength(): number {
+  return lastByteLength;
+}
+
+/**
+ * FNV-1a of the UTF-8 encoding of `key`. Lone surrogates hash as U+FFFD, exactly as the UTF-8
+ * encoder would write them (validation rejects such keys before they reach storage anyway).
+ */
+export function fnv1a32Utf8(key: string): number {
+  let h = FNV_OFFSET;
+  let bytes = 0;
+  const n = key.length;
+  for (let i = 0; i < n; i++) {
+    let c = key.charCodeAt(i);
+    if (c < 0x80) {
+      h = Math.imul(h ^ c, FNV_PRIME);
+      bytes += 1;
+      continue;
+    }
+    if (c < 0x800) {
+      h = Math.imul(h ^ (0xc0 | (c >> 6)), FNV_PRIME);
+      h = Math.imul(h ^ (0x80 | (c & 0x3f)), FNV_PRIME);
+      bytes += 2;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = key.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        h = Math.imul(h ^ (0xf0 | (c >> 18)), FNV_PRIME);
+        h = Math.imul(h ^ (0x80 | ((c >> 12) & 0x3f)), FNV_PRIME);
+        h = Math.imul(h ^ (0x80 | ((c >> 6) & 0x3f)), FNV_PRIME);
+        h = Math.imul(h ^ (0x80 | (c & 0x3f)), FNV_PRIME);
+        bytes += 4;
+        continue;
+      }
+    }
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+    h = Math.imul(h ^ (0xe0 | (c >> 12)), FNV_PRIME);
+    h = Math.imul(h ^ (0x80 | ((c >> 6) & 0x3f)), FNV_PRIME);
+    h = Math.imul(h ^ (0x80 | (c & 0x3f)), FNV_PRIME);
+    bytes += 3;
+  }
+  lastByteLength = bytes;
+  return h >>> 0;
+}
+
+export function partitionOf(key: string, partitions: number): number {
+  return fnv1a32Utf8(key) % partitions;
+}
+
+/**
+ * Owner worker of a partition. Partitions are dealt round-robin, so any worker count works with
+ * any partition count and changing the worker count between runs never rehashes keys.
+ */
+export function ownerOf(partition: number, workers: number): number {
+  return partition % workers;
+}
+
+export function partitionsOwnedBy(worker: number, workers: number, partitions: number): number[] {
+  const owned: number[] = [];
+  for (let p = worker; p < partitions; p += workers) owned.push(p);
+  return owned;
+}

@@ -1,0 +1,207 @@
+// A partition worker's loop: drain the inbound ring in batches, apply each event to its key's
+// metadata record in memory, commit the batch in one LMDB write transaction (records, partition
+// offsets), release the ring space, and report progress on the outbound ring — after the commit in
+// `async` mode, after the fsync that covers it in `sync` mode.
+//
+// Crash safety: ring records are released only after their commit, and every record carries its
+// partition offset; the offset of the last applied event is committed with the batch. A replacement
+// loop re-reads unreleased records and skips those whose offset is already applied, so nothing is
+// lost and nothing is applied twice.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { EventRecordReader } from '../shared/event-record.js';
+import type { Logger } from '../shared/logger.js';
+import type { MetaRecord } from '../shared/metadata.js';
+import { msgpack } from '../shared/msgpack.js';
+import { ProgressKind, PROGRESS_HEADER_BYTES, writeProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
+import { RingReader, RingWriter } from '../shared/ring.js';
+import { decodeMeta, flushToDisk, type Store } from '../shared/store.js';
+import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
+import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
+import { CachedRecord, RecordCache } from './record-cache.js';
+
+/** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
+const SPIN_TURNS = 4;
+/** Longest sleep between checks of the ring when idle. */
+const IDLE_WAIT_MS = 1000;
+const MAX_PROGRESS_MESSAGE = 512;
+
+export class PartitionLoop {
+  private readonly inbound: RingReader;
+  private readonly outbound: RingWriter;
+  private readonly reader: EventRecordReader;
+  private readonly cache: RecordCache;
+  /** Offset of the last applied event, per partition (index = partition). */
+  private readonly applied: Float64Array;
+  /** Highest offset seen in the current batch, per partition; 0 = untouched. */
+  private readonly batchOffsets: Float64Array;
+  private readonly touchedPartitions: number[] = [];
+  private readonly dirty: CachedRecord[] = [];
+  private batch = 0;
+  private batchEvents = 0;
+  private events = 0;
+
+  // sync durability: commits are flushed by one fsync at a time, each covering all before it.
+  private flushing: Promise<void> | null = null;
+  private committedThrough: number;
+  private reportedThrough: number;
+
+  constructor(
+    private readonly task: PartitionWorkerTask,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {
+    this.inbound = new RingReader(task.inbound);
+    this.outbound = new RingWriter(task.outbound);
+    this.reader = new EventRecordReader(this.inbound.bytes, this.inbound.view);
+    this.cache = new RecordCache(task.cacheKeys);
+    this.applied = new Float64Array(task.partitions);
+    this.batchOffsets = new Float64Array(task.partitions);
+    for (const p of task.ownedPartitions) this.applied[p] = store.partitions.get(p) ?? 0;
+    this.committedThrough = this.inbound.releasedRecords();
+    this.reportedThrough = this.committedThrough;
+  }
+
+  async run(): Promise<PartitionWorkerResult> {
+    // A predecessor may have committed records without reporting them: make them durable, report.
+    if (this.task.durability === 'sync') await flushToDisk(this.store);
+    await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.committedThrough, message: '' });
+    let idleTurns = 0;
+    for (;;) {
+      // Read before draining: the producer publishes everything before it closes the ring.
+      const closed = this.inbound.isClosed();
+      const drained = this.drainBatch();
+      if (drained > 0) {
+        await this.commitBatch();
+        idleTurns = 0;
+        // Let fsync completions and other callbacks run between batches.
+        await yieldToEventLoop();
+        continue;
+      }
+      if (closed) break;
+      if (idleTurns++ < SPIN_TURNS) await yieldToEventLoop();
+      else await this.inbound.waitForData(IDLE_WAIT_MS);
+    }
+    if (this.flushing) await this.flushing;
+    return { worker: this.task.worker, batches: this.batch, events: this.events };
+  }
+
+  /** Applies up to batchMaxEvents records in memory; returns how many records it read. */
+  private drainBatch(): number {
+    const { inbound, reader, applied, batchOffsets, task } = this;
+    this.batch++;
+    let read = 0;
+    while (read < task.batchMaxEvents) {
+      const at = inbound.next();
+      if (at === -1) break;
+      read++;
+      reader.read(at);
+      const p = reader.partition;
+      if (reader.offset <= applied[p]!) continue; // applied before a crash, not yet released
+      this.batchEvents++;
+      if (batchOffsets[p] === 0) this.touchedPartitions.push(p);
+      batchOffsets[p] = reader.offset;
+      const data =
+        reader.dataEnd === reader.dataStart
+          ? null
+          : (msgpack.unpack(inbound.bytes, { start: reader.dataStart, end: reader.dataEnd }) as Record<string, unknown>);
+      const record = this.recordFor(reader.key, reader.ts);
+      applyDefaultMerge(record.meta, reader.type, reader.ts, data);
+      if (record.dirtyIn !== this.batch) {
+        record.dirtyIn = this.batch;
+        this.dirty.push(record);
+      }
+    }
+    return read;
+  }
+
+  private recordFor(key: string, ts: number): CachedRecord {
+    let record = this.cache.get(key);
+    if (record === undefined) {
+      const stored = this.store.meta.getBinary(key);
+      const meta: MetaRecord = stored === undefined ? newMetaRecord(ts) : decodeMeta(stored);
+      record = new CachedRecord(key, meta);
+      this.cache.add(record);
+    }
+    return record;
+  }
+
+  private async commitBatch(): Promise<void> {
+    const { store, dirty, touchedPartitions, batchOffsets, applied } = this;
+    const from = this.inbound.releasedRecords();
+    let failure: Error | null = null;
+    try {
+      store.root.transactionSync(() => {
+        for (let i = 0; i < dirty.length; i++) {
+          const record = dirty[i]!;
+          store.meta.putSync(record.key, msgpack.pack(record.meta));
+        }
+        for (let i = 0; i < touchedPartitions.length; i++) {
+          const p = touchedPartitions[i]!;
+          store.partitions.putSync(p, batchOffsets[p]!);
+        }
+      });
+      for (let i = 0; i < touchedPartitions.length; i++) {
+        const p = touchedPartitions[i]!;
+        applied[p] = batchOffsets[p]!;
+      }
+      this.events += this.batchEvents;
+    } catch (error) {
+      failure = error as Error;
+      // The in-memory records hold the failed batch's changes: forget them, LMDB has the truth.
+      for (let i = 0; i < dirty.length; i++) this.cache.forget(dirty[i]!.key);
+      this.log.error({ err: failure, records: this.inbound.pendingRecords() }, 'batch commit failed; its events are not applied');
+    }
+    for (let i = 0; i < touchedPartitions.length; i++) batchOffsets[touchedPartitions[i]!] = 0;
+    touchedPartitions.length = 0;
+    dirty.length = 0;
+    this.batchEvents = 0;
+    this.cache.trim();
+    const through = this.inbound.release();
+
+    if (failure !== null) {
+      // Progress reports must stay in ring order: settle what was committed before this batch.
+      if (this.flushing) await this.flushing;
+      await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: ${failure.message}` });
+      this.committedThrough = through;
+      this.reportedThrough = through;
+      return;
+    }
+    this.committedThrough = through;
+    if (this.task.durability === 'async') {
+      await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
+      this.reportedThrough = through;
+    } else if (this.flushing === null) {
+      this.flushing = this.flushCommitted();
+    }
+  }
+
+  /** One fsync for every commit so far; repeats while commits arrived during the previous one. */
+  private async flushCommitted(): Promise<void> {
+    while (this.reportedThrough !== this.committedThrough) {
+      const target = this.committedThrough;
+      try {
+        await flushToDisk(this.store);
+        await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: target, message: '' });
+      } catch (error) {
+        this.log.error({ err: error }, 'fsync failed; the covered events are not acknowledged');
+        await this.report({
+          kind: ProgressKind.Failed,
+          from: this.reportedThrough,
+          through: target,
+          message: `storage: fsync failed: ${(error as Error).message}`,
+        });
+      }
+      this.reportedThrough = target;
+    }
+    this.flushing = null;
+  }
+
+  private async report(record: ProgressRecord): Promise<void> {
+    if (record.message.length > MAX_PROGRESS_MESSAGE) record.message = record.message.slice(0, MAX_PROGRESS_MESSAGE);
+    const maxBytes = PROGRESS_HEADER_BYTES + record.message.length * 3;
+    let at: number;
+    while ((at = this.outbound.reserve(maxBytes)) === -1) await this.outbound.waitForSpace(IDLE_WAIT_MS);
+    this.outbound.commit(writeProgressRecord(this.outbound.bytes, this.outbound.view, at, record));
+    this.outbound.publish();
+  }
+}

@@ -1,0 +1,23 @@
+// Piscina entry of a partition worker: one long-lived task per worker thread runs the partition
+// loop until the front end closes the inbound ring. Piscina loads this file with import(), so it is
+// the compiled JavaScript in dist/ that runs.
+import { createLogger } from '../shared/logger.js';
+import { openStore } from '../shared/store.js';
+import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
+import { PartitionLoop } from './partition-loop.js';
+
+export default async function runPartitionWorker(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {
+  const log = createLogger(task.logLevel, { worker: task.worker }, true);
+  // A pending Atomics.waitAsync does not keep a thread's event loop alive; this handle does.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const store = openStore(task.dataDir);
+  try {
+    log.debug({ partitions: task.ownedPartitions.length }, 'partition loop starting');
+    const result = await new PartitionLoop(task, store, log).run();
+    log.debug(result, 'partition loop stopped');
+    return result;
+  } finally {
+    clearInterval(keepAlive);
+    await store.root.close();
+  }
+}
