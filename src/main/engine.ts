@@ -135,12 +135,11 @@ export class Engine {
     this.server.ready = false;
     this.ingest.draining = true;
     this.server.stopListening();
-    if ((await Promise.race([this.tracker.idle().then(() => true), sleep(timeoutMs, false)])) === false) {
+    if (!(await finishesWithin(this.tracker.idle(), timeoutMs))) {
       this.log.error({ pending: this.tracker.pending }, 'stopping: pubs still pending after the shutdown timeout');
     }
     for (const channel of this.channels) channel.close();
-    const stopped = await Promise.race([this.pool.stop().then(() => true), sleep(timeoutMs, false)]);
-    if (!stopped) {
+    if (!(await finishesWithin(this.pool.stop(), timeoutMs))) {
       this.log.error('stopping: partition workers did not finish in time; terminating them');
       await this.pool.destroy();
     }
@@ -149,6 +148,16 @@ export class Engine {
     await this.store.root.close();
     this.dataDir.unlock();
     this.log.info('stopped');
+  }
+}
+
+/** Whether `work` settles within `ms`; the timer never outlives the answer. */
+async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  const timeout = new AbortController();
+  try {
+    return await Promise.race([work.then(() => true), sleep(ms, false, { signal: timeout.signal })]);
+  } finally {
+    timeout.abort();
   }
 }
 

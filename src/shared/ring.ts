@@ -3,7 +3,7 @@
 // Positions are unsigned 32-bit byte counters that only grow (wrapping at 2^32); the capacity is a
 // power of two, so `pos & mask` is the index into the data buffer across the 2^32 wrap too.
 // A record is a u32 payload length followed by the payload, padded to 8 bytes. A record never
-// straddles the end of the buffer: when it would, the producer writes a zero length (a pad
+// straddles the end of the buffer: when it would, the producer writes a length of 0xFFFFFFFF (a pad
 // marker) and continues at the start.
 //
 // The producer publishes its write position once per burst (not per record); the consumer moves
@@ -19,7 +19,8 @@ const CLOSED = 5; // set by the producer: nothing more will come
 const HEADER_SLOTS = 8;
 
 const LENGTH_BYTES = 4;
-const PAD_MARKER = 0;
+// Not 0: an empty record is legal.
+const PAD_MARKER = 0xffffffff;
 
 const align8 = (n: number) => (n + 7) & ~7;
 

@@ -37,6 +37,7 @@ export class PartitionLoop {
   private readonly touchedPartitions: number[] = [];
   private readonly dirty: CachedRecord[] = [];
   private batch = 0;
+  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
   private batchEvents = 0;
   private events = 0;
 
@@ -100,10 +101,7 @@ export class PartitionLoop {
       this.batchEvents++;
       if (batchOffsets[p] === 0) this.touchedPartitions.push(p);
       batchOffsets[p] = reader.offset;
-      const data =
-        reader.dataEnd === reader.dataStart
-          ? null
-          : (msgpack.unpack(inbound.bytes, { start: reader.dataStart, end: reader.dataEnd }) as Record<string, unknown>);
+      const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
       const record = this.recordFor(reader.key, reader.ts);
       applyDefaultMerge(record.meta, reader.type, reader.ts, data);
       if (record.dirtyIn !== this.batch) {
@@ -112,6 +110,18 @@ export class PartitionLoop {
       }
     }
     return read;
+  }
+
+  /**
+   * Decodes an event's data from the ring. The bytes are first copied into an ordinary buffer:
+   * msgpackr's native string extraction cannot read a SharedArrayBuffer and falls back through a
+   * thrown exception per call, which cost more than the whole rest of the loop.
+   */
+  private unpackData(start: number, end: number): Record<string, unknown> {
+    const length = end - start;
+    if (this.scratch.length < length) this.scratch = Buffer.allocUnsafeSlow(Math.max(length, this.scratch.length * 2));
+    this.inbound.bytes.copy(this.scratch, 0, start, end);
+    return msgpack.unpack(this.scratch, length) as Record<string, unknown>;
   }
 
   private recordFor(key: string, ts: number): CachedRecord {

@@ -1,0 +1,64 @@
+// Runs the engine as its own process (as `npm start` does) for benchmarks and tests, and reads its
+// CPU time and peak memory from /proc, the engine's own process accounting.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ENGINE_ENTRY = fileURLToPath(new URL('../src/main/index.js', import.meta.url));
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export interface EngineProcess {
+  child: ChildProcess;
+  port: number;
+  pid: number;
+  output(): string;
+  /** CPU time (user + system) of all the engine's threads so far, in µs. */
+  cpuMicros(): number;
+  /** Peak resident memory so far, in bytes. */
+  peakRssBytes(): number;
+  /** SIGTERM, then wait for exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function startEngineProcess(env: Record<string, string>, timeoutMs = 15_000): Promise<EngineProcess> {
+  const child = spawn(process.execPath, [ENGINE_ENTRY], {
+    env: { ...process.env, HUNT_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`engine did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"port":(\d+)[^\n]*"msg":"listening on/.exec(output);
+      if (match === null) return;
+      clearTimeout(timer);
+      const pid = child.pid!;
+      resolve({
+        child,
+        pid,
+        port: Number(match[1]),
+        output: () => output,
+        cpuMicros: () => {
+          const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
+        },
+        peakRssBytes: () => {
+          const line = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+          return line === null ? 0 : Number(line[1]) * 1024;
+        },
+        stop: (signal = 'SIGTERM') => {
+          child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`engine exited with ${code} before listening:\n${output}`));
+    });
+  });
+}

@@ -1,0 +1,84 @@
+// The load generator: C WebSocket connections spread over worker threads, pubs of B events over K
+// keys, a bounded in-flight window per connection; merges the threads' ack-latency histograms.
+import { Worker } from 'node:worker_threads';
+import hdr from 'hdr-histogram-js';
+import type { LoadWorkerOptions, LoadWorkerResult } from './load-worker.js';
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  batch: number;
+  keys: number;
+  skew: number;
+  window: number;
+  durationMs: number;
+  /** Target events/s over all connections; 0: unthrottled. */
+  targetEventsPerSecond: number;
+  threads: number;
+  keyPrefix: string;
+}
+
+export interface LoadResult {
+  eventsPerSecond: number;
+  ackedEvents: number;
+  errors: Record<string, number>;
+  latencyMs: { p50: number; p99: number; p999: number; max: number };
+  /** The generator's own CPU time per acked event, µs (all its threads). */
+  generatorCpuUsPerEvent: number;
+  elapsedMs: number;
+}
+
+const WORKER_FILE = new URL('./load-worker.js', import.meta.url);
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const threads = Math.max(1, Math.min(options.threads, options.connections));
+  const pubsPerSecondPerConnection =
+    options.targetEventsPerSecond > 0 ? options.targetEventsPerSecond / options.batch / options.connections : 0;
+  const results = await Promise.all(
+    Array.from({ length: threads }, (_, t) => {
+      const connections = Math.floor(options.connections / threads) + (t < options.connections % threads ? 1 : 0);
+      const workerOptions: LoadWorkerOptions = {
+        url: options.url,
+        connections,
+        batch: options.batch,
+        keys: options.keys,
+        skew: options.skew,
+        window: options.window,
+        durationMs: options.durationMs,
+        pubsPerSecond: pubsPerSecondPerConnection,
+        seed: 1000 + t,
+        framesPerConnection: Math.max(8, Math.min(64, Math.ceil(options.keys / options.batch))),
+        keyPrefix: options.keyPrefix,
+      };
+      return new Promise<LoadWorkerResult>((resolve, reject) => {
+        const worker = new Worker(WORKER_FILE, { workerData: workerOptions });
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+    }),
+  );
+  const merged = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const errors: Record<string, number> = {};
+  let ackedEvents = 0;
+  let elapsedMs = 0;
+  for (const r of results) {
+    merged.add(hdr.decodeFromCompressedBase64(r.histogram));
+    ackedEvents += r.ackedEvents;
+    elapsedMs = Math.max(elapsedMs, r.elapsedMs);
+    for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
+  }
+  return {
+    eventsPerSecond: ackedEvents / (elapsedMs / 1000),
+    ackedEvents,
+    errors,
+    latencyMs: {
+      p50: merged.getValueAtPercentile(50) / 1000,
+      p99: merged.getValueAtPercentile(99) / 1000,
+      p999: merged.getValueAtPercentile(99.9) / 1000,
+      max: merged.maxValue / 1000,
+    },
+    // cpuUsage() in a worker thread reports the whole process, so take the largest, not the sum.
+    generatorCpuUsPerEvent: ackedEvents > 0 ? Math.max(...results.map((r) => r.cpuUserUs + r.cpuSystemUs)) / ackedEvents : 0,
+    elapsedMs,
+  };
+}

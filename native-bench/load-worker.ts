@@ -1,0 +1,162 @@
+// One load-generator thread: drives its share of the connections with pre-encoded MessagePack pub
+// frames (only the pub id is patched per send), keeps a bounded window of unacked pubs per
+// connection, and records ack latency in an HDR histogram.
+import { parentPort, workerData } from 'node:worker_threads';
+import hdr from 'hdr-histogram-js';
+import { Packr } from 'msgpackr';
+import WebSocket from 'ws';
+
+export interface LoadWorkerOptions {
+  url: string;
+  connections: number;
+  batch: number;
+  keys: number;
+  /** Zipf-like skew: 0 uniform; s > 0 draws key rank r with weight 1/r^s. */
+  skew: number;
+  window: number;
+  durationMs: number;
+  /** Pubs per second per connection; 0: as fast as the window allows. */
+  pubsPerSecond: number;
+  seed: number;
+  framesPerConnection: number;
+  keyPrefix: string;
+}
+
+export interface LoadWorkerResult {
+  ackedPubs: number;
+  ackedEvents: number;
+  errors: Record<string, number>;
+  histogram: string;
+  elapsedMs: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+}
+
+const ID_PLACEHOLDER = 0xfffffffe;
+const packr = new Packr({ useRecords: false });
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+function keyPicker(keys: number, skew: number, random: () => number): () => number {
+  if (skew === 0) return () => Math.floor(random() * keys);
+  const cdf = new Float64Array(keys);
+  let sum = 0;
+  for (let r = 0; r < keys; r++) cdf[r] = sum += 1 / Math.pow(r + 1, skew);
+  return () => {
+    const x = random() * sum;
+    let lo = 0;
+    let hi = keys - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
+/** Pre-encodes frames; returns each with the byte offset of its 4-byte big-endian id. */
+function buildFrames(options: LoadWorkerOptions, random: () => number): { frame: Buffer; idAt: number }[] {
+  const pick = keyPicker(options.keys, options.skew, random);
+  const frames: { frame: Buffer; idAt: number }[] = [];
+  for (let f = 0; f < options.framesPerConnection; f++) {
+    const events = [];
+    for (let i = 0; i < options.batch; i++) {
+      const k = pick();
+      events.push({ key: `${options.keyPrefix}${k}`, type: i % 3 === 0 ? 'clue' : 'step', data: { points: (k % 7) + 1, zone: `z${k % 16}` } });
+    }
+    const frame = Buffer.from(packr.pack({ op: 'pub', id: ID_PLACEHOLDER, events }));
+    const idAt = frame.indexOf(Buffer.from([0xce, 0xff, 0xff, 0xff, 0xfe])) + 1;
+    frames.push({ frame, idAt });
+  }
+  return frames;
+}
+
+async function run(options: LoadWorkerOptions): Promise<LoadWorkerResult> {
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const errors: Record<string, number> = {};
+  let ackedPubs = 0;
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const deadline = start + options.durationMs;
+
+  const drive = (c: number) =>
+    new Promise<void>((resolve, reject) => {
+      const frames = buildFrames(options, rng(options.seed * 7919 + c));
+      const ws = new WebSocket(options.url, ['hunt.v1.msgpack']);
+      const sentAt = new Float64Array(options.window * 2);
+      let nextId = 0;
+      let inFlight = 0;
+      let stopped = false;
+      const interval = options.pubsPerSecond > 0 ? 1000 / options.pubsPerSecond : 0;
+      let nextSendAt = performance.now();
+      let timer: NodeJS.Timeout | null = null;
+
+      const pump = () => {
+        timer = null;
+        const now = performance.now();
+        if (now >= deadline) stopped = true;
+        while (!stopped && inFlight < options.window) {
+          if (interval > 0) {
+            if (now < nextSendAt) {
+              timer = setTimeout(pump, Math.max(0, nextSendAt - now));
+              return;
+            }
+            nextSendAt += interval;
+          }
+          const { frame, idAt } = frames[nextId % frames.length]!;
+          const copy = Buffer.from(frame);
+          copy.writeUInt32BE(nextId, idAt);
+          sentAt[nextId % sentAt.length] = performance.now();
+          ws.send(copy, { binary: true });
+          nextId++;
+          inFlight++;
+        }
+        if (stopped && inFlight === 0) ws.close();
+      };
+
+      ws.on('open', () => {});
+      ws.on('message', (data: Buffer) => {
+        const message = packr.unpack(data) as { op: string; id: number; code?: string };
+        if (message.op === 'welcome') return pump();
+        if (message.op === 'ack') {
+          histogram.recordValue(Math.max(1, Math.round((performance.now() - sentAt[message.id % sentAt.length]!) * 1000)));
+          ackedPubs++;
+        } else if (message.op === 'error') {
+          errors[message.code ?? 'UNKNOWN'] = (errors[message.code ?? 'UNKNOWN'] ?? 0) + 1;
+        }
+        inFlight--;
+        if (timer === null) pump();
+      });
+      ws.on('close', () => resolve());
+      ws.on('error', reject);
+    });
+
+  await Promise.all(Array.from({ length: options.connections }, (_, c) => drive(c)));
+  const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    ackedPubs,
+    ackedEvents: ackedPubs * options.batch,
+    errors,
+    histogram: hdr.encodeIntoCompressedBase64(histogram),
+    elapsedMs,
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+  };
+}
+
+run(workerData as LoadWorkerOptions).then(
+  (result) => parentPort!.postMessage(result),
+  (error) => {
+    throw error;
+  },
+);
