@@ -19,10 +19,16 @@ export class MessageHandler {
   onFrame(conn: Connection, frame: ArrayBuffer, isBinary: boolean): void {
     const encoding: Encoding = isBinary ? 'msgpack' : 'json';
     try {
-      if (frame.byteLength > this.limits.maxPayloadBytes) {
-        throw new ProtocolError(ErrorCode.TOO_LARGE, `frame of ${frame.byteLength} bytes exceeds maxPayloadBytes ${this.limits.maxPayloadBytes}`);
-      }
+      // Frames up to twice the limit (uWS drops bigger ones) are still decoded, so that the
+      // TOO_LARGE answer can name the request id; that costs no more than a valid frame.
       const message = decodeFrame(frame, isBinary);
+      if (frame.byteLength > this.limits.maxPayloadBytes) {
+        throw new ProtocolError(
+          ErrorCode.TOO_LARGE,
+          `frame of ${frame.byteLength} bytes exceeds maxPayloadBytes ${this.limits.maxPayloadBytes}`,
+          isPlainObject(message) ? requestId(message) : null,
+        );
+      }
       if (!isPlainObject(message)) throw new ProtocolError(ErrorCode.BAD_FRAME, 'a message must be a map with an "op" field');
       this.dispatch(conn, message, encoding);
     } catch (error) {

@@ -1,0 +1,102 @@
+// Configuration: every HUNT_* setting rejects bad values with the variable, the value and what is
+// allowed; typos are warned about; the real engine process refuses to start on a bad value.
+import os from 'node:os';
+import t from 'tap';
+import { ConfigError, loadConfig } from '../src/shared/config.js';
+import { spawnSync } from 'node:child_process';
+import { ENGINE_ENTRY, startEngineProcess } from '../native-bench/engine-process.js';
+import { tempDir } from './helpers.js';
+
+t.test('defaults', async (t) => {
+  const { config, unknownVariables } = loadConfig({});
+  t.match(config, {
+    host: '127.0.0.1',
+    port: 9001,
+    workers: Math.max(1, os.availableParallelism() - 1),
+    partitions: undefined,
+    durability: 'sync',
+    routes: undefined,
+    authTokens: [],
+    logLevel: 'info',
+  });
+  t.ok(config.dataDir.endsWith('/data'));
+  t.same(unknownVariables, []);
+});
+
+const BAD_VALUES: [string, string, RegExp][] = [
+  ['HUNT_PORT', '70000', /integer from 0 to 65535/],
+  ['HUNT_PORT', 'eighty', /integer from 0 to 65535/],
+  ['HUNT_HOST', '', /non-empty/],
+  ['HUNT_DATA_DIR', '', /non-empty/],
+  ['HUNT_WORKERS', '0', /integer from 1 to 256/],
+  ['HUNT_WORKERS', '1.5', /integer from 1 to 256/],
+  ['HUNT_PARTITIONS', '70000', /integer from 1 to 65535/],
+  ['HUNT_DURABILITY', 'fsync', /one of sync, async/],
+  ['HUNT_AUTH_TOKENS', 'short', /at least 16 characters/],
+  ['HUNT_LOG_LEVEL', 'loud', /one of fatal, error, warn, info, debug, trace, silent/],
+  ['HUNT_MAX_PAYLOAD_BYTES', '10', /integer from 1024/],
+  ['HUNT_MAX_EVENTS_PER_PUB', '0', /integer from 1 to 100000/],
+  ['HUNT_MAX_IN_FLIGHT', '-1', /integer from 1 to 65536/],
+  ['HUNT_MAX_KEY_BYTES', '4000', /integer from 1 to 1900/],
+  ['HUNT_MAX_TYPE_BYTES', '0', /integer from 1 to 1024/],
+  ['HUNT_MAX_DATA_DEPTH', '100', /integer from 1 to 64/],
+  ['HUNT_MAX_BACKLOG_BYTES', '5', /integer from 1048576/],
+  ['HUNT_RING_BYTES', '3000000', /power of two from 1048576 to 1073741824/],
+  ['HUNT_BATCH_MAX_EVENTS', '0', /integer from 1 to 1000000/],
+  ['HUNT_CACHE_KEYS', 'many', /integer from 0 to 100000000/],
+  ['HUNT_IDLE_TIMEOUT_S', '5', /0 \(off\) or an integer from 8 to 960/],
+  ['HUNT_SHUTDOWN_TIMEOUT_MS', '1', /integer from 100 to 600000/],
+];
+
+t.test('each bad value names the variable, the value and what is allowed', async (t) => {
+  for (const [name, value, allowed] of BAD_VALUES) {
+    try {
+      loadConfig({ [name]: value });
+      t.fail(`${name}=${value} was accepted`);
+    } catch (error) {
+      t.type(error, ConfigError);
+      const text = (error as ConfigError).message;
+      t.match(text, `${name}=${JSON.stringify(value)} is invalid`, name);
+      t.match(text, allowed, `${name}: allowed values`);
+    }
+  }
+});
+
+t.test('all problems are reported at once; unknown HUNT_ variables are returned for a warning', async (t) => {
+  const error = t.throws(() => loadConfig({ HUNT_PORT: 'x', HUNT_WORKERS: 'y' })) as ConfigError;
+  t.equal(error.problems.length, 2);
+  t.same(loadConfig({ HUNT_WORKRES: '3', OTHER: '1' }).unknownVariables, ['HUNT_WORKRES']);
+});
+
+t.test('the engine process refuses a bad value with exit code 2 and a clear message', async (t) => {
+  const result = spawnSync(process.execPath, [ENGINE_ENTRY], {
+    env: { ...process.env, HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sometimes', HUNT_PORT: '0' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  t.equal(result.status, 2);
+  t.match(result.stdout, /HUNT_DURABILITY=\\"sometimes\\" is invalid: allowed is one of sync, async/);
+});
+
+t.test('the engine process refuses routes (not available yet) and oversized payload vs ring', async (t) => {
+  const result = spawnSync(process.execPath, [ENGINE_ENTRY], {
+    env: { ...process.env, HUNT_DATA_DIR: tempDir(t), HUNT_PORT: '0', HUNT_ROUTES: 'r.json', HUNT_RING_BYTES: '1048576', HUNT_MAX_PAYLOAD_BYTES: '1048576' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  t.equal(result.status, 2);
+  t.match(result.stdout, /HUNT_ROUTES=/);
+  t.match(result.stdout, /HUNT_MAX_PAYLOAD_BYTES=1048576 is invalid with HUNT_RING_BYTES=1048576/);
+});
+
+t.test('the running engine logs its effective configuration once and warns about typos', async (t) => {
+  const engine = await startEngineProcess({ HUNT_DATA_DIR: tempDir(t), HUNT_WORKRES: '3', HUNT_AUTH_TOKENS: 'secret-token-0123456789' });
+  const code = await engine.stop();
+  t.equal(code, 0);
+  const lines = engine.output().trim().split('\n').map((line) => JSON.parse(line));
+  const effective = lines.filter((l) => l.msg === 'effective configuration');
+  t.equal(effective.length, 1);
+  t.equal(effective[0].config.authTokens, '1 token(s)', 'tokens are redacted');
+  t.notMatch(engine.output(), 'secret-token-0123456789');
+  t.ok(lines.some((l) => l.level === 40 && l.variable === 'HUNT_WORKRES'), 'typo warned about');
+});

@@ -1,0 +1,116 @@
+// The engine as a real process: restarts keep acked data (after SIGTERM and after SIGKILL), an
+// orderly stop acks everything it took, the partition count is fixed per data directory, the
+// worker count may change, and a second engine cannot open the same data directory.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { ENGINE_ENTRY, startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
+import { getKey, tempDir, TestClient } from './helpers.js';
+
+/** Publishes `pubs` pubs of `size` events over `keys` keys; resolves with the replies. */
+async function publish(engine: EngineProcess, pubs: number, size: number, keys: number, firstId = 0) {
+  const client = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+  await client.welcome();
+  const replies = [];
+  for (let i = 0; i < pubs; i++) {
+    const events = Array.from({ length: size }, (_, e) => ({ key: `key-${(i * size + e) % keys}`, type: 'tick', data: { i } }));
+    replies.push(client.request({ op: 'pub', id: firstId + i, events }, 'msgpack'));
+  }
+  return { client, replies };
+}
+
+async function totalCount(engine: EngineProcess, keys: number): Promise<number> {
+  let total = 0;
+  for (let k = 0; k < keys; k++) {
+    const { status, body } = await getKey(engine.port, `key-${k}`);
+    if (status === 200) total += body.count;
+  }
+  return total;
+}
+
+for (const durability of ['sync', 'async']) {
+  t.test(`${durability}: acked events survive SIGTERM and SIGKILL restarts`, async (t) => {
+    const dir = tempDir(t);
+    const env = { HUNT_DATA_DIR: dir, HUNT_DURABILITY: durability, HUNT_WORKERS: '2' };
+    let engine = await startEngineProcess(env);
+    let { client, replies } = await publish(engine, 40, 50, 97);
+    for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
+    await client.close();
+    t.equal(await engine.stop('SIGTERM'), 0, 'exit 0 on SIGTERM');
+
+    engine = await startEngineProcess(env);
+    t.equal(await totalCount(engine, 97), 2000, 'all acked events after a clean restart');
+    ({ client, replies } = await publish(engine, 40, 50, 97, 1000));
+    for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
+    t.not(await engine.stop('SIGKILL'), 0, 'killed');
+
+    engine = await startEngineProcess(env);
+    t.equal(await totalCount(engine, 97), 4000, 'all acked events after kill -9');
+    t.equal(await engine.stop(), 0);
+  });
+}
+
+t.test('SIGTERM under load: every pub taken is acked, exactly those are applied, exit 0', async (t) => {
+  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '1' };
+  let engine = await startEngineProcess(env);
+  const client = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+  await client.welcome();
+  const pub = (id: number) => ({ op: 'pub', id, events: Array.from({ length: 100 }, (_, e) => ({ key: `key-${(id + e) % 50}`, type: 'tick' })) });
+  let sent = 0;
+  for (; sent < 100; sent++) client.send(pub(sent), 'msgpack');
+  const exited = engine.stop('SIGTERM');
+  // Keep publishing while the engine stops, until it closes the connection.
+  let open = true;
+  void client.closed.then(() => (open = false));
+  while (open && sent < 2000) {
+    client.send(pub(sent++), 'msgpack');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const { code } = await client.closed;
+  t.equal(await exited, 0, 'exit 0');
+  t.equal(code, 1001, 'connection closed as going away');
+  const replies = client.received.filter((m) => m.op === 'ack' || m.op === 'error');
+  const acked = replies.filter((r) => r.op === 'ack').length;
+  const refused = replies.filter((r) => r.op === 'error' && r.code === 'SHUTTING_DOWN').length;
+  t.ok(acked >= 100, `${acked} pubs acked, including all sent before the signal`);
+  t.ok(refused > 0, `${refused} pubs refused with SHUTTING_DOWN while stopping`);
+  t.equal(replies.length, acked + refused, 'no other replies');
+  t.equal(new Set(replies.map((r) => r.id)).size, replies.length, 'one reply per pub');
+  engine = await startEngineProcess(env);
+  t.equal(await totalCount(engine, 50), acked * 100, 'applied exactly the acked pubs');
+  t.equal(await engine.stop(), 0);
+});
+
+t.test('the partition count is fixed per data directory; the worker count is not', async (t) => {
+  const dir = tempDir(t);
+  let engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '16', HUNT_WORKERS: '1' });
+  let { client, replies } = await publish(engine, 10, 30, 41);
+  for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
+  await client.close();
+  t.equal(await engine.stop(), 0);
+
+  const mismatch = spawnSync(process.execPath, [ENGINE_ENTRY], {
+    env: { ...process.env, HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '32', HUNT_PORT: '0' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  t.equal(mismatch.status, 2);
+  t.match(mismatch.stdout, /HUNT_PARTITIONS=32 but the data directory .* was created with 16 partitions/);
+
+  engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_WORKERS: '3' });
+  const welcomeClient = await TestClient.connect(engine.port);
+  t.match(await welcomeClient.welcome(), { partitions: 16 }, 'recorded count used when unset');
+  await welcomeClient.close();
+  ({ client, replies } = await publish(engine, 10, 30, 41, 100));
+  for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
+  t.equal(await totalCount(engine, 41), 600, 'data written with 1 worker and with 3 workers adds up');
+
+  const second = spawnSync(process.execPath, [ENGINE_ENTRY], {
+    env: { ...process.env, HUNT_DATA_DIR: dir, HUNT_PORT: '0' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  t.equal(second.status, 2, 'a second engine on the same data directory refuses to start');
+  t.match(second.stdout, /is in use by another engine \(pid \d+/);
+  await client.close();
+  t.equal(await engine.stop(), 0);
+});

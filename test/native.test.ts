@@ -1,0 +1,14 @@
+// The fast native paths are really in use: a silent fallback would only show as slowness.
+import t from 'tap';
+import { isNativeAccelerationEnabled } from 'msgpackr';
+import { isNativeUws, uws } from '../src/main/uws.js';
+
+t.test('msgpackr runs with its native string extraction', async (t) => {
+  t.equal(isNativeAccelerationEnabled, true);
+});
+
+t.test('uWebSockets.js is the native build, not its JavaScript fallback', async (t) => {
+  t.equal(isNativeUws, true);
+  t.type(uws.SSLApp, 'function');
+  t.ok(['93', '108', '115'].includes(process.versions.modules), `ABI ${process.versions.modules} is one the package ships`);
+});

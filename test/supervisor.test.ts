@@ -1,0 +1,37 @@
+// A partition worker thread killed in the middle of the stream: the supervisor restarts its loop on
+// the same rings, and every pub is acked with its events applied exactly once.
+import t from 'tap';
+import { getKey, startEngine, tempDir, TestClient } from './helpers.js';
+
+for (const durability of ['async', 'sync']) {
+  t.test(`${durability}: worker threads terminated under load; counts stay exact`, async (t) => {
+    const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: durability, HUNT_WORKERS: '2', HUNT_BATCH_MAX_EVENTS: '500', HUNT_MAX_IN_FLIGHT: '1000' });
+    t.teardown(() => engine.stop());
+    const client = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+    await client.welcome();
+    const keys = 64;
+    const pubs = 300;
+    const replies = [];
+    for (let i = 0; i < pubs; i++) {
+      const events = Array.from({ length: 40 }, (_, e) => ({ key: `k${(i + e) % keys}`, type: 'tick', data: { i } }));
+      replies.push(client.request({ op: 'pub', id: i, events }, 'msgpack'));
+      if (i === 100 || i === 200) {
+        // Kill while the ring still holds unapplied records.
+        const victim = engine.pool.threads[i === 100 ? 0 : 1]!;
+        await victim.terminate();
+      }
+      if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const settled = await Promise.all(replies);
+    t.equal(settled.filter((r) => r.op === 'ack').length, pubs, 'every pub acked');
+    t.ok(engine.pool.restartCount >= 2, `supervisor restarted ${engine.pool.restartCount} loops`);
+    let total = 0;
+    for (let k = 0; k < keys; k++) {
+      const { body } = await getKey(engine.port, `k${k}`);
+      t.equal(body.count, body.version);
+      total += body.count;
+    }
+    t.equal(total, pubs * 40, 'each event applied exactly once');
+    await client.close();
+  });
+}
