@@ -21,7 +21,15 @@ export interface EngineProcess {
 }
 
 export function startEngineProcess(env: Record<string, string>, timeoutMs = 15_000): Promise<EngineProcess> {
-  const child = spawn(process.execPath, [ENGINE_ENTRY], {
+  return startServerProcess([ENGINE_ENTRY], env, timeoutMs);
+}
+
+/**
+ * Starts `node ...args` and resolves once it logs a line with "port" and a "listening on" message
+ * (the engine's pino line; the benchmark's baseline servers print the same shape).
+ */
+export function startServerProcess(args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<EngineProcess> {
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, HUNT_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,6 +12,10 @@ export interface LoadOptions {
   skew: number;
   window: number;
   durationMs: number;
+  /** Load before measuring starts (not counted). */
+  warmupMs: number;
+  /** Called once every generator thread measures (take the server's CPU reading then). */
+  onMeasuring?: () => void;
   /** Target events/s over all connections; 0: unthrottled. */
   targetEventsPerSecond: number;
   threads: number;
@@ -34,6 +38,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const threads = Math.max(1, Math.min(options.threads, options.connections));
   const pubsPerSecondPerConnection =
     options.targetEventsPerSecond > 0 ? options.targetEventsPerSecond / options.batch / options.connections : 0;
+  let measuringThreads = 0;
+  if (options.warmupMs === 0) queueMicrotask(() => options.onMeasuring?.());
   const results = await Promise.all(
     Array.from({ length: threads }, (_, t) => {
       const connections = Math.floor(options.connections / threads) + (t < options.connections % threads ? 1 : 0);
@@ -45,6 +51,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         skew: options.skew,
         window: options.window,
         durationMs: options.durationMs,
+        warmupMs: options.warmupMs,
         pubsPerSecond: pubsPerSecondPerConnection,
         seed: 1000 + t,
         framesPerConnection: Math.max(8, Math.min(64, Math.ceil(options.keys / options.batch))),
@@ -52,7 +59,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       };
       return new Promise<LoadWorkerResult>((resolve, reject) => {
         const worker = new Worker(WORKER_FILE, { workerData: workerOptions });
-        worker.once('message', resolve);
+        worker.on('message', (message: { measuring?: true; result?: LoadWorkerResult }) => {
+          if (message.measuring && ++measuringThreads === threads) options.onMeasuring?.();
+          if (message.result) resolve(message.result);
+        });
         worker.once('error', reject);
       });
     }),

@@ -15,6 +15,8 @@ export interface LoadWorkerOptions {
   skew: number;
   window: number;
   durationMs: number;
+  /** Load before measuring (JIT, caches, first inserts); acks in it are not counted. */
+  warmupMs: number;
   /** Pubs per second per connection; 0: as fast as the window allows. */
   pubsPerSecond: number;
   seed: number;
@@ -84,9 +86,11 @@ async function run(options: LoadWorkerOptions): Promise<LoadWorkerResult> {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const errors: Record<string, number> = {};
   let ackedPubs = 0;
-  const cpu0 = process.cpuUsage();
-  const start = performance.now();
-  const deadline = start + options.durationMs;
+  let cpu0 = process.cpuUsage();
+  let start = performance.now();
+  const measureFrom = start + options.warmupMs;
+  const deadline = measureFrom + options.durationMs;
+  let measuring = options.warmupMs === 0;
 
   const drive = (c: number) =>
     new Promise<void>((resolve, reject) => {
@@ -127,9 +131,18 @@ async function run(options: LoadWorkerOptions): Promise<LoadWorkerResult> {
       ws.on('message', (data: Buffer) => {
         const message = packr.unpack(data) as { op: string; id: number; code?: string };
         if (message.op === 'welcome') return pump();
+        const now = performance.now();
+        if (!measuring && now >= measureFrom) {
+          measuring = true;
+          cpu0 = process.cpuUsage();
+          start = now;
+          parentPort!.postMessage({ measuring: true });
+        }
         if (message.op === 'ack') {
-          histogram.recordValue(Math.max(1, Math.round((performance.now() - sentAt[message.id % sentAt.length]!) * 1000)));
-          ackedPubs++;
+          if (measuring) {
+            histogram.recordValue(Math.max(1, Math.round((now - sentAt[message.id % sentAt.length]!) * 1000)));
+            ackedPubs++;
+          }
         } else if (message.op === 'error') {
           errors[message.code ?? 'UNKNOWN'] = (errors[message.code ?? 'UNKNOWN'] ?? 0) + 1;
         }
@@ -155,7 +168,7 @@ async function run(options: LoadWorkerOptions): Promise<LoadWorkerResult> {
 }
 
 run(workerData as LoadWorkerOptions).then(
-  (result) => parentPort!.postMessage(result),
+  (result) => parentPort!.postMessage({ result }),
   (error) => {
     throw error;
   },

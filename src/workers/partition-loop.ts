@@ -43,6 +43,7 @@ export class PartitionLoop {
 
   // sync durability: commits are flushed by one fsync at a time, each covering all before it.
   private flushing: Promise<void> | null = null;
+  private commitsDuringFlush = 0;
   private committedThrough: number;
   private reportedThrough: number;
 
@@ -68,6 +69,10 @@ export class PartitionLoop {
     await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.committedThrough, message: '' });
     let idleTurns = 0;
     for (;;) {
+      // sync: at most one commit while an fsync runs. LMDB rewrites every touched page once per
+      // commit, so many small commits during an fsync would multiply what the next fsync writes;
+      // one overlapping commit keeps the disk and the CPU busy at the same time.
+      if (this.flushing !== null && this.commitsDuringFlush > 0) await this.flushing;
       // Read before draining: the producer publishes everything before it closes the ring.
       const closed = this.inbound.isClosed();
       const drained = this.drainBatch();
@@ -177,6 +182,7 @@ export class PartitionLoop {
       return;
     }
     this.committedThrough = through;
+    this.commitsDuringFlush++;
     if (this.task.durability === 'async') {
       await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
       this.reportedThrough = through;
@@ -189,6 +195,7 @@ export class PartitionLoop {
   private async flushCommitted(): Promise<void> {
     while (this.reportedThrough !== this.committedThrough) {
       const target = this.committedThrough;
+      this.commitsDuringFlush = 0;
       try {
         await flushToDisk(this.store);
         await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: target, message: '' });

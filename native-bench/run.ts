@@ -1,0 +1,167 @@
+// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N]`
+//
+// Starts each server as its own process, drives it with the load generator over real WebSockets,
+// and reports events/s acknowledged, ack latency (HDR), the server's CPU time per event (from
+// /proc, all its threads) and peak RSS. Every figure is the median of the repeats; ratios are
+// against the naive single-threaded baseline measured in the same run.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEngineProcess, startServerProcess, type EngineProcess } from './engine-process.js';
+import { runLoad, type LoadOptions } from './load-generator.js';
+
+interface Scenario {
+  name: string;
+  server: 'engine' | 'naive';
+  durability: 'sync' | 'async';
+  keys: number;
+  skew: number;
+  /** Fraction of a named scenario's median rate to offer (for latency at partial load). */
+  rateOf?: { scenario: string; fraction: number };
+}
+
+interface Figures {
+  eventsPerSecond: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  cpuUsPerEvent: number;
+  peakRssMiB: number;
+  generatorCpuUsPerEvent: number;
+  errors: number;
+}
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
+};
+const preset = flag('preset', 'full');
+const seconds = Number(flag('seconds', preset === 'quick' ? '5' : '10'));
+const repeat = Number(flag('repeat', preset === 'quick' ? '1' : '3'));
+const connections = Number(flag('connections', '8'));
+const batch = Number(flag('batch', '100'));
+const window = Number(flag('window', '64'));
+const warmupMs = Number(flag('warmup', '2')) * 1000;
+
+const SCENARIOS: Scenario[] = [
+  { name: 'naive ws+lmdb, sync', server: 'naive', durability: 'sync', keys: 10_000, skew: 0 },
+  { name: 'engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0 },
+  { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
+  { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
+  { name: 'engine, async, skewed keys (zipf 1.0)', server: 'engine', durability: 'async', keys: 10_000, skew: 1 },
+  { name: 'engine, async, K=1M', server: 'engine', durability: 'async', keys: 1_000_000, skew: 0 },
+  { name: 'engine, sync, K=1M', server: 'engine', durability: 'sync', keys: 1_000_000, skew: 0 },
+  { name: 'naive ws+lmdb, async', server: 'naive', durability: 'async', keys: 10_000, skew: 0 },
+];
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+async function startServer(scenario: Scenario, dataDir: string): Promise<EngineProcess> {
+  if (scenario.server === 'engine') {
+    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info' });
+  }
+  const entry = fileURLToPath(new URL('./naive-server.js', import.meta.url));
+  return startServerProcess([entry, dataDir, scenario.durability], {});
+}
+
+async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promise<Figures> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-bench-'));
+  const server = await startServer(scenario, dataDir);
+  try {
+    const load: LoadOptions = {
+      url: `ws://127.0.0.1:${server.port}/v1/stream`,
+      connections,
+      batch,
+      keys: scenario.keys,
+      skew: scenario.skew,
+      window,
+      durationMs: seconds * 1000,
+      targetEventsPerSecond,
+      threads: 1,
+      keyPrefix: 'player:',
+      warmupMs,
+      onMeasuring: () => (cpu0 = server.cpuMicros()),
+    };
+    let cpu0 = server.cpuMicros();
+    const result = await runLoad(load);
+    const cpu = server.cpuMicros() - cpu0;
+    return {
+      eventsPerSecond: result.eventsPerSecond,
+      p50: result.latencyMs.p50,
+      p99: result.latencyMs.p99,
+      p999: result.latencyMs.p999,
+      cpuUsPerEvent: cpu / result.ackedEvents,
+      peakRssMiB: server.peakRssBytes() / 2 ** 20,
+      generatorCpuUsPerEvent: result.generatorCpuUsPerEvent,
+      errors: Object.values(result.errors).reduce((a, b) => a + b, 0),
+    };
+  } finally {
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const machine = {
+  host: os.hostname(),
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.availableParallelism(),
+  memGiB: Math.round(os.totalmem() / 2 ** 30),
+  kernel: os.release(),
+  node: process.version,
+};
+const settings = { preset, seconds, warmupSeconds: warmupMs / 1000, repeat, connections, batch, window, workers: 'engine default', loadThreads: 1 };
+console.log(`# native-bench ${new Date().toISOString()}\n${JSON.stringify({ machine, settings })}`);
+
+const results: Record<string, Figures & { runs: Figures[] }> = {};
+const total = SCENARIOS.length * repeat;
+let done = 0;
+const started = Date.now();
+for (const scenario of SCENARIOS) {
+  const runs: Figures[] = [];
+  for (let r = 0; r < repeat; r++) {
+    const target = scenario.rateOf ? results[scenario.rateOf.scenario]!.eventsPerSecond * scenario.rateOf.fraction : 0;
+    const eta = done === 0 ? '?' : `${Math.round((((Date.now() - started) / done) * (total - done)) / 1000)} s`;
+    process.stderr.write(`[${done + 1}/${total}] ${scenario.name} (run ${r + 1}/${repeat}), about ${eta} left\n`);
+    runs.push(await runOnce(scenario, target));
+    done++;
+  }
+  const pick = (f: keyof Figures) => median(runs.map((run) => run[f]));
+  results[scenario.name] = {
+    eventsPerSecond: pick('eventsPerSecond'),
+    p50: pick('p50'),
+    p99: pick('p99'),
+    p999: pick('p999'),
+    cpuUsPerEvent: pick('cpuUsPerEvent'),
+    peakRssMiB: pick('peakRssMiB'),
+    generatorCpuUsPerEvent: pick('generatorCpuUsPerEvent'),
+    errors: pick('errors'),
+    runs,
+  };
+}
+
+const baseline = results['naive ws+lmdb, sync']!;
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const lines = [
+  `| scenario | events/s acked | ÷ naive sync | p50 ms | p99 ms | p99.9 ms | server CPU µs/event | peak RSS MiB | errors |`,
+  `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+];
+for (const [name, f] of Object.entries(results)) {
+  lines.push(
+    `| ${name} | ${fmt(f.eventsPerSecond)} | ${fmt(f.eventsPerSecond / baseline.eventsPerSecond, 2)}× | ${fmt(f.p50, 1)} | ${fmt(f.p99, 1)} | ${fmt(f.p999, 1)} | ${fmt(f.cpuUsPerEvent, 2)} | ${fmt(f.peakRssMiB)} | ${f.errors} |`,
+  );
+}
+const generatorCpu = median(Object.values(results).map((f) => f.generatorCpuUsPerEvent));
+lines.push('', `Load generator CPU: median ${fmt(generatorCpu, 2)} µs per acked event (its own process, all threads).`);
+console.log(lines.join('\n'));
+
+const resultsDir = fileURLToPath(new URL('../../native-bench/results/', import.meta.url));
+fs.mkdirSync(resultsDir, { recursive: true });
+const file = path.join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${machine.host}.json`);
+fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results }, null, 2)}\n`);
+console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
