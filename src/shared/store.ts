@@ -4,7 +4,7 @@
 //
 // One environment holds every partition (see README, "Storage layout", for the measurement behind
 // this choice):
-//   meta        user key (string)  → MetaRecord as standard MessagePack
+//   meta        user key (string)  → MetaRecord (meta-codec.ts)
 //   partitions  partition (uint32) → offset of the last event applied to it
 //
 // The environment is opened with noSync: commits never fsync on their own. Durability is the
@@ -13,8 +13,8 @@
 // applied while the previous one is being flushed.
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { decodeMeta } from './meta-codec.js';
 import type { MetaRecord } from './metadata.js';
-import { msgpack } from './msgpack.js';
 
 export interface Store {
   root: RootDatabase;
@@ -31,6 +31,9 @@ export function openStore(dataDir: string): Store {
     path: lmdbPath(dataDir),
     noSync: true,
     maxDbs: 8,
+    // Applies when the environment is created. 16 KiB pages made random-key puts ~30% cheaper and
+    // commits ~40% cheaper than 4 KiB ones here (fewer, shallower pages to copy on write).
+    pageSize: 16384,
     // 1 GiB to start; lmdb-js grows the map when it fills.
     mapSize: 2 ** 30,
   });
@@ -49,10 +52,6 @@ export function flushToDisk(store: Store): Promise<void> {
     const root = store.root as unknown as { sync(callback: (error?: Error) => void): void };
     root.sync((error) => (error ? reject(error) : resolve()));
   });
-}
-
-export function decodeMeta(stored: Buffer): MetaRecord {
-  return msgpack.unpack(stored) as MetaRecord;
 }
 
 export function readMeta(store: Store, key: string): MetaRecord | undefined {

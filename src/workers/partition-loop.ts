@@ -14,7 +14,8 @@ import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
 import { ProgressKind, PROGRESS_HEADER_BYTES, writeProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { RingReader, RingWriter } from '../shared/ring.js';
-import { decodeMeta, flushToDisk, type Store } from '../shared/store.js';
+import { decodeMeta, encodeMeta } from '../shared/meta-codec.js';
+import { flushToDisk, type Store } from '../shared/store.js';
 import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
@@ -41,8 +42,8 @@ export class PartitionLoop {
   private batchEvents = 0;
   private events = 0;
 
-  // sync durability: commits are flushed by one fsync at a time, each covering all before it.
-  private flushing: Promise<void> | null = null;
+  // sync durability: one fsync at a time, each covering every commit before it started.
+  private flushInFlight: Promise<void> | null = null;
   private commitsDuringFlush = 0;
   private committedThrough: number;
   private reportedThrough: number;
@@ -72,7 +73,7 @@ export class PartitionLoop {
       // sync: at most one commit while an fsync runs. LMDB rewrites every touched page once per
       // commit, so many small commits during an fsync would multiply what the next fsync writes;
       // one overlapping commit keeps the disk and the CPU busy at the same time.
-      if (this.flushing !== null && this.commitsDuringFlush > 0) await this.flushing;
+      if (this.flushInFlight !== null && this.commitsDuringFlush > 0) await this.flushInFlight;
       // Read before draining: the producer publishes everything before it closes the ring.
       const closed = this.inbound.isClosed();
       const drained = this.drainBatch();
@@ -87,7 +88,7 @@ export class PartitionLoop {
       if (idleTurns++ < SPIN_TURNS) await yieldToEventLoop();
       else await this.inbound.waitForData(IDLE_WAIT_MS);
     }
-    if (this.flushing) await this.flushing;
+    await this.allFlushed();
     return { worker: this.task.worker, batches: this.batch, events: this.events };
   }
 
@@ -148,7 +149,7 @@ export class PartitionLoop {
       store.root.transactionSync(() => {
         for (let i = 0; i < dirty.length; i++) {
           const record = dirty[i]!;
-          store.meta.putSync(record.key, msgpack.pack(record.meta));
+          store.meta.putSync(record.key, encodeMeta(record.meta));
         }
         for (let i = 0; i < touchedPartitions.length; i++) {
           const p = touchedPartitions[i]!;
@@ -175,7 +176,7 @@ export class PartitionLoop {
 
     if (failure !== null) {
       // Progress reports must stay in ring order: settle what was committed before this batch.
-      if (this.flushing) await this.flushing;
+      await this.allFlushed();
       await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: ${failure.message}` });
       this.committedThrough = through;
       this.reportedThrough = through;
@@ -186,31 +187,35 @@ export class PartitionLoop {
     if (this.task.durability === 'async') {
       await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
       this.reportedThrough = through;
-    } else if (this.flushing === null) {
-      this.flushing = this.flushCommitted();
+    } else if (this.flushInFlight === null) {
+      this.startFlush();
     }
   }
 
-  /** One fsync for every commit so far; repeats while commits arrived during the previous one. */
-  private async flushCommitted(): Promise<void> {
-    while (this.reportedThrough !== this.committedThrough) {
-      const target = this.committedThrough;
-      this.commitsDuringFlush = 0;
-      try {
-        await flushToDisk(this.store);
-        await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: target, message: '' });
-      } catch (error) {
-        this.log.error({ err: error }, 'fsync failed; the covered events are not acknowledged');
-        await this.report({
-          kind: ProgressKind.Failed,
-          from: this.reportedThrough,
-          through: target,
-          message: `storage: fsync failed: ${(error as Error).message}`,
-        });
-      }
-      this.reportedThrough = target;
-    }
-    this.flushing = null;
+  /**
+   * Starts one fsync covering every commit so far; when it ends it reports them and, if commits
+   * arrived meanwhile, starts the next one at once.
+   */
+  private startFlush(): void {
+    const target = this.committedThrough;
+    this.commitsDuringFlush = 0;
+    this.flushInFlight = flushToDisk(this.store)
+      .then(
+        () => this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: target, message: '' }),
+        (error: Error) => {
+          this.log.error({ err: error }, 'fsync failed; the covered events are not acknowledged');
+          return this.report({ kind: ProgressKind.Failed, from: this.reportedThrough, through: target, message: `storage: fsync failed: ${error.message}` });
+        },
+      )
+      .then(() => {
+        this.reportedThrough = target;
+        this.flushInFlight = null;
+        if (this.reportedThrough !== this.committedThrough) this.startFlush();
+      });
+  }
+
+  private async allFlushed(): Promise<void> {
+    while (this.flushInFlight !== null) await this.flushInFlight;
   }
 
   private async report(record: ProgressRecord): Promise<void> {
