@@ -1,4 +1,4 @@
-// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N]`
+// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only NAME-PART]`
 //
 // Starts each server as its own process, drives it with the load generator over real WebSockets,
 // and reports events/s acknowledged, ack latency (HDR), the server's CPU time per event (from
@@ -44,6 +44,7 @@ const connections = Number(flag('connections', '8'));
 const batch = Number(flag('batch', '100'));
 const window = Number(flag('window', '64'));
 const warmupMs = Number(flag('warmup', '2')) * 1000;
+const only = flag('only', '');
 
 const SCENARIOS: Scenario[] = [
   { name: 'naive ws+lmdb, sync', server: 'naive', durability: 'sync', keys: 10_000, skew: 0 },
@@ -115,14 +116,16 @@ const machine = {
   kernel: os.release(),
   node: process.version,
 };
-const settings = { preset, seconds, warmupSeconds: warmupMs / 1000, repeat, connections, batch, window, workers: 'engine default', loadThreads: 1 };
+const settings = { preset, only, seconds, warmupSeconds: warmupMs / 1000, repeat, connections, batch, window, workers: 'engine default', loadThreads: 1 };
 console.log(`# native-bench ${new Date().toISOString()}\n${JSON.stringify({ machine, settings })}`);
 
+// --only keeps the scenarios whose name contains it (and the baseline, for the ratios).
+const scenarios = SCENARIOS.filter((s) => only === '' || s.name.includes(only) || s.name === 'naive ws+lmdb, sync' || SCENARIOS.some((o) => o.name.includes(only) && o.rateOf?.scenario === s.name));
 const results: Record<string, Figures & { runs: Figures[] }> = {};
-const total = SCENARIOS.length * repeat;
+const total = scenarios.length * repeat;
 let done = 0;
 const started = Date.now();
-for (const scenario of SCENARIOS) {
+for (const scenario of scenarios) {
   const runs: Figures[] = [];
   for (let r = 0; r < repeat; r++) {
     const target = scenario.rateOf ? results[scenario.rateOf.scenario]!.eventsPerSecond * scenario.rateOf.fraction : 0;

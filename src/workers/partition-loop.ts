@@ -25,6 +25,9 @@ const SPIN_TURNS = 4;
 /** Longest sleep between checks of the ring when idle. */
 const IDLE_WAIT_MS = 1000;
 const MAX_PROGRESS_MESSAGE = 512;
+const MAX_FLUSHES_IN_FLIGHT = 2;
+const GROUP_COMMIT_EVENTS = 2000;
+const GROUP_COMMIT_WAIT_MS = 1;
 
 export class PartitionLoop {
   private readonly inbound: RingReader;
@@ -42,9 +45,9 @@ export class PartitionLoop {
   private batchEvents = 0;
   private events = 0;
 
-  // sync durability: one fsync at a time, each covering every commit before it started.
-  private flushInFlight: Promise<void> | null = null;
-  private commitsDuringFlush = 0;
+  // sync durability: an fsync starts right after each commit and covers it and everything before;
+  // reports go out in commit order as the fsyncs complete.
+  private readonly flushes: Promise<void>[] = [];
   private committedThrough: number;
   private reportedThrough: number;
 
@@ -70,14 +73,24 @@ export class PartitionLoop {
     await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.committedThrough, message: '' });
     let idleTurns = 0;
     for (;;) {
-      // sync: at most one commit while an fsync runs. LMDB rewrites every touched page once per
-      // commit, so many small commits during an fsync would multiply what the next fsync writes;
-      // one overlapping commit keeps the disk and the CPU busy at the same time.
-      if (this.flushInFlight !== null && this.commitsDuringFlush > 0) await this.flushInFlight;
+      // sync: at most MAX_FLUSHES_IN_FLIGHT commits await their fsync. LMDB rewrites every touched
+      // page once per commit, so many small commits would multiply what the fsyncs must write;
+      // events arriving meanwhile wait in the ring and join the next, larger commit.
+      if (this.flushes.length >= MAX_FLUSHES_IN_FLIGHT) await this.flushes[0];
       // Read before draining: the producer publishes everything before it closes the ring.
       const closed = this.inbound.isClosed();
-      const drained = this.drainBatch();
+      let drained = this.drainBatch();
       if (drained > 0) {
+        // Group commit under light load: a commit costs about the same for 100 events as for a
+        // few thousand (LMDB copies every touched page), so a small batch waits up to
+        // GROUP_COMMIT_WAIT_MS for more events before it commits.
+        const deadline = performance.now() + GROUP_COMMIT_WAIT_MS;
+        while (drained < GROUP_COMMIT_EVENTS && !closed) {
+          const left = deadline - performance.now();
+          if (left <= 0) break;
+          await this.inbound.waitForData(left);
+          drained += this.drainBatch();
+        }
         await this.commitBatch();
         idleTurns = 0;
         // Let fsync completions and other callbacks run between batches.
@@ -95,9 +108,8 @@ export class PartitionLoop {
   /** Applies up to batchMaxEvents records in memory; returns how many records it read. */
   private drainBatch(): number {
     const { inbound, reader, applied, batchOffsets, task } = this;
-    this.batch++;
     let read = 0;
-    while (read < task.batchMaxEvents) {
+    while (inbound.pendingRecords() < task.batchMaxEvents) {
       const at = inbound.next();
       if (at === -1) break;
       read++;
@@ -171,6 +183,7 @@ export class PartitionLoop {
     touchedPartitions.length = 0;
     dirty.length = 0;
     this.batchEvents = 0;
+    this.batch++;
     this.cache.trim();
     const through = this.inbound.release();
 
@@ -183,39 +196,38 @@ export class PartitionLoop {
       return;
     }
     this.committedThrough = through;
-    this.commitsDuringFlush++;
     if (this.task.durability === 'async') {
       await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
       this.reportedThrough = through;
-    } else if (this.flushInFlight === null) {
-      this.startFlush();
+    } else {
+      this.startFlush(through);
     }
   }
 
   /**
-   * Starts one fsync covering every commit so far; when it ends it reports them and, if commits
-   * arrived meanwhile, starts the next one at once.
+   * Starts an fsync covering every commit through `through`. Its report waits for the fsyncs
+   * started before it, so reports stay in ring order; an fsync started while another runs lets
+   * a commit's ack wait for one fsync instead of the rest of the previous one plus its own.
    */
-  private startFlush(): void {
-    const target = this.committedThrough;
-    this.commitsDuringFlush = 0;
-    this.flushInFlight = flushToDisk(this.store)
-      .then(
-        () => this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: target, message: '' }),
-        (error: Error) => {
-          this.log.error({ err: error }, 'fsync failed; the covered events are not acknowledged');
-          return this.report({ kind: ProgressKind.Failed, from: this.reportedThrough, through: target, message: `storage: fsync failed: ${error.message}` });
-        },
-      )
-      .then(() => {
-        this.reportedThrough = target;
-        this.flushInFlight = null;
-        if (this.reportedThrough !== this.committedThrough) this.startFlush();
-      });
+  private startFlush(through: number): void {
+    const previous = this.flushes[this.flushes.length - 1];
+    const flushed = flushToDisk(this.store);
+    const reported = Promise.all([previous, flushed.catch((error: Error) => error)]).then(async ([, outcome]) => {
+      const from = this.reportedThrough;
+      if (outcome instanceof Error) {
+        this.log.error({ err: outcome }, 'fsync failed; the covered events are not acknowledged');
+        await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: fsync failed: ${outcome.message}` });
+      } else {
+        await this.report({ kind: ProgressKind.Done, from, through, message: '' });
+      }
+      this.reportedThrough = through;
+      this.flushes.shift();
+    });
+    this.flushes.push(reported);
   }
 
   private async allFlushed(): Promise<void> {
-    while (this.flushInFlight !== null) await this.flushInFlight;
+    while (this.flushes.length > 0) await this.flushes[this.flushes.length - 1];
   }
 
   private async report(record: ProgressRecord): Promise<void> {
