@@ -2,24 +2,16 @@
 // keys, a bounded in-flight window per connection; merges the threads' ack-latency histograms.
 import { Worker } from 'node:worker_threads';
 import hdr from 'hdr-histogram-js';
-import type { LoadWorkerOptions, LoadWorkerResult } from './load-worker.js';
+import type { LoadWorkerOptions, LoadWorkerResult, Workload } from './load-worker.js';
 
-export interface LoadOptions {
-  url: string;
+export interface LoadOptions extends Workload {
   connections: number;
-  batch: number;
-  keys: number;
-  skew: number;
-  window: number;
-  durationMs: number;
-  /** Load before measuring starts (not counted). */
-  warmupMs: number;
-  /** Called once every generator thread measures (take the server's CPU reading then). */
-  onMeasuring?: () => void;
+  /** Generator threads the connections are spread over. */
+  threads: number;
   /** Target events/s over all connections; 0: unthrottled. */
   targetEventsPerSecond: number;
-  threads: number;
-  keyPrefix: string;
+  /** Called once every generator thread measures (take the server's CPU reading then). */
+  onMeasuring?: () => void;
 }
 
 export interface LoadResult {

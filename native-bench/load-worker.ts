@@ -6,22 +6,29 @@ import hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 
-export interface LoadWorkerOptions {
+/** The workload: what every connection sends, and for how long. */
+export interface Workload {
   url: string;
-  connections: number;
+  /** Events per pub. */
   batch: number;
   keys: number;
   /** Zipf-like skew: 0 uniform; s > 0 draws key rank r with weight 1/r^s. */
   skew: number;
+  /** Unacknowledged pubs per connection. */
   window: number;
   durationMs: number;
   /** Load before measuring (JIT, caches, first inserts); acks in it are not counted. */
   warmupMs: number;
+  keyPrefix: string;
+}
+
+export interface LoadWorkerOptions extends Workload {
+  /** Connections this thread drives. */
+  connections: number;
   /** Pubs per second per connection; 0: as fast as the window allows. */
   pubsPerSecond: number;
   seed: number;
   framesPerConnection: number;
-  keyPrefix: string;
 }
 
 export interface LoadWorkerResult {

@@ -38,12 +38,6 @@ export interface WireEvent {
   data?: Record<string, unknown>;
 }
 
-export interface PubMessage {
-  op: 'pub';
-  id: number;
-  events: WireEvent[];
-}
-
 export interface GetMessage {
   op: 'get';
   id: number;

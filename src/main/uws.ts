@@ -19,4 +19,3 @@ function loadNativeUws(): Uws {
 }
 
 export const uws = loadNativeUws();
-export const isNativeUws = true;

@@ -105,7 +105,7 @@ export class PartitionLoop {
     return { worker: this.task.worker, batches: this.batch, events: this.events };
   }
 
-  /** Applies up to batchMaxEvents records in memory; returns how many records it read. */
+  /** Applies published records in memory until the batch holds batchMaxEvents; returns how many it read. */
   private drainBatch(): number {
     const { inbound, reader, applied, batchOffsets, task } = this;
     let read = 0;
