@@ -123,6 +123,16 @@ export class Engine {
     }
   }
 
+  /** Per-worker queue figures: bytes in the ring, in the backlog now, and the backlog's peak. */
+  channelStats(): { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number }[] {
+    return this.channels.map((c) => ({
+      worker: c.worker,
+      ringBytes: c.ringDepthBytes(),
+      backlogBytes: c.backlogBytes,
+      peakBacklogBytes: c.peakBacklogBytes,
+    }));
+  }
+
   /** Idempotent orderly stop; resolves when storage is closed. */
   stop(): Promise<void> {
     this.stopped ??= this.doStop();

@@ -29,6 +29,8 @@ export class PartitionChannel {
   enqueued = 0;
   /** Bytes waiting in the backlog. */
   backlogBytes = 0;
+  /** Most bytes the backlog has held at once. */
+  peakBacklogBytes = 0;
 
   constructor(readonly worker: number, ringBytes: number) {
     this.inboundBuffers = createRing(ringBytes);
@@ -60,6 +62,7 @@ export class PartitionChannel {
     chunk.view.setUint32(chunk.writeAt, length, true);
     chunk.writeAt += 4 + length;
     this.backlogBytes += 4 + length;
+    if (this.backlogBytes > this.peakBacklogBytes) this.peakBacklogBytes = this.backlogBytes;
   }
 
   /** Makes the records written since the last publish visible to the worker (once per frame). */
