@@ -10,6 +10,7 @@ import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { open, type RootDatabase } from 'lmdb';
 import { partitionOf, partitionsOwnedBy } from '../src/shared/partition.js';
+import { LMDB_ENV_OPTIONS } from '../src/shared/store.js';
 
 type Layout = 'shared' | 'per-partition';
 interface Job {
@@ -24,7 +25,7 @@ interface Job {
   seconds: number;
 }
 
-const openEnv = (envPath: string) => open({ path: envPath, noSync: true, maxDbs: 8, mapSize: 2 ** 30 });
+const openEnv = (envPath: string) => open({ path: envPath, ...LMDB_ENV_OPTIONS });
 const sync = (env: RootDatabase) =>
   new Promise<void>((resolve, reject) =>
     (env as unknown as { sync(cb: (e?: Error) => void): void }).sync((e) => (e ? reject(e) : resolve())),
