@@ -24,6 +24,13 @@ t.test('a value of another format is refused, not misread', async (t) => {
   t.throws(() => decodeMeta(Buffer.from([9, 0, 0])), /unknown metadata record format 9/);
 });
 
+t.test('records with many types round-trip', async (t) => {
+  const types: Record<string, number> = {};
+  for (let i = 0; i < 70_000; i++) types[`type-${i}`] = i;
+  const meta: MetaRecord = { version: 70_000, count: 70_000, firstTs: 0, lastTs: 1, lastType: 'type-69999', types, fields: {} };
+  t.same(decodeMeta(Buffer.from(encodeMeta(meta))), meta);
+});
+
 t.test('large records grow the scratch buffer', async (t) => {
   const meta: MetaRecord = { version: 1, count: 1, firstTs: 0, lastTs: 0, lastType: 't', types: { t: 1 }, fields: { big: 'x'.repeat(200_000) } };
   t.same(decodeMeta(Buffer.from(encodeMeta(meta))), meta);

@@ -1,15 +1,17 @@
-// Storage encoding of a MetaRecord (the LMDB value). A fixed binary header for the counters, then
-// `types` and `fields` as one standard MessagePack array. Against MessagePack of the whole object
-// it saves the seven field names in every value (118 → 75 bytes for a typical record): smaller
-// values mean fewer LMDB pages to copy and write per commit, and a little less encoding work.
+// Storage encoding of a MetaRecord (the LMDB value): the counters, the last type and the per-type
+// counts in a fixed binary layout, then `fields` as standard MessagePack. Against MessagePack of
+// the whole object it drops the field names from every value (typically 167 → ~75 bytes), so
+// commits copy and write fewer LMDB pages, and it encodes the fixed part without msgpackr.
 //
-//   0 u8 format (1)   1 f64 version   9 f64 count   17 f64 firstTs   25 f64 lastTs
-//  33 u16 lastType bytes   35 lastType (UTF-8)   then MessagePack [types, fields]
+//   0 u8 format (2)   1 f64 version   9 f64 count   17 f64 firstTs   25 f64 lastTs
+//  33 u16 lastType bytes, lastType (UTF-8)
+//     u32 number of types, then per type: u16 name bytes, name (UTF-8), f64 count
+//     MessagePack of `fields` to the end
 import type { MetaRecord } from './metadata.js';
 import { msgpack } from './msgpack.js';
 
-const FORMAT = 1;
-const HEADER_BYTES = 35;
+const FORMAT = 2;
+const HEADER_BYTES = 33;
 
 interface Utf8Buffer extends Buffer {
   utf8Write(text: string, offset: number): number;
@@ -19,38 +21,74 @@ interface Utf8Buffer extends Buffer {
 let scratch = Buffer.allocUnsafeSlow(64 * 1024) as Utf8Buffer;
 let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
 
-/** Encodes into a shared scratch buffer: the result is valid until the next call (copy or store it at once). */
+function ensureScratch(bytes: number): void {
+  if (bytes <= scratch.length) return;
+  const next = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2)) as Utf8Buffer;
+  scratch.copy(next);
+  scratch = next;
+  view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
+}
+
+/** Encodes into a shared scratch buffer: the result is valid until the next call (store it at once). */
 export function encodeMeta(meta: MetaRecord): Buffer {
-  const tail = msgpack.pack([meta.types, meta.fields]);
-  const needed = HEADER_BYTES + meta.lastType.length * 3 + tail.length;
-  if (needed > scratch.length) {
-    scratch = Buffer.allocUnsafeSlow(Math.max(needed, scratch.length * 2)) as Utf8Buffer;
-    view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
-  }
   scratch[0] = FORMAT;
   view.setFloat64(1, meta.version, true);
   view.setFloat64(9, meta.count, true);
   view.setFloat64(17, meta.firstTs, true);
   view.setFloat64(25, meta.lastTs, true);
-  const typeBytes = scratch.utf8Write(meta.lastType, HEADER_BYTES);
-  view.setUint16(33, typeBytes, true);
-  const end = HEADER_BYTES + typeBytes;
-  scratch.set(tail, end);
-  return scratch.subarray(0, end + tail.length);
+  let at = writeString(HEADER_BYTES, meta.lastType);
+  const countAt = at;
+  ensureScratch(at + 4);
+  at += 4;
+  let types = 0;
+  for (const name in meta.types) {
+    at = writeString(at, name);
+    ensureScratch(at + 8);
+    view.setFloat64(at, meta.types[name]!, true);
+    at += 8;
+    types++;
+  }
+  view.setUint32(countAt, types, true);
+  const fields = msgpack.pack(meta.fields);
+  ensureScratch(at + fields.length);
+  scratch.set(fields, at);
+  return scratch.subarray(0, at + fields.length);
+}
+
+function writeString(at: number, text: string): number {
+  ensureScratch(at + 2 + text.length * 3 + 2);
+  const bytes = scratch.utf8Write(text, at + 2);
+  view.setUint16(at, bytes, true);
+  return at + 2 + bytes;
 }
 
 export function decodeMeta(stored: Buffer): MetaRecord {
   if (stored[0] !== FORMAT) throw new Error(`unknown metadata record format ${stored[0]}`);
   const v = new DataView(stored.buffer, stored.byteOffset, stored.length);
-  const typeEnd = HEADER_BYTES + v.getUint16(33, true);
-  const [types, fields] = msgpack.unpack(stored.subarray(typeEnd)) as [Record<string, number>, Record<string, unknown>];
+  const text = stored as Utf8Buffer;
+  let at = HEADER_BYTES;
+  const readString = () => {
+    const end = at + 2 + v.getUint16(at, true);
+    const value = text.utf8Slice(at + 2, end);
+    at = end;
+    return value;
+  };
+  const lastType = readString();
+  const typeCount = v.getUint32(at, true);
+  at += 4;
+  const types: Record<string, number> = {};
+  for (let i = 0; i < typeCount; i++) {
+    const name = readString();
+    types[name] = v.getFloat64(at, true);
+    at += 8;
+  }
   return {
     version: v.getFloat64(1, true),
     count: v.getFloat64(9, true),
     firstTs: v.getFloat64(17, true),
     lastTs: v.getFloat64(25, true),
-    lastType: (stored as Utf8Buffer).utf8Slice(HEADER_BYTES, typeEnd),
+    lastType,
     types,
-    fields,
+    fields: msgpack.unpack(stored.subarray(at)) as Record<string, unknown>,
   };
 }
