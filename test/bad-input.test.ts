@@ -81,7 +81,8 @@ t.test('malformed frames and invalid events', async (t) => {
   t.equal((await getKey(engine.port, 'good')).status, 404, 'nothing of any rejected pub was applied');
   t.same(await json.request({ op: 'pub', id: 999, events: [{ key: 'good', type: 't' }] }), { op: 'ack', id: 999, __binary: false }, 'connection still works');
   t.equal((await getKey(engine.port, 'good')).body.count, 1);
-  t.match(await json.request({ op: 'get', id: 1000, key: 'x'.repeat(65) }), { code: 'BAD_EVENT' });
+  t.match(await json.request({ op: 'get', id: 1000, key: 'x'.repeat(65) }), { code: 'BAD_FRAME', message: /get: key is 65 bytes/ });
+  t.match(await json.request({ op: 'get', id: 1001 }), { code: 'BAD_FRAME', message: /get: key must be a non-empty string/ });
   t.match(await httpGet(engine.port, `/v1/keys/${'x'.repeat(65)}`), { status: 400, body: { error: 'BAD_KEY' } });
   t.match(await httpGet(engine.port, '/nope'), { status: 404 });
 });

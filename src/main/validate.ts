@@ -113,6 +113,11 @@ function dataProblem(value: unknown, depth: number, maxDepth: number, path: stri
 
 export function checkGet(message: Record<string, unknown>, limits: Limits): GetMessage {
   const id = requireId(message, 'get');
-  checkKey(message.key, limits, id, 'key');
+  try {
+    checkKey(message.key, limits, id, 'key');
+  } catch (error) {
+    // Not an event: a malformed request field.
+    throw new ProtocolError(ErrorCode.BAD_FRAME, `get: ${(error as ProtocolError).message}`, id);
+  }
   return { op: 'get', id, key: message.key as string };
 }
