@@ -117,3 +117,15 @@ t.test('the partition count is fixed per data directory; the worker count is not
   await client.close();
   t.equal(await engine.stop(), 0);
 });
+
+t.test('a port in use is a clear start-up error', async (t) => {
+  const first = await startEngineProcess({ HUNT_DATA_DIR: tempDir(t) });
+  const second = spawnSync(process.execPath, [ENGINE_ENTRY], {
+    env: { ...process.env, HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(first.port) },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  t.equal(second.status, 1);
+  t.match(second.stdout, `start-up failed: cannot listen on 127.0.0.1:${first.port}`);
+  t.equal(await first.stop(), 0);
+});

@@ -47,6 +47,7 @@ export class Engine {
     checkCombinations(config);
     const dataDir = openDataDir(config.dataDir, config.partitions);
     let store: Store | null = null;
+    let server: FrontEndServer | null = null;
     try {
       store = openStore(config.dataDir);
       const partitions = dataDir.partitions;
@@ -70,7 +71,7 @@ export class Engine {
         maxBacklogBytes: config.maxBacklogBytes,
       });
       const handler = new MessageHandler(ingest, store, limits, log);
-      const server = new FrontEndServer(
+      server = new FrontEndServer(
         {
           host: config.host,
           port: config.port,
@@ -95,9 +96,11 @@ export class Engine {
         cacheKeys: Math.ceil(config.cacheKeys / config.workers),
         logLevel: config.logLevel,
       }));
+      // Listen first: if the port is taken, no worker thread has started yet. Upgrades are
+      // refused (503) until `ready`.
+      const port = await server.listen();
       const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal);
       pool.start();
-      const port = await server.listen();
       const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
@@ -107,6 +110,7 @@ export class Engine {
       );
       return engine;
     } catch (error) {
+      server?.stopListening();
       if (store !== null) await store.root.close();
       dataDir.unlock();
       throw error;

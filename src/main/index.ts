@@ -33,7 +33,9 @@ async function main(): Promise<void> {
     });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof DataDirError) fail(log, error);
-    throw error;
+    log.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
+    log.flush();
+    process.exit(1);
   }
 
   let signalled = false;
