@@ -1,6 +1,7 @@
 // Full rings: records wait in the bounded backlog without blocking the event loop, nothing is lost
 // or reordered; past HUNT_MAX_BACKLOG_BYTES pubs get OVERLOADED and are not applied.
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { Engine } from '../src/main/engine.js';
 import { getKey, startEngine, tempDir, TestClient, type Message } from './helpers.js';
 
 const filler = 'x'.repeat(150);
@@ -20,15 +21,21 @@ async function flood(port: number, connections: number, pubs: number, keys: numb
   return Promise.all(replies);
 }
 
-t.test('a full ring spills into the backlog; every pub is acked and applied once, in order', async (t) => {
+/** One worker behind the smallest ring, so a flood of 1,000-event pubs fills it. */
+async function smallRingEngine(t: Test, env: Record<string, string>): Promise<Engine> {
   const engine = await startEngine({
     HUNT_DATA_DIR: tempDir(t),
-    HUNT_DURABILITY: 'async',
     HUNT_WORKERS: '1',
     HUNT_RING_BYTES: String(1 << 20),
     HUNT_MAX_PAYLOAD_BYTES: '250000',
+    ...env,
   });
   t.teardown(() => engine.stop());
+  return engine;
+}
+
+t.test('a full ring spills into the backlog; every pub is acked and applied once, in order', async (t) => {
+  const engine = await smallRingEngine(t, { HUNT_DURABILITY: 'async' });
   const replies = await flood(engine.port, 4, 25, 101);
   t.equal(replies.filter((r) => r.op === 'ack').length, 100, 'all 100 pubs acked');
   const [stats] = engine.channelStats();
@@ -49,15 +56,7 @@ t.test('a full ring spills into the backlog; every pub is acked and applied once
 });
 
 t.test('past the backlog limit pubs get OVERLOADED and are not applied', async (t) => {
-  const engine = await startEngine({
-    HUNT_DATA_DIR: tempDir(t),
-    HUNT_DURABILITY: 'sync',
-    HUNT_WORKERS: '1',
-    HUNT_RING_BYTES: String(1 << 20),
-    HUNT_MAX_PAYLOAD_BYTES: '250000',
-    HUNT_MAX_BACKLOG_BYTES: String(1 << 20),
-  });
-  t.teardown(() => engine.stop());
+  const engine = await smallRingEngine(t, { HUNT_DURABILITY: 'sync', HUNT_MAX_BACKLOG_BYTES: String(1 << 20) });
   const replies = await flood(engine.port, 6, 30, 53);
   const acked = replies.filter((r) => r.op === 'ack').length;
   const overloaded = replies.filter((r) => r.code === 'OVERLOADED').length;
