@@ -80,11 +80,13 @@ export class PartitionLoop {
       const closed = this.inbound.isClosed();
       let drained = this.drainBatch();
       if (drained > 0) {
-        // Group commit under light load: a commit costs about the same for 100 events as for a
-        // few thousand (LMDB copies every touched page), so a small batch waits up to
-        // GROUP_COMMIT_WAIT_MS for more events before it commits.
+        // async group commit under light load: a commit costs about the same for 100 events as
+        // for a few thousand (LMDB copies every touched page), so a small batch waits up to
+        // GROUP_COMMIT_WAIT_MS for more. In sync mode the wait for the previous fsync already
+        // gathers the batch; waiting more there only added latency (p99 at 275k events/s: median
+        // ~59 ms with the wait, ~31 ms without, four runs each).
         const deadline = performance.now() + GROUP_COMMIT_WAIT_MS;
-        while (drained < GROUP_COMMIT_EVENTS && !closed) {
+        while (this.task.durability === 'async' && drained < GROUP_COMMIT_EVENTS && !closed) {
           const left = deadline - performance.now();
           if (left <= 0) break;
           await this.inbound.waitForData(left);
