@@ -17,16 +17,6 @@ interface Utf8Buffer extends Buffer {
   utf8Slice(start: number, end: number): string;
 }
 
-export interface EventFields {
-  partition: number;
-  offset: number;
-  key: string;
-  type: string;
-  ts: number;
-  /** MessagePack of the event's data, or null. */
-  data: Uint8Array | null;
-}
-
 /** Upper bound of the payload size before the strings are encoded. */
 export function eventRecordMaxBytes(keyBytes: number, type: string, data: Uint8Array | null): number {
   return EVENT_HEADER_BYTES + keyBytes + type.length * 3 + (data === null ? 0 : data.length);
