@@ -3,9 +3,8 @@
 import os from 'node:os';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/shared/config.js';
-import { spawnSync } from 'node:child_process';
-import { ENGINE_ENTRY, startEngineProcess } from '../native-bench/engine-process.js';
-import { tempDir } from './helpers.js';
+import { startEngineProcess } from '../native-bench/engine-process.js';
+import { runEngineToExit, tempDir } from './helpers.js';
 
 t.test('defaults', async (t) => {
   const { config, unknownVariables } = loadConfig({});
@@ -69,21 +68,13 @@ t.test('all problems are reported at once; unknown HUNT_ variables are returned 
 });
 
 t.test('the engine process refuses a bad value with exit code 2 and a clear message', async (t) => {
-  const result = spawnSync(process.execPath, [ENGINE_ENTRY], {
-    env: { ...process.env, HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sometimes', HUNT_PORT: '0' },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const result = runEngineToExit({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sometimes' });
   t.equal(result.status, 2);
   t.match(result.stdout, /HUNT_DURABILITY=\\"sometimes\\" is invalid: allowed is one of sync, async/);
 });
 
 t.test('the engine process refuses routes (not available yet) and oversized payload vs ring', async (t) => {
-  const result = spawnSync(process.execPath, [ENGINE_ENTRY], {
-    env: { ...process.env, HUNT_DATA_DIR: tempDir(t), HUNT_PORT: '0', HUNT_ROUTES: 'r.json', HUNT_RING_BYTES: '1048576', HUNT_MAX_PAYLOAD_BYTES: '1048576' },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const result = runEngineToExit({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: 'r.json', HUNT_RING_BYTES: '1048576', HUNT_MAX_PAYLOAD_BYTES: '1048576' });
   t.equal(result.status, 2);
   t.match(result.stdout, /HUNT_ROUTES=/);
   t.match(result.stdout, /HUNT_MAX_PAYLOAD_BYTES=1048576 is invalid with HUNT_RING_BYTES=1048576/);

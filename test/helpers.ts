@@ -1,5 +1,6 @@
 // Test fixtures: a real engine (in this process or as a child process) on port 0 with a temp data
 // directory, and a real WebSocket client.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -9,6 +10,7 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/shared/config.js';
 import { Engine } from '../src/main/engine.js';
+import { ENGINE_ENTRY } from '../native-bench/engine-process.js';
 
 export const wire = new Packr({ useRecords: false });
 
@@ -130,4 +132,14 @@ export function httpGet(port: number, urlPath: string, headers: Record<string, s
 
 export function getKey(port: number, key: string): Promise<{ status: number; body: any }> {
   return httpGet(port, keyPath(key));
+}
+
+/** Runs the engine process until it exits by itself (a start-up failure); its exit code and stdout. */
+export function runEngineToExit(env: Record<string, string>): { status: number | null; stdout: string } {
+  const result = spawnSync(process.execPath, [ENGINE_ENTRY], {
+    env: { ...process.env, HUNT_PORT: '0', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { status: result.status, stdout: result.stdout };
 }

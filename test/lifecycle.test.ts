@@ -2,9 +2,8 @@
 // orderly stop acks everything it took, the partition count is fixed per data directory, the
 // worker count may change, and a second engine cannot open the same data directory.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { ENGINE_ENTRY, startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
-import { getKey, tempDir, TestClient } from './helpers.js';
+import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
+import { getKey, runEngineToExit, tempDir, TestClient } from './helpers.js';
 
 /** Publishes `pubs` pubs of `size` events over `keys` keys; resolves with the replies. */
 async function publish(engine: EngineProcess, pubs: number, size: number, keys: number, firstId = 0) {
@@ -91,11 +90,7 @@ t.test('the partition count is fixed per data directory; the worker count is not
   await client.close();
   t.equal(await engine.stop(), 0);
 
-  const mismatch = spawnSync(process.execPath, [ENGINE_ENTRY], {
-    env: { ...process.env, HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '32', HUNT_PORT: '0' },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const mismatch = runEngineToExit({ HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '32' });
   t.equal(mismatch.status, 2);
   t.match(mismatch.stdout, /HUNT_PARTITIONS=32 but the data directory .* was created with 16 partitions/);
 
@@ -107,11 +102,7 @@ t.test('the partition count is fixed per data directory; the worker count is not
   for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
   t.equal(await totalCount(engine, 41), 600, 'data written with 1 worker and with 3 workers adds up');
 
-  const second = spawnSync(process.execPath, [ENGINE_ENTRY], {
-    env: { ...process.env, HUNT_DATA_DIR: dir, HUNT_PORT: '0' },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const second = runEngineToExit({ HUNT_DATA_DIR: dir });
   t.equal(second.status, 2, 'a second engine on the same data directory refuses to start');
   t.match(second.stdout, /is in use by another engine \(pid \d+/);
   await client.close();
@@ -120,11 +111,7 @@ t.test('the partition count is fixed per data directory; the worker count is not
 
 t.test('a port in use is a clear start-up error', async (t) => {
   const first = await startEngineProcess({ HUNT_DATA_DIR: tempDir(t) });
-  const second = spawnSync(process.execPath, [ENGINE_ENTRY], {
-    env: { ...process.env, HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(first.port) },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const second = runEngineToExit({ HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(first.port) });
   t.equal(second.status, 1);
   t.match(second.stdout, `start-up failed: cannot listen on 127.0.0.1:${first.port}`);
   t.equal(await first.stop(), 0);

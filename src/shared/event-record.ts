@@ -5,17 +5,9 @@
 //   8  f64 partition offset (assigned by the front end, strictly increasing per partition)
 //  16  f64 ts             24  u32 data bytes (0: no data)
 //  28  key | type | data
-export const EVENT_HEADER_BYTES = 28;
+import type { Utf8Buffer } from './utf8-buffer.js';
 
-/**
- * Buffer's own UTF-8 primitives. Buffer.prototype.write/toString reach them through argument
- * normalisation that cost a measurable share of the per-event path; they are public in Node but
- * missing from @types/node.
- */
-interface Utf8Buffer extends Buffer {
-  utf8Write(text: string, offset: number): number;
-  utf8Slice(start: number, end: number): string;
-}
+export const EVENT_HEADER_BYTES = 28;
 
 /** Upper bound of the payload size before the strings are encoded. */
 export function eventRecordMaxBytes(keyBytes: number, type: string, data: Uint8Array | null): number {

@@ -9,14 +9,10 @@
 //     MessagePack of `fields` to the end
 import type { MetaRecord } from './metadata.js';
 import { msgpack } from './msgpack.js';
+import type { Utf8Buffer } from './utf8-buffer.js';
 
 const FORMAT = 2;
 const HEADER_BYTES = 33;
-
-interface Utf8Buffer extends Buffer {
-  utf8Write(text: string, offset: number): number;
-  utf8Slice(start: number, end: number): string;
-}
 
 let scratch = Buffer.allocUnsafeSlow(64 * 1024) as Utf8Buffer;
 let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
