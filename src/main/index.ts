@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   try {
     loaded = loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) fail(createLogger('info'), error);
+    if (error instanceof ConfigError) return fail(createLogger('info'), error);
     throw error;
   }
   const { config, unknownVariables } = loaded;
@@ -28,29 +28,29 @@ async function main(): Promise<void> {
     engine = await Engine.start(config, log, {
       onFatal(error) {
         log.fatal({ err: error }, 'engine cannot continue safely; exiting');
-        process.exit(1);
+        exitAfterLogs(log, 1);
       },
     });
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof DataDirError) fail(log, error);
+    if (error instanceof ConfigError || error instanceof DataDirError) return fail(log, error);
     log.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
-    log.flush();
-    process.exit(1);
+    return exitAfterLogs(log, 1);
   }
 
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       log.warn({ signal }, 'second signal: exiting at once');
-      process.exit(1);
+      exitAfterLogs(log, 1);
+      return;
     }
     signalled = true;
     log.info({ signal }, 'signal received');
     engine.stop().then(
-      () => process.exit(0),
+      () => exitAfterLogs(log, 0),
       (error) => {
         log.fatal({ err: error }, 'stop failed');
-        process.exit(1);
+        exitAfterLogs(log, 1);
       },
     );
   };
@@ -58,10 +58,15 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
 }
 
-function fail(log: Logger, error: Error): never {
+/** A start-up error the operator must fix (configuration, data directory): exit code 2. */
+function fail(log: Logger, error: Error): void {
   log.fatal({ problems: (error as ConfigError).problems }, error.message);
-  log.flush();
-  process.exit(2);
+  exitAfterLogs(log, 2);
+}
+
+/** The log destination is asynchronous: exit once it has written everything. */
+function exitAfterLogs(log: Logger, code: number): void {
+  log.flush(() => process.exit(code));
 }
 
 main().catch((error) => {
