@@ -1,6 +1,8 @@
 // The engine as a real process: restarts keep acked data (after SIGTERM and after SIGKILL), an
 // orderly stop acks everything it took, the partition count is fixed per data directory, the
 // worker count may change, and a second engine cannot open the same data directory.
+import fs from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
 import { getKey, runEngineToExit, tempDir, TestClient } from './helpers.js';
@@ -115,4 +117,19 @@ t.test('a port in use is a clear start-up error', async (t) => {
   t.equal(second.status, 1);
   t.match(second.stdout, `start-up failed: cannot listen on 127.0.0.1:${first.port}`);
   t.equal(await first.stop(), 0);
+});
+
+t.test('a data directory that is not what it should be is a clear error, never a fresh start', async (t) => {
+  const orphan = tempDir(t);
+  fs.mkdirSync(path.join(orphan, 'lmdb'));
+  const noEngineFile = runEngineToExit({ HUNT_DATA_DIR: orphan });
+  t.equal(noEngineFile.status, 2);
+  t.match(noEngineFile.stdout, 'holds LMDB data but no engine.json');
+
+  const corrupt = tempDir(t);
+  fs.writeFileSync(path.join(corrupt, 'engine.json'), '{"format":1,"partitions":"many"}');
+  const badEngineFile = runEngineToExit({ HUNT_DATA_DIR: corrupt });
+  t.equal(badEngineFile.status, 2);
+  t.match(badEngineFile.stdout, 'is not a valid engine file');
+  t.notOk(fs.existsSync(path.join(corrupt, 'lmdb')), 'nothing was created');
 });
