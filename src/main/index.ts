@@ -70,6 +70,7 @@ function exitAfterLogs(log: Logger, code: number): void {
 }
 
 main().catch((error) => {
-  console.error(error);
-  process.exit(1);
+  const log = createLogger('info');
+  log.fatal({ err: error }, `engine failed: ${(error as Error).message}`);
+  exitAfterLogs(log, 1);
 });
