@@ -46,7 +46,7 @@ export class PartitionLoop {
 
   // sync durability: the fsync of the last commit, if it is still running.
   private flushInFlight: Promise<void> | null = null;
-  private committedThrough: number;
+  /** Records reported to the front end so far (u32, wrapping), the `from` of the next report. */
   private reportedThrough: number;
 
   constructor(
@@ -61,14 +61,13 @@ export class PartitionLoop {
     this.applied = new Float64Array(task.partitions);
     this.batchOffsets = new Float64Array(task.partitions);
     for (const p of task.ownedPartitions) this.applied[p] = store.partitions.get(p) ?? 0;
-    this.committedThrough = this.inbound.releasedRecords();
-    this.reportedThrough = this.committedThrough;
+    this.reportedThrough = this.inbound.releasedRecords();
   }
 
   async run(): Promise<PartitionWorkerResult> {
     // A predecessor may have committed records without reporting them: make them durable, report.
     if (this.task.durability === 'sync') await flushToDisk(this.store);
-    await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.committedThrough, message: '' });
+    await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.reportedThrough, message: '' });
     let idleTurns = 0;
     for (;;) {
       // sync: the next commit waits for the fsync of the last one. Events arriving meanwhile wait
@@ -102,7 +101,7 @@ export class PartitionLoop {
       if (idleTurns++ < SPIN_TURNS) await yieldToEventLoop();
       else await this.inbound.waitForData(IDLE_WAIT_MS);
     }
-    await this.allFlushed();
+    if (this.flushInFlight !== null) await this.flushInFlight;
     return { worker: this.task.worker, batches: this.batch, events: this.events };
   }
 
@@ -188,15 +187,12 @@ export class PartitionLoop {
     this.cache.trim();
     const through = this.inbound.release();
 
+    // No fsync is in flight here (the loop waits for it before draining), so reports stay in order.
     if (failure !== null) {
-      // Progress reports must stay in ring order: settle what was committed before this batch.
-      await this.allFlushed();
       await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: ${failure.message}` });
-      this.committedThrough = through;
       this.reportedThrough = through;
       return;
     }
-    this.committedThrough = through;
     if (this.task.durability === 'async') {
       await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
       this.reportedThrough = through;
@@ -217,10 +213,6 @@ export class PartitionLoop {
     }
     this.reportedThrough = through;
     this.flushInFlight = null;
-  }
-
-  private async allFlushed(): Promise<void> {
-    if (this.flushInFlight !== null) await this.flushInFlight;
   }
 
   private async report(record: ProgressRecord): Promise<void> {
