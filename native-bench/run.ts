@@ -46,8 +46,11 @@ const window = Number(flag('window', '64'));
 const warmupMs = Number(flag('warmup', '2')) * 1000;
 const only = flag('only', '');
 
+/** The scenario every ratio is taken against. */
+const BASELINE = 'naive ws+lmdb, sync';
+
 const SCENARIOS: Scenario[] = [
-  { name: 'naive ws+lmdb, sync', server: 'naive', durability: 'sync', keys: 10_000, skew: 0 },
+  { name: BASELINE, server: 'naive', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
@@ -120,7 +123,10 @@ const settings = { preset, only, seconds, warmupSeconds: warmupMs / 1000, repeat
 console.log(`# native-bench ${new Date().toISOString()}\n${JSON.stringify({ machine, settings })}`);
 
 // --only keeps the scenarios whose name contains it (and the baseline, for the ratios).
-const scenarios = SCENARIOS.filter((s) => only === '' || s.name.includes(only) || s.name === 'naive ws+lmdb, sync' || SCENARIOS.some((o) => o.name.includes(only) && o.rateOf?.scenario === s.name));
+const selected = (s: Scenario) => only === '' || s.name.includes(only);
+const scenarios = SCENARIOS.filter(
+  (s) => selected(s) || s.name === BASELINE || SCENARIOS.some((o) => selected(o) && o.rateOf?.scenario === s.name),
+);
 const results: Record<string, Figures & { runs: Figures[] }> = {};
 const total = scenarios.length * repeat;
 let done = 0;
@@ -148,7 +154,7 @@ for (const scenario of scenarios) {
   };
 }
 
-const baseline = results['naive ws+lmdb, sync']!;
+const baseline = results[BASELINE]!;
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const lines = [
   `| scenario | events/s acked | ÷ naive sync | p50 ms | p99 ms | p99.9 ms | server CPU µs/event | peak RSS MiB | errors |`,
