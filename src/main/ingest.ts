@@ -80,7 +80,7 @@ export class Ingest {
       const data = event.data === undefined ? null : msgpack.pack(event.data);
       const offset = nextOffsets[partition]! + 1;
       nextOffsets[partition] = offset;
-      channels[worker]!.writeEvent(partition, offset, event.key, keyBytes[i]!, event.type, event.ts ?? now, data);
+      channels[worker]!.writeEvent(partition, offset, event.key, keyBytes[i]!, hashes[i]!, event.type, event.ts ?? now, data);
       if (touchedStamp[worker] !== stamp) {
         touchedStamp[worker] = stamp;
         touched.push(worker);

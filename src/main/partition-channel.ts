@@ -44,6 +44,7 @@ export class PartitionChannel {
     offset: number,
     key: string,
     keyBytes: number,
+    keyHash: number,
     type: string,
     ts: number,
     data: Uint8Array | null,
@@ -53,12 +54,12 @@ export class PartitionChannel {
     if (this.backlog.length === 0) {
       const at = this.inbound.reserve(maxBytes);
       if (at !== -1) {
-        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, type, ts, data));
+        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, data));
         return;
       }
     }
     const chunk = this.backlogChunkFor(4 + maxBytes);
-    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, type, ts, data);
+    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, data);
     chunk.view.setUint32(chunk.writeAt, length, true);
     chunk.writeAt += 4 + length;
     this.backlogBytes += 4 + length;

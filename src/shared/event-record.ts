@@ -4,10 +4,13 @@
 //   0  u16 partition      2  u16 key bytes     4  u16 type bytes    6  u16 reserved
 //   8  f64 partition offset (assigned by the front end, strictly increasing per partition)
 //  16  f64 ts             24  u32 data bytes (0: no data)
-//  28  key | type | data
+//  28  u32 key hash (FNV-1a of the key's UTF-8, the partition hash: the worker's cache looks
+//      records up by it without decoding the key)
+//  32  key | type | data
 import type { Utf8Buffer } from './utf8-buffer.js';
+import { Utf8Interner } from './utf8-interner.js';
 
-export const EVENT_HEADER_BYTES = 28;
+export const EVENT_HEADER_BYTES = 32;
 
 /** Upper bound of the payload size before the strings are encoded. */
 export function eventRecordMaxBytes(keyBytes: number, type: string, data: Uint8Array | null): number {
@@ -22,6 +25,7 @@ export function writeEventRecord(
   partition: number,
   offset: number,
   key: string,
+  keyHash: number,
   type: string,
   ts: number,
   data: Uint8Array | null,
@@ -43,20 +47,27 @@ export function writeEventRecord(
   view.setFloat64(at + 8, offset, true);
   view.setFloat64(at + 16, ts, true);
   view.setUint32(at + 24, dataBytes, true);
+  view.setUint32(at + 28, keyHash, true);
   return pos - at;
 }
 
-/** Reads a record in place; `data` positions are returned through the reader's fields. */
+/**
+ * Reads a record in place. The key stays as bytes (keyStart/keyEnd, keyHash) until `key()` is
+ * asked for; the type is interned.
+ */
 export class EventRecordReader {
   partition = 0;
   offset = 0;
   ts = 0;
-  key = '';
+  keyHash = 0;
+  keyStart = 0;
+  keyEnd = 0;
   type = '';
   dataStart = 0;
   dataEnd = 0;
 
-  private readonly buf: Utf8Buffer;
+  readonly buf: Utf8Buffer;
+  private readonly types = new Utf8Interner();
 
   constructor(
     buf: Buffer,
@@ -72,11 +83,15 @@ export class EventRecordReader {
     this.partition = view.getUint16(at, true);
     this.offset = view.getFloat64(at + 8, true);
     this.ts = view.getFloat64(at + 16, true);
-    const keyStart = at + EVENT_HEADER_BYTES;
-    const typeStart = keyStart + keyBytes;
-    this.dataStart = typeStart + typeBytes;
+    this.keyHash = view.getUint32(at + 28, true);
+    this.keyStart = at + EVENT_HEADER_BYTES;
+    this.keyEnd = this.keyStart + keyBytes;
+    this.dataStart = this.keyEnd + typeBytes;
     this.dataEnd = this.dataStart + view.getUint32(at + 24, true);
-    this.key = this.buf.utf8Slice(keyStart, typeStart);
-    this.type = this.buf.utf8Slice(typeStart, this.dataStart);
+    this.type = this.types.intern(this.buf, this.keyEnd, this.dataStart);
+  }
+
+  key(): string {
+    return this.buf.utf8Slice(this.keyStart, this.keyEnd);
   }
 }

@@ -7,6 +7,7 @@
 //  33 u16 lastType bytes, lastType (UTF-8)
 //     u32 number of types, then per type: u16 name bytes, name (UTF-8), f64 count
 //     MessagePack of `fields` to the end
+import { BinaryWriter } from './binary-writer.js';
 import type { MetaRecord } from './metadata.js';
 import { msgpack } from './msgpack.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
@@ -14,48 +15,28 @@ import type { Utf8Buffer } from './utf8-buffer.js';
 const FORMAT = 2;
 const HEADER_BYTES = 33;
 
-let scratch = Buffer.allocUnsafeSlow(64 * 1024) as Utf8Buffer;
-let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
-
-function ensureScratch(bytes: number): void {
-  if (bytes <= scratch.length) return;
-  const next = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2)) as Utf8Buffer;
-  scratch.copy(next);
-  scratch = next;
-  view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
-}
+const writer = new BinaryWriter();
 
 /** Encodes into a shared scratch buffer: the result is valid until the next call (store it at once). */
 export function encodeMeta(meta: MetaRecord): Buffer {
-  scratch[0] = FORMAT;
-  view.setFloat64(1, meta.version, true);
-  view.setFloat64(9, meta.count, true);
-  view.setFloat64(17, meta.firstTs, true);
-  view.setFloat64(25, meta.lastTs, true);
-  let at = writeString(HEADER_BYTES, meta.lastType);
-  const countAt = at;
-  ensureScratch(at + 4);
-  at += 4;
+  writer.reset();
+  writer.u8(FORMAT);
+  writer.f64le(meta.version);
+  writer.f64le(meta.count);
+  writer.f64le(meta.firstTs);
+  writer.f64le(meta.lastTs);
+  writer.lengthPrefixedUtf8(meta.lastType);
+  const countAt = writer.length;
+  writer.u32le(0);
   let types = 0;
   for (const name in meta.types) {
-    at = writeString(at, name);
-    ensureScratch(at + 8);
-    view.setFloat64(at, meta.types[name]!, true);
-    at += 8;
+    writer.lengthPrefixedUtf8(name);
+    writer.f64le(meta.types[name]!);
     types++;
   }
-  view.setUint32(countAt, types, true);
-  const fields = msgpack.pack(meta.fields);
-  ensureScratch(at + fields.length);
-  scratch.set(fields, at);
-  return scratch.subarray(0, at + fields.length);
-}
-
-function writeString(at: number, text: string): number {
-  ensureScratch(at + 2 + text.length * 3 + 2);
-  const bytes = scratch.utf8Write(text, at + 2);
-  view.setUint16(at, bytes, true);
-  return at + 2 + bytes;
+  writer.setU32le(countAt, types);
+  writer.msgpackMap(meta.fields);
+  return writer.bytes();
 }
 
 export function decodeMeta(stored: Buffer): MetaRecord {

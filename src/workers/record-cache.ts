@@ -1,41 +1,78 @@
 // A worker's decoded metadata records, so hot keys are neither read nor decoded from LMDB per event
 // and each key touched in a batch is encoded and written once at commit. Only the owning worker
 // writes these keys, so the cache never goes stale; it is bounded, oldest-inserted out first.
+//
+// Records are found by the key's hash and UTF-8 bytes as they lie in the ring, so a hit decodes no
+// string: the key's string is made once, when the record enters the cache.
 import type { MetaRecord } from '../shared/metadata.js';
 
 export class CachedRecord {
   /** Batch number in which this record was last changed (and so must be written). */
   dirtyIn = -1;
+  /** Another cached record whose key has the same hash. */
+  sameHash: CachedRecord | null = null;
   constructor(
     readonly key: string,
+    readonly keyHash: number,
+    /** The key's UTF-8 bytes. */
+    readonly keyBytes: Uint8Array,
     public meta: MetaRecord,
   ) {}
+
+  hasKey(bytes: Uint8Array, start: number, end: number): boolean {
+    const own = this.keyBytes;
+    if (own.length !== end - start) return false;
+    for (let i = 0; i < own.length; i++) if (own[i] !== bytes[start + i]) return false;
+    return true;
+  }
 }
 
 export class RecordCache {
-  private readonly records = new Map<string, CachedRecord>();
+  /** First record of each hash; the rest hang off `sameHash`. Map order is insertion order. */
+  private readonly byHash = new Map<number, CachedRecord>();
+  private records = 0;
 
   constructor(private readonly maxRecords: number) {}
 
-  get(key: string): CachedRecord | undefined {
-    return this.records.get(key);
+  get(keyHash: number, bytes: Uint8Array, start: number, end: number): CachedRecord | undefined {
+    let record = this.byHash.get(keyHash);
+    while (record !== undefined && !record.hasKey(bytes, start, end)) record = record.sameHash ?? undefined;
+    return record;
   }
 
   add(record: CachedRecord): void {
-    this.records.set(record.key, record);
+    const first = this.byHash.get(record.keyHash);
+    if (first === undefined) this.byHash.set(record.keyHash, record);
+    else {
+      record.sameHash = first.sameHash;
+      first.sameHash = record;
+    }
+    this.records++;
   }
 
-  forget(key: string): void {
-    this.records.delete(key);
+  /** Drops a record (its in-memory state is no longer the truth; LMDB is). */
+  forget(record: CachedRecord): void {
+    const first = this.byHash.get(record.keyHash);
+    if (first === record) {
+      if (record.sameHash === null) this.byHash.delete(record.keyHash);
+      else this.byHash.set(record.keyHash, record.sameHash);
+    } else {
+      let previous = first;
+      while (previous !== undefined && previous !== null && previous.sameHash !== record) previous = previous.sameHash ?? undefined;
+      if (previous === undefined || previous === null) return;
+      previous.sameHash = record.sameHash;
+    }
+    record.sameHash = null;
+    this.records--;
   }
 
   /** Drops the oldest records over the bound. Call only when nothing is dirty. */
   trim(): void {
-    let excess = this.records.size - this.maxRecords;
-    if (excess <= 0) return;
-    for (const key of this.records.keys()) {
-      if (excess-- <= 0) break;
-      this.records.delete(key);
+    if (this.records <= this.maxRecords) return;
+    for (const [hash, first] of this.byHash) {
+      if (this.records <= this.maxRecords) break;
+      this.byHash.delete(hash);
+      for (let r: CachedRecord | null = first; r !== null; r = r.sameHash) this.records--;
     }
   }
 }

@@ -1,0 +1,216 @@
+// A growable scratch buffer that writes the few binary shapes our records use — little-endian
+// numbers, length-prefixed UTF-8 and standard MessagePack — without a call into msgpackr or the
+// UTF-8 encoder for the common small cases (ASCII names, numbers, short strings, flat maps). In the
+// partition worker's commit these calls dominated the cost of encoding a metadata record.
+//
+// Whatever it does not handle itself (arrays, nested maps, binary, non-ASCII text) goes through
+// msgpackr or Buffer's own UTF-8 encoder, so the output is always standard MessagePack.
+import { msgpack } from './msgpack.js';
+import type { Utf8Buffer } from './utf8-buffer.js';
+
+/** Strings up to this many UTF-16 units are tried as ASCII byte by byte. */
+const SHORT_STRING = 64;
+
+export class BinaryWriter {
+  private buf: Utf8Buffer;
+  private view: DataView;
+  /** Bytes written so far. */
+  length = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafeSlow(initialBytes) as Utf8Buffer;
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+  }
+
+  reset(): void {
+    this.length = 0;
+  }
+
+  /** The bytes written since the last reset; valid until the next write. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+
+  u8(value: number): void {
+    this.ensure(1);
+    this.buf[this.length++] = value;
+  }
+
+  u16le(value: number): void {
+    this.ensure(2);
+    this.view.setUint16(this.length, value, true);
+    this.length += 2;
+  }
+
+  u32le(value: number): void {
+    this.ensure(4);
+    this.view.setUint32(this.length, value, true);
+    this.length += 4;
+  }
+
+  f64le(value: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.length, value, true);
+    this.length += 8;
+  }
+
+  /** Patches a u32 written earlier (a count known only after its items). */
+  setU32le(at: number, value: number): void {
+    this.view.setUint32(at, value, true);
+  }
+
+  /** u16 byte length, then the UTF-8 bytes. */
+  lengthPrefixedUtf8(text: string): void {
+    this.ensure(2 + text.length * 3);
+    const at = this.length;
+    this.length += 2;
+    const bytes = this.utf8(text);
+    this.view.setUint16(at, bytes, true);
+  }
+
+  /** Standard MessagePack of a plain object's own enumerable properties (a map). */
+  msgpackMap(map: Record<string, unknown>): void {
+    let size = 0;
+    for (const name in map) if (Object.hasOwn(map, name)) size++;
+    this.ensure(5);
+    if (size < 16) this.buf[this.length++] = 0x80 | size;
+    else if (size < 0x10000) {
+      this.buf[this.length] = 0xde;
+      this.view.setUint16(this.length + 1, size);
+      this.length += 3;
+    } else {
+      this.buf[this.length] = 0xdf;
+      this.view.setUint32(this.length + 1, size);
+      this.length += 5;
+    }
+    for (const name in map) {
+      if (!Object.hasOwn(map, name)) continue;
+      this.msgpackString(name);
+      this.msgpackValue(map[name]);
+    }
+  }
+
+  msgpackValue(value: unknown): void {
+    switch (typeof value) {
+      case 'number':
+        return this.msgpackNumber(value);
+      case 'string':
+        return this.msgpackString(value);
+      case 'boolean':
+        return this.u8(value ? 0xc3 : 0xc2);
+      default:
+        if (value === null) return this.u8(0xc0);
+        return this.raw(msgpack.pack(value));
+    }
+  }
+
+  private msgpackNumber(value: number): void {
+    this.ensure(9);
+    const buf = this.buf;
+    const at = this.length;
+    if (value >>> 0 === value) {
+      if (value < 0x80) {
+        buf[at] = value;
+        this.length += 1;
+      } else if (value < 0x100) {
+        buf[at] = 0xcc;
+        buf[at + 1] = value;
+        this.length += 2;
+      } else if (value < 0x10000) {
+        buf[at] = 0xcd;
+        this.view.setUint16(at + 1, value);
+        this.length += 3;
+      } else {
+        buf[at] = 0xce;
+        this.view.setUint32(at + 1, value);
+        this.length += 5;
+      }
+    } else if (value >> 0 === value) {
+      if (value >= -32) {
+        buf[at] = value & 0xff;
+        this.length += 1;
+      } else if (value >= -0x80) {
+        buf[at] = 0xd0;
+        buf[at + 1] = value & 0xff;
+        this.length += 2;
+      } else if (value >= -0x8000) {
+        buf[at] = 0xd1;
+        this.view.setInt16(at + 1, value);
+        this.length += 3;
+      } else {
+        buf[at] = 0xd2;
+        this.view.setInt32(at + 1, value);
+        this.length += 5;
+      }
+    } else {
+      buf[at] = 0xcb;
+      this.view.setFloat64(at + 1, value);
+      this.length += 9;
+    }
+  }
+
+  private msgpackString(text: string): void {
+    const n = text.length;
+    this.ensure(5 + n * 3);
+    const at = this.length;
+    // ASCII, the common case: the byte length is the string length, so the header is known first.
+    const asciiHeader = n < 32 ? 1 : 2;
+    if (n <= SHORT_STRING && this.writeAscii(text, at + asciiHeader)) {
+      this.msgpackStringHeader(at, n);
+      this.length = at + asciiHeader + n;
+      return;
+    }
+    const bytes = Buffer.byteLength(text);
+    const header = bytes < 32 ? 1 : bytes < 0x100 ? 2 : bytes < 0x10000 ? 3 : 5;
+    this.msgpackStringHeader(at, bytes);
+    this.length = at + header + this.buf.utf8Write(text, at + header);
+  }
+
+  private msgpackStringHeader(at: number, bytes: number): void {
+    const buf = this.buf;
+    if (bytes < 32) buf[at] = 0xa0 | bytes;
+    else if (bytes < 0x100) {
+      buf[at] = 0xd9;
+      buf[at + 1] = bytes;
+    } else if (bytes < 0x10000) {
+      buf[at] = 0xda;
+      this.view.setUint16(at + 1, bytes);
+    } else {
+      buf[at] = 0xdb;
+      this.view.setUint32(at + 1, bytes);
+    }
+  }
+
+  /** Writes `text` as UTF-8 at the current position (room already ensured); returns its bytes. */
+  private utf8(text: string): number {
+    const n = text.length;
+    const bytes = n <= SHORT_STRING && this.writeAscii(text, this.length) ? n : this.buf.utf8Write(text, this.length);
+    this.length += bytes;
+    return bytes;
+  }
+
+  /** Copies `text` to `at` if it is all ASCII; false (bytes undefined) if it is not. */
+  private writeAscii(text: string, at: number): boolean {
+    const buf = this.buf;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[at + i] = c;
+    }
+    return true;
+  }
+
+  private raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  private ensure(bytes: number): void {
+    if (this.length + bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(this.length + bytes, this.buf.length * 2)) as Utf8Buffer;
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.length);
+  }
+}
