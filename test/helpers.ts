@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/shared/config.js';
-import { Engine } from '../src/main/engine.js';
+import { Engine, type EngineHooks } from '../src/main/engine.js';
 import { ENGINE_ENTRY } from '../native-bench/engine-process.js';
 
 export const wire = new Packr({ useRecords: false });
@@ -22,12 +22,13 @@ export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'hunt-te
 
 export const silentLog = pino({ level: 'silent' });
 
-export async function startEngine(env: Record<string, string>): Promise<Engine> {
+export async function startEngine(env: Record<string, string>, hooks: Partial<EngineHooks> = {}): Promise<Engine> {
   const { config } = loadConfig({ HUNT_PORT: '0', HUNT_LOG_LEVEL: 'silent', HUNT_WORKERS: '2', ...env });
   return Engine.start(config, silentLog, {
     onFatal(error) {
       throw error;
     },
+    ...hooks,
   });
 }
 

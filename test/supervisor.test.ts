@@ -1,5 +1,7 @@
-// A partition worker thread killed in the middle of the stream: the supervisor restarts its loop on
-// the same rings, and every pub is acked with its events applied exactly once.
+// A partition worker thread killed in the middle of the stream — from outside at any moment, or by
+// the test-only fault hook with a batch half applied in memory or committed but not yet released —
+// the supervisor restarts its loop on the same rings, and every pub is acked with its events
+// applied exactly once.
 import t from 'tap';
 import { getKey, startEngine, tempDir, TestClient } from './helpers.js';
 
@@ -34,4 +36,38 @@ for (const durability of ['async', 'sync']) {
     t.equal(total, pubs * 40, 'each event applied exactly once');
     await client.close();
   });
+}
+
+for (const durability of ['async', 'sync']) {
+  for (const point of ['mid-drain', 'after-commit'] as const) {
+    t.test(`${durability}: a worker thread dies ${point}; the replacement applies each event once`, async (t) => {
+      const fired = new SharedArrayBuffer(4);
+      const engine = await startEngine(
+        { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: durability, HUNT_WORKERS: '1', HUNT_BATCH_MAX_EVENTS: '200' },
+        { workerFault: { point, batch: 3, fired } },
+      );
+      t.teardown(() => engine.stop());
+      const client = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+      await client.welcome();
+      const keys = 23;
+      const pubs = 120;
+      const replies = [];
+      for (let i = 0; i < pubs; i++) {
+        const events = Array.from({ length: 25 }, (_, e) => ({ key: `k${(i * 3 + e) % keys}`, type: 'tick' }));
+        replies.push(client.request({ op: 'pub', id: i, events }, 'msgpack'));
+        if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const settled = await Promise.all(replies);
+      t.equal(settled.filter((r) => r.op === 'ack').length, pubs, 'every pub acked');
+      t.equal(new Int32Array(fired)[0], 1, 'the fault fired');
+      t.equal(engine.pool.restartCount, 1, 'the supervisor restarted the loop once');
+      let total = 0;
+      for (let k = 0; k < keys; k++) {
+        const { body } = await getKey(engine.port, `k${k}`);
+        total += body.count;
+      }
+      t.equal(total, pubs * 25, 'each event applied exactly once');
+      await client.close();
+    });
+  }
 }

@@ -14,6 +14,8 @@ export interface PendingPub {
   waiting: number;
   /** Set when a worker failed to store some of the pub's events. */
   failure: string | null;
+  /** A re-send of an idempotent producer's pub whose events were all taken before. */
+  dup: boolean;
 }
 
 export class AckTracker {
@@ -49,6 +51,12 @@ export class AckTracker {
     }
   }
 
+  /** Settles a pub that waits for no worker (a re-send whose originals are all done). */
+  settleNow(pub: PendingPub): void {
+    this.pending++;
+    this.settle(pub);
+  }
+
   /** Resolves when no pub is pending any more. */
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
@@ -63,9 +71,11 @@ export class AckTracker {
     conn.inFlight--;
     if (!conn.closed) {
       conn.send(
-        pub.failure === null
-          ? { op: 'ack', id: pub.id }
-          : { op: 'error', id: pub.id, code: ErrorCode.STORAGE, message: pub.failure },
+        pub.failure !== null
+          ? { op: 'error', id: pub.id, code: ErrorCode.STORAGE, message: pub.failure }
+          : pub.dup
+            ? { op: 'ack', id: pub.id, dup: true }
+            : { op: 'ack', id: pub.id },
         pub.encoding,
         false,
       );

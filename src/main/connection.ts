@@ -1,4 +1,5 @@
 // A client WebSocket as the protocol layer sees it (the uWS socket stays in server.ts).
+import type { Producer } from './producers.js';
 import type { Encoding, ServerMessage } from './protocol.js';
 
 export interface Connection {
@@ -8,6 +9,14 @@ export interface Connection {
   /** Pubs taken and not yet acknowledged or failed. */
   inFlight: number;
   closed: boolean;
+  /** Frames handled so far (a hello must be the first). */
+  frames: number;
+  /** The idempotent producer this connection speaks for, after its hello. */
+  producer: Producer | null;
+  /** Highest seq taken on this connection (seqs must increase within a connection). */
+  lastSeq: number;
   /** Sends a message; `corked` is false when called outside a uWS callback (from a worker report). */
   send(message: ServerMessage, encoding: Encoding, corked: boolean): void;
+  /** Closes the connection with a WebSocket close code. */
+  close(code: number, reason: string): void;
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import { partitionsOwnedBy } from '../shared/partition.js';
 import { maxRecordPayload } from '../shared/ring.js';
 import { openStore, type Store } from '../shared/store.js';
-import type { PartitionWorkerTask } from '../shared/worker-task.js';
+import type { PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
 import { AckTracker } from './ack-tracker.js';
 import { TokenCheck } from './auth.js';
 import { openDataDir, type OpenedDataDir } from './data-dir.js';
@@ -14,20 +14,26 @@ import { EVENT_HEADER_BYTES } from '../shared/event-record.js';
 import { Ingest } from './ingest.js';
 import { MessageHandler } from './message-handler.js';
 import { PartitionChannel } from './partition-channel.js';
+import { ProducerRegistry } from './producers.js';
 import type { Limits } from './protocol.js';
 import { FrontEndServer } from './server.js';
 import { PartitionWorkerPool } from './worker-pool.js';
 
 const PROGRESS_WAIT_MS = 1000;
+/** How often idle producers are looked for (their TTL is HUNT_PRODUCER_TTL_S). */
+const PRODUCER_EXPIRY_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface EngineHooks {
   /** Called when the engine cannot go on safely (a worker keeps dying). */
   onFatal(error: Error): void;
+  /** Tests only: kill worker 0's thread once at a chosen point of a batch. */
+  workerFault?: WorkerFault;
 }
 
 export class Engine {
   private pumping = true;
   private stopped: Promise<void> | null = null;
+  private readonly expiryTimer: NodeJS.Timeout;
 
   private constructor(
     readonly config: EngineConfig,
@@ -40,8 +46,11 @@ export class Engine {
     private readonly ingest: Ingest,
     private readonly server: FrontEndServer,
     readonly pool: PartitionWorkerPool,
+    readonly producers: ProducerRegistry,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.expiryTimer = setInterval(() => producers.expire(Date.now()), PRODUCER_EXPIRY_INTERVAL_MS).unref();
+  }
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
     checkCombinations(config);
@@ -70,7 +79,8 @@ export class Engine {
         partitions,
         maxBacklogBytes: config.maxBacklogBytes,
       });
-      const handler = new MessageHandler(ingest, store, limits, log);
+      const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
+      const handler = new MessageHandler(ingest, producers, store, limits, log);
       server = new FrontEndServer(
         {
           host: config.host,
@@ -95,13 +105,14 @@ export class Engine {
         batchMaxEvents: config.batchMaxEvents,
         cacheKeys: Math.ceil(config.cacheKeys / config.workers),
         logLevel: config.logLevel,
+        ...(hooks.workerFault !== undefined && channel.worker === 0 ? { fault: hooks.workerFault } : {}),
       }));
       // Listen first: if the port is taken, no worker thread has started yet. Upgrades are
       // refused (503) until `ready`.
       const port = await server.listen();
       const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal);
       pool.start();
-      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, log);
+      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
@@ -158,6 +169,7 @@ export class Engine {
       await this.pool.destroy();
     }
     this.pumping = false;
+    clearInterval(this.expiryTimer);
     this.server.closeConnections(1001, 'engine shutting down');
     await this.store.root.close();
     this.dataDir.unlock();

@@ -1,13 +1,18 @@
 // The pub path: validate every event, then route each to the worker owning its key's partition
 // and write it into that worker's ring, then register the pub for its ack. Validation completes
 // before the first record is written, so an invalid pub leaves no trace.
+//
+// From an idempotent producer, an event is enqueued only if its partition has not taken this
+// producer's seq yet (producers.ts); a pub with nothing left to enqueue is a re-send, acked with
+// `dup` once whatever its partitions took before is done.
+import { NO_PRODUCER, type RecordProducer } from '../shared/event-record.js';
 import { msgpack } from '../shared/msgpack.js';
 import { lastHashedByteLength, ownerOf } from '../shared/partition.js';
 import type { AckTracker, PendingPub } from './ack-tracker.js';
 import type { Connection } from './connection.js';
 import type { PartitionChannel } from './partition-channel.js';
 import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from './protocol.js';
-import { checkEvent, requireId } from './validate.js';
+import { checkEvent, checkSeq, requireId } from './validate.js';
 
 export interface IngestOptions extends Limits {
   partitions: number;
@@ -19,6 +24,9 @@ export class Ingest {
   private readonly hashes: Uint32Array;
   private readonly keyBytes: Uint16Array;
   private readonly touchedStamp: Uint32Array;
+  /** Per event of the pub being taken: 1 when its partition took this seq before (a re-send). */
+  private readonly taken: Uint8Array;
+  private readonly recordProducer: RecordProducer = { name: '', nameBytes: 0, seq: 0 };
   private readonly touched: number[] = [];
   private stamp = 0;
   /** Set when the engine stops: new pubs are refused. */
@@ -36,18 +44,21 @@ export class Ingest {
     this.hashes = new Uint32Array(options.maxEventsPerPub);
     this.keyBytes = new Uint16Array(options.maxEventsPerPub);
     this.touchedStamp = new Uint32Array(channels.length);
+    this.taken = new Uint8Array(options.maxEventsPerPub);
   }
 
   pub(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
     const { options, hashes, keyBytes } = this;
     const id = requireId(message, 'pub');
     for (const name in message) {
-      if (name === 'seq') {
-        throw new ProtocolError(ErrorCode.UNSUPPORTED, 'idempotent producers (hello/seq) are not available in this version', id);
-      }
-      if (name !== 'op' && name !== 'id' && name !== 'events') {
+      if (name !== 'op' && name !== 'id' && name !== 'events' && name !== 'seq') {
         throw new ProtocolError(ErrorCode.BAD_FRAME, `pub has unknown field ${JSON.stringify(name)}`, id);
       }
+    }
+    const producer = conn.producer;
+    const seq = checkSeq(message, producer !== null, id);
+    if (producer !== null && seq <= conn.lastSeq) {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `pub: seq ${seq} is not above ${conn.lastSeq}, the last seq taken on this connection`, id);
     }
     const events = message.events;
     if (!Array.isArray(events) || events.length === 0) {
@@ -69,31 +80,54 @@ export class Ingest {
       throw new ProtocolError(ErrorCode.OVERLOADED, 'the engine is at its backlog limit; retry after acks arrive', id);
     }
 
-    const { channels, owners, nextOffsets, touched, touchedStamp } = this;
+    const { channels, owners, nextOffsets, touched, touchedStamp, taken } = this;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
-    const now = Date.now();
     const partitions = options.partitions;
+    let record = NO_PRODUCER;
+    let fresh = count;
+    if (producer !== null) {
+      // Decided for all events before any mark moves: events of one pub share a partition's mark.
+      fresh = 0;
+      for (let i = 0; i < count; i++) {
+        const isTaken = producer.seqs[hashes[i]! % partitions]! >= seq;
+        taken[i] = isTaken ? 1 : 0;
+        if (!isTaken) fresh++;
+      }
+      record = this.recordProducer;
+      record.name = producer.name;
+      record.nameBytes = producer.nameBytes;
+      record.seq = seq;
+      conn.lastSeq = seq;
+      producer.lastSeenMs = Date.now();
+    }
+    const now = Date.now();
     for (let i = 0; i < count; i++) {
-      const event = events[i] as WireEvent;
       const partition = hashes[i]! % partitions;
       const worker = owners[partition]!;
-      const data = event.data === undefined ? null : msgpack.pack(event.data);
-      const offset = nextOffsets[partition]! + 1;
-      nextOffsets[partition] = offset;
-      channels[worker]!.writeEvent(partition, offset, event.key, keyBytes[i]!, hashes[i]!, event.type, event.ts ?? now, data);
       if (touchedStamp[worker] !== stamp) {
         touchedStamp[worker] = stamp;
         touched.push(worker);
       }
+      if (record !== NO_PRODUCER && taken[i] === 1) continue;
+      const event = events[i] as WireEvent;
+      const data = event.data === undefined ? null : msgpack.pack(event.data);
+      const offset = nextOffsets[partition]! + 1;
+      nextOffsets[partition] = offset;
+      channels[worker]!.writeEvent(partition, offset, event.key, keyBytes[i]!, hashes[i]!, event.type, event.ts ?? now, record, data);
     }
-    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null };
+    if (producer !== null) {
+      for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[hashes[i]! % partitions] = seq;
+    }
+    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null, dup: fresh === 0 };
     for (let i = 0; i < touched.length; i++) {
       const channel = channels[touched[i]!]!;
-      this.tracker.track(pub, channel.worker, channel.enqueued);
+      // A re-send waits for what its partitions took before; nothing, if they are done already.
+      if (!channel.isSettled()) this.tracker.track(pub, channel.worker, channel.enqueued);
       channel.publish();
     }
     touched.length = 0;
     conn.inFlight++;
+    if (pub.waiting === 0) this.tracker.settleNow(pub);
   }
 
   private backlogBytes(): number {

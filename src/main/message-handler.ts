@@ -5,12 +5,14 @@ import type { Logger } from '../shared/logger.js';
 import { readMeta, type Store } from '../shared/store.js';
 import type { Connection } from './connection.js';
 import type { Ingest } from './ingest.js';
+import type { ProducerRegistry } from './producers.js';
 import { decodeFrame, ErrorCode, errorMessage, ProtocolError, type Encoding, type Limits } from './protocol.js';
-import { checkGet, isPlainObject, requestId } from './validate.js';
+import { checkGet, checkHello, isPlainObject, requestId } from './validate.js';
 
 export class MessageHandler {
   constructor(
     private readonly ingest: Ingest,
+    private readonly producers: ProducerRegistry,
     private readonly store: Store,
     private readonly limits: Limits,
     private readonly log: Logger,
@@ -18,6 +20,7 @@ export class MessageHandler {
 
   onFrame(conn: Connection, frame: ArrayBuffer, isBinary: boolean): void {
     const encoding: Encoding = isBinary ? 'msgpack' : 'json';
+    conn.frames++;
     try {
       // Frames up to twice the limit (uWS drops bigger ones) are still decoded, so that the
       // TOO_LARGE answer can name the request id; that costs no more than a valid frame.
@@ -52,6 +55,8 @@ export class MessageHandler {
         return;
       }
       case 'hello':
+        this.hello(conn, message, encoding);
+        return;
       case 'sub':
       case 'unsub':
         throw new ProtocolError(ErrorCode.UNSUPPORTED, `op "${message.op}" is not available in this version`, requestId(message));
@@ -62,5 +67,22 @@ export class MessageHandler {
           requestId(message),
         );
     }
+  }
+
+  onClose(conn: Connection): void {
+    this.producers.detach(conn);
+  }
+
+  private hello(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
+    const hello = checkHello(message);
+    if (conn.frames !== 1) {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, 'hello must be the first message of a connection', hello.id);
+    }
+    const producer = this.producers.attach(hello.producer, conn, Date.now());
+    if (producer === null) {
+      throw new ProtocolError(ErrorCode.OVERLOADED, 'the engine knows as many producers as HUNT_MAX_PRODUCERS allows; retry later', hello.id);
+    }
+    conn.producer = producer;
+    if (hello.id !== null) conn.send({ op: 'ack', id: hello.id }, encoding, true);
   }
 }

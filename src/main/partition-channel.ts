@@ -5,7 +5,7 @@
 // per-key order holds) and move into the ring as the worker frees space. The backlog is bounded by
 // the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
 // accepts a pub; the event loop never blocks on a full ring.
-import { eventRecordMaxBytes, writeEventRecord } from '../shared/event-record.js';
+import { eventRecordMaxBytes, writeEventRecord, type RecordProducer } from '../shared/event-record.js';
 import { readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { createRing, RingReader, RingWriter, type RingBuffers } from '../shared/ring.js';
 
@@ -31,6 +31,8 @@ export class PartitionChannel {
   backlogBytes = 0;
   /** Most bytes the backlog has held at once. */
   peakBacklogBytes = 0;
+  /** Records the worker has reported done or failed (u32, wrapping), from its progress reports. */
+  settledThrough = 0;
 
   constructor(readonly worker: number, ringBytes: number) {
     this.inboundBuffers = createRing(ringBytes);
@@ -47,19 +49,20 @@ export class PartitionChannel {
     keyHash: number,
     type: string,
     ts: number,
+    producer: RecordProducer,
     data: Uint8Array | null,
   ): void {
-    const maxBytes = eventRecordMaxBytes(keyBytes, type, data);
+    const maxBytes = eventRecordMaxBytes(keyBytes, type, producer, data);
     this.enqueued = (this.enqueued + 1) >>> 0;
     if (this.backlog.length === 0) {
       const at = this.inbound.reserve(maxBytes);
       if (at !== -1) {
-        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, data));
+        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, producer, data));
         return;
       }
     }
     const chunk = this.backlogChunkFor(4 + maxBytes);
-    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, data);
+    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, producer, data);
     chunk.view.setUint32(chunk.writeAt, length, true);
     chunk.writeAt += 4 + length;
     this.backlogBytes += 4 + length;
@@ -95,12 +98,21 @@ export class PartitionChannel {
   /** Reads every progress report the worker has published; calls `onReport` for each. */
   readProgress(onReport: (report: ProgressRecord) => void): void {
     let at: number;
-    while ((at = this.outbound.next()) !== -1) onReport(readProgressRecord(this.outbound.bytes, this.outbound.view, at));
+    while ((at = this.outbound.next()) !== -1) {
+      const report = readProgressRecord(this.outbound.bytes, this.outbound.view, at);
+      this.settledThrough = report.through;
+      onReport(report);
+    }
     if (this.outbound.pendingRecords() > 0) this.outbound.release();
   }
 
   waitForProgress(timeoutMs: number): Promise<void> {
     return this.outbound.waitForData(timeoutMs);
+  }
+
+  /** Whether every record enqueued so far has been reported done or failed. */
+  isSettled(): boolean {
+    return this.settledThrough === this.enqueued;
   }
 
   /** Bytes waiting in the inbound ring for the worker. */

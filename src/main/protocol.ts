@@ -44,6 +44,12 @@ export interface GetMessage {
   key: string;
 }
 
+export interface HelloMessage {
+  op: 'hello';
+  id: number | null;
+  producer: string;
+}
+
 export interface Limits {
   maxInFlight: number;
   maxEventsPerPub: number;

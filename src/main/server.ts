@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import { readMeta, type Store } from '../shared/store.js';
 import type { TokenCheck } from './auth.js';
 import type { Connection } from './connection.js';
+import type { Producer } from './producers.js';
 import type { MessageHandler } from './message-handler.js';
 import { encodeMessage, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from './protocol.js';
 import { uws } from './uws.js';
@@ -25,6 +26,9 @@ interface SocketData {
 class SocketConnection implements Connection {
   inFlight = 0;
   closed = false;
+  frames = 0;
+  producer: Producer | null = null;
+  lastSeq = 0;
 
   constructor(
     readonly id: number,
@@ -40,7 +44,7 @@ class SocketConnection implements Connection {
     else this.ws.cork(() => this.ws.send(payload, isBinary));
   }
 
-  end(code: number, reason: string): void {
+  close(code: number, reason: string): void {
     if (!this.closed) this.ws.end(code, reason);
   }
 }
@@ -87,6 +91,7 @@ export class FrontEndServer {
         if (conn === null) return;
         conn.closed = true;
         this.connections.delete(conn);
+        this.handler.onClose(conn);
       },
     });
     this.app.get('/healthz', (res) => this.json(res, '200 OK', { status: 'ok' }));
@@ -127,7 +132,7 @@ export class FrontEndServer {
   }
 
   closeConnections(code: number, reason: string): void {
-    for (const conn of [...this.connections]) conn.end(code, reason);
+    for (const conn of [...this.connections]) conn.close(code, reason);
   }
 
   get connectionCount(): number {

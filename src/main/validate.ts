@@ -2,7 +2,7 @@
 // produce Sets, RegExps, Errors and BigInts), so every field's type is checked before use, and an
 // event is fully checked before anything of its pub is enqueued.
 import { fnv1a32Utf8, lastHashedByteLength } from '../shared/partition.js';
-import { ErrorCode, ProtocolError, type GetMessage, type Limits, type WireEvent } from './protocol.js';
+import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type WireEvent } from './protocol.js';
 
 /** Property names that could reach an object's prototype if code ever copied them. */
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
@@ -120,4 +120,45 @@ export function checkGet(message: Record<string, unknown>, limits: Limits): GetM
     throw new ProtocolError(ErrorCode.BAD_FRAME, `get: ${(error as ProtocolError).message}`, id);
   }
   return { op: 'get', id, key: message.key as string };
+}
+
+/** Longest producer name, in UTF-8 bytes (it is part of an LMDB key). */
+export const MAX_PRODUCER_BYTES = 256;
+
+export function checkHello(message: Record<string, unknown>): HelloMessage {
+  const id = requestId(message);
+  if (message.id !== undefined && id === null) throw new ProtocolError(ErrorCode.BAD_FRAME, 'hello: "id" must be an unsigned integer');
+  for (const name in message) {
+    if (name !== 'op' && name !== 'id' && name !== 'producer') {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `hello has unknown field ${JSON.stringify(name)}`, id);
+    }
+  }
+  const producer = message.producer;
+  if (
+    typeof producer !== 'string' ||
+    producer.length === 0 ||
+    Buffer.byteLength(producer, 'utf8') > MAX_PRODUCER_BYTES ||
+    producer.includes('\u0000') ||
+    !producer.isWellFormed()
+  ) {
+    throw new ProtocolError(
+      ErrorCode.BAD_FRAME,
+      `hello: "producer" must be a non-empty string of valid Unicode without NUL, at most ${MAX_PRODUCER_BYTES} UTF-8 bytes`,
+      id,
+    );
+  }
+  return { op: 'hello', id, producer };
+}
+
+/** A pub's seq: required from an idempotent producer, refused from anyone else. */
+export function checkSeq(message: Record<string, unknown>, isProducer: boolean, id: number): number {
+  const seq = message.seq;
+  if (!isProducer) {
+    if (seq === undefined) return 0;
+    throw new ProtocolError(ErrorCode.BAD_FRAME, 'pub: "seq" is only allowed after a hello (idempotent producers)', id);
+  }
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
+    throw new ProtocolError(ErrorCode.BAD_FRAME, 'pub: an idempotent producer\'s pub needs "seq", an integer from 1 to 2^53-1', id);
+  }
+  return seq;
 }

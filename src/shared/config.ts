@@ -31,6 +31,8 @@ export interface EngineConfig {
   cacheKeys: number;
   idleTimeoutSeconds: number;
   shutdownTimeoutMs: number;
+  maxProducers: number;
+  producerTtlSeconds: number;
 }
 
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
@@ -87,6 +89,8 @@ const SETTINGS = {
     '120',
   ],
   HUNT_SHUTDOWN_TIMEOUT_MS: [int(100, 600_000), '10000'],
+  HUNT_MAX_PRODUCERS: [int(1, 1_000_000), '10000'],
+  HUNT_PRODUCER_TTL_S: [int(60, 10 * 365 * 24 * 3600), String(7 * 24 * 3600)],
 } as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -147,6 +151,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       cacheKeys: p.HUNT_CACHE_KEYS,
       idleTimeoutSeconds: p.HUNT_IDLE_TIMEOUT_S,
       shutdownTimeoutMs: p.HUNT_SHUTDOWN_TIMEOUT_MS,
+      maxProducers: p.HUNT_MAX_PRODUCERS,
+      producerTtlSeconds: p.HUNT_PRODUCER_TTL_S,
     },
   };
 }

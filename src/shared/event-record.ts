@@ -1,20 +1,33 @@
 // The ring record that carries one validated event from the front end to the worker owning its
 // partition. Fixed header, then the key and type as UTF-8 and `data` as MessagePack:
 //
-//   0  u16 partition      2  u16 key bytes     4  u16 type bytes    6  u16 reserved
+//   0  u16 partition      2  u16 key bytes     4  u16 type bytes    6  u16 producer bytes (0: none)
 //   8  f64 partition offset (assigned by the front end, strictly increasing per partition)
 //  16  f64 ts             24  u32 data bytes (0: no data)
 //  28  u32 key hash (FNV-1a of the key's UTF-8, the partition hash: the worker's cache looks
 //      records up by it without decoding the key)
-//  32  key | type | data
+//  32  key | type | producer | f64 seq (only with a producer) | data
 import type { Utf8Buffer } from './utf8-buffer.js';
 import { Utf8Interner } from './utf8-interner.js';
 
 export const EVENT_HEADER_BYTES = 32;
 
+const SEQ_BYTES = 8;
+
+/** The idempotent producer a record's pub came from, or none. */
+export interface RecordProducer {
+  /** '' for an ordinary pub. */
+  name: string;
+  nameBytes: number;
+  seq: number;
+}
+
+export const NO_PRODUCER: RecordProducer = Object.freeze({ name: '', nameBytes: 0, seq: 0 });
+
 /** Upper bound of the payload size before the strings are encoded. */
-export function eventRecordMaxBytes(keyBytes: number, type: string, data: Uint8Array | null): number {
-  return EVENT_HEADER_BYTES + keyBytes + type.length * 3 + (data === null ? 0 : data.length);
+export function eventRecordMaxBytes(keyBytes: number, type: string, producer: RecordProducer, data: Uint8Array | null): number {
+  const producerBytes = producer.nameBytes === 0 ? 0 : producer.nameBytes + SEQ_BYTES;
+  return EVENT_HEADER_BYTES + keyBytes + type.length * 3 + producerBytes + (data === null ? 0 : data.length);
 }
 
 /** Writes the record at `at`; returns its payload length. */
@@ -28,6 +41,7 @@ export function writeEventRecord(
   keyHash: number,
   type: string,
   ts: number,
+  producer: RecordProducer,
   data: Uint8Array | null,
 ): number {
   let pos = at + EVENT_HEADER_BYTES;
@@ -35,6 +49,11 @@ export function writeEventRecord(
   pos += keyBytes;
   const typeBytes = (buf as Utf8Buffer).utf8Write(type, pos);
   pos += typeBytes;
+  if (producer.nameBytes > 0) {
+    pos += (buf as Utf8Buffer).utf8Write(producer.name, pos);
+    view.setFloat64(pos, producer.seq, true);
+    pos += SEQ_BYTES;
+  }
   const dataBytes = data === null ? 0 : data.length;
   if (data !== null) {
     buf.set(data, pos);
@@ -43,7 +62,7 @@ export function writeEventRecord(
   view.setUint16(at, partition, true);
   view.setUint16(at + 2, keyBytes, true);
   view.setUint16(at + 4, typeBytes, true);
-  view.setUint16(at + 6, 0, true);
+  view.setUint16(at + 6, producer.nameBytes, true);
   view.setFloat64(at + 8, offset, true);
   view.setFloat64(at + 16, ts, true);
   view.setUint32(at + 24, dataBytes, true);
@@ -53,7 +72,7 @@ export function writeEventRecord(
 
 /**
  * Reads a record in place. The key stays as bytes (keyStart/keyEnd, keyHash) until `key()` is
- * asked for; the type is interned.
+ * asked for; the type and the producer name are interned.
  */
 export class EventRecordReader {
   partition = 0;
@@ -63,11 +82,14 @@ export class EventRecordReader {
   keyStart = 0;
   keyEnd = 0;
   type = '';
+  /** '' when the pub came from no idempotent producer. */
+  producer = '';
+  seq = 0;
   dataStart = 0;
   dataEnd = 0;
 
   readonly buf: Utf8Buffer;
-  private readonly types = new Utf8Interner();
+  private readonly names = new Utf8Interner();
 
   constructor(
     buf: Buffer,
@@ -80,15 +102,26 @@ export class EventRecordReader {
     const view = this.view;
     const keyBytes = view.getUint16(at + 2, true);
     const typeBytes = view.getUint16(at + 4, true);
+    const producerBytes = view.getUint16(at + 6, true);
     this.partition = view.getUint16(at, true);
     this.offset = view.getFloat64(at + 8, true);
     this.ts = view.getFloat64(at + 16, true);
     this.keyHash = view.getUint32(at + 28, true);
     this.keyStart = at + EVENT_HEADER_BYTES;
     this.keyEnd = this.keyStart + keyBytes;
-    this.dataStart = this.keyEnd + typeBytes;
+    const typeEnd = this.keyEnd + typeBytes;
+    this.type = this.names.intern(this.buf, this.keyEnd, typeEnd);
+    if (producerBytes === 0) {
+      this.producer = '';
+      this.seq = 0;
+      this.dataStart = typeEnd;
+    } else {
+      const producerEnd = typeEnd + producerBytes;
+      this.producer = this.names.intern(this.buf, typeEnd, producerEnd);
+      this.seq = view.getFloat64(producerEnd, true);
+      this.dataStart = producerEnd + SEQ_BYTES;
+    }
     this.dataEnd = this.dataStart + view.getUint32(at + 24, true);
-    this.type = this.types.intern(this.buf, this.keyEnd, this.dataStart);
   }
 
   key(): string {

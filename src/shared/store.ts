@@ -6,6 +6,7 @@
 // this choice):
 //   meta        user key (string)  → MetaRecord (meta-codec.ts)
 //   partitions  partition (uint32) → offset of the last event applied to it
+//   producers   [partition, producer name] → ProducerState (highest applied seq, last write time)
 //
 // The environment is opened with noSync: commits never fsync on their own. Durability is the
 // workers' job: in `sync` mode a worker calls flushToDisk() after its commits and acks only when
@@ -16,10 +17,35 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeMeta } from './meta-codec.js';
 import type { MetaRecord } from './metadata.js';
 
+export type ProducerKey = [partition: number, producer: string];
+
 export interface Store {
   root: RootDatabase;
   meta: Database<Buffer, string>;
   partitions: Database<number, number>;
+  producers: Database<Buffer, ProducerKey>;
+}
+
+/** What a partition remembers of an idempotent producer, written with the events it applies. */
+export interface ProducerState {
+  /** Highest `seq` of the producer's pubs applied to this partition. */
+  seq: number;
+  /** When the partition last applied one of its events (ms since the epoch). */
+  seenMs: number;
+}
+
+const PRODUCER_STATE_BYTES = 16;
+
+export function encodeProducerState(state: ProducerState): Buffer {
+  const buf = Buffer.allocUnsafe(PRODUCER_STATE_BYTES);
+  buf.writeDoubleLE(state.seq, 0);
+  buf.writeDoubleLE(state.seenMs, 8);
+  return buf;
+}
+
+export function decodeProducerState(stored: Buffer): ProducerState {
+  if (stored.length !== PRODUCER_STATE_BYTES) throw new Error(`producer state of ${stored.length} bytes, expected ${PRODUCER_STATE_BYTES}`);
+  return { seq: stored.readDoubleLE(0), seenMs: stored.readDoubleLE(8) };
 }
 
 export function lmdbPath(dataDir: string): string {
@@ -43,6 +69,7 @@ export function openStore(dataDir: string): Store {
     root,
     meta: root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' }),
     partitions: root.openDB<number, number>({ name: 'partitions', encoding: 'ordered-binary', keyEncoding: 'uint32' }),
+    producers: root.openDB<Buffer, ProducerKey>({ name: 'producers', encoding: 'binary' }),
   };
 }
 

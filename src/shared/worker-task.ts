@@ -13,6 +13,21 @@ export interface PartitionWorkerTask {
   batchMaxEvents: number;
   cacheKeys: number;
   logLevel: LogLevel;
+  /** Test-only: kill this worker thread once at a chosen point (see WorkerFault). */
+  fault?: WorkerFault;
+}
+
+/**
+ * A test-only fault: the worker thread exits at `point` of batch number `batch`, once per engine
+ * (`fired` is shared by the thread and its replacements). Only Engine.start's hooks can set it;
+ * no setting or environment variable reaches it.
+ */
+export interface WorkerFault {
+  /** mid-drain: with part of the batch applied in memory; after-commit: committed, not released. */
+  point: 'mid-drain' | 'after-commit';
+  batch: number;
+  /** Int32Array[1] over it: 0 until the fault fired. */
+  fired: SharedArrayBuffer;
 }
 
 export interface PartitionWorkerResult {

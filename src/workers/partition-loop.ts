@@ -15,8 +15,8 @@ import { msgpack } from '../shared/msgpack.js';
 import { ProgressKind, PROGRESS_HEADER_BYTES, writeProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { RingReader, RingWriter } from '../shared/ring.js';
 import { decodeMeta, encodeMeta } from '../shared/meta-codec.js';
-import { flushToDisk, type Store } from '../shared/store.js';
-import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
+import { encodeProducerState, flushToDisk, type ProducerKey, type Store } from '../shared/store.js';
+import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
 
@@ -27,6 +27,8 @@ const IDLE_WAIT_MS = 1000;
 const MAX_PROGRESS_MESSAGE = 512;
 const GROUP_COMMIT_EVENTS = 2000;
 const GROUP_COMMIT_WAIT_MS = 1;
+/** Where in a batch the mid-drain test fault strikes. */
+const FAULT_AFTER_EVENTS = 10;
 
 export class PartitionLoop {
   private readonly inbound: RingReader;
@@ -38,6 +40,8 @@ export class PartitionLoop {
   /** Highest offset seen in the current batch, per partition; 0 = untouched. */
   private readonly batchOffsets: Float64Array;
   private readonly touchedPartitions: number[] = [];
+  /** Idempotent producers with events in the current batch: highest seq per partition (0: none). */
+  private readonly batchProducers = new Map<string, { seqs: Float64Array; touched: number[] }>();
   private readonly dirty: CachedRecord[] = [];
   private batch = 0;
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
@@ -119,9 +123,11 @@ export class PartitionLoop {
       reader.read(at);
       const p = reader.partition;
       if (reader.offset <= applied[p]!) continue; // applied before a crash, not yet released
+      if (this.batchEvents === FAULT_AFTER_EVENTS) this.maybeFault('mid-drain');
       this.batchEvents++;
       if (batchOffsets[p] === 0) this.touchedPartitions.push(p);
       batchOffsets[p] = reader.offset;
+      if (reader.producer !== '') this.noteProducerSeq(reader.producer, p, reader.seq);
       const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
       const record = this.recordFor(reader);
       applyDefaultMerge(record.meta, reader.type, reader.ts, data);
@@ -131,6 +137,26 @@ export class PartitionLoop {
       }
     }
     return read;
+  }
+
+  /** The test-only fault hook (worker-task.ts, WorkerFault): ends this thread once, at its point. */
+  private maybeFault(point: WorkerFault['point']): void {
+    const fault = this.task.fault;
+    if (fault === undefined || fault.point !== point || fault.batch !== this.batch) return;
+    if (Atomics.compareExchange(new Int32Array(fault.fired), 0, 0, 1) !== 0) return;
+    this.log.warn({ point, batch: this.batch }, 'test fault: ending this worker thread');
+    process.exit(70);
+  }
+
+  private noteProducerSeq(producer: string, partition: number, seq: number): void {
+    let marks = this.batchProducers.get(producer);
+    if (marks === undefined) {
+      marks = { seqs: new Float64Array(this.task.partitions), touched: [] };
+      this.batchProducers.set(producer, marks);
+    }
+    if (marks.seqs[partition] === 0) marks.touched.push(partition);
+    // The front end enqueues a producer's pubs in seq order, so the last one seen is the highest.
+    marks.seqs[partition] = seq;
   }
 
   /**
@@ -172,7 +198,14 @@ export class PartitionLoop {
           const p = touchedPartitions[i]!;
           store.partitions.putSync(p, batchOffsets[p]!);
         }
+        const seenMs = Date.now();
+        for (const [producer, marks] of this.batchProducers) {
+          for (const p of marks.touched) {
+            store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
+          }
+        }
       });
+      this.maybeFault('after-commit');
       for (let i = 0; i < touchedPartitions.length; i++) {
         const p = touchedPartitions[i]!;
         applied[p] = batchOffsets[p]!;
@@ -186,6 +219,7 @@ export class PartitionLoop {
     }
     for (let i = 0; i < touchedPartitions.length; i++) batchOffsets[touchedPartitions[i]!] = 0;
     touchedPartitions.length = 0;
+    this.batchProducers.clear();
     dirty.length = 0;
     this.batchEvents = 0;
     this.batch++;

@@ -1,0 +1,125 @@
+// Exactly-once effects across kill -9: the engine runs as a child process under load from several
+// idempotent producers and is SIGKILLed at random moments, round after round. After each restart
+// the producers reconnect and re-send every pub not acked plus a few that were. At the end every
+// key's count is exactly the number of events the producers meant to send: nothing acked was lost
+// and nothing re-sent was applied twice.
+import t from 'tap';
+import WebSocket from 'ws';
+import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
+import { getKey, tempDir, wire } from './helpers.js';
+
+const PRODUCERS = 3;
+const KEYS = 37;
+const EVENTS_PER_PUB = 12;
+const WINDOW = 16;
+
+const keyOf = (producer: number, seq: number, i: number) => `key-${(producer * 11 + seq * 7 + i * 5) % KEYS}`;
+
+/** One idempotent producer's view: which of its seqs the engine has acknowledged. */
+class ProducerState {
+  readonly acked = new Set<number>();
+  nextSeq = 1;
+  dups = 0;
+  constructor(readonly index: number) {}
+
+  /** What to send after a reconnect: every seq not acked, plus the last few acked ones. */
+  resendList(): number[] {
+    const seqs: number[] = [];
+    const ackedSorted = [...this.acked].sort((a, b) => a - b);
+    for (const seq of ackedSorted.slice(-3)) seqs.push(seq);
+    for (let seq = 1; seq < this.nextSeq; seq++) if (!this.acked.has(seq)) seqs.push(seq);
+    return [...new Set(seqs)].sort((a, b) => a - b);
+  }
+}
+
+/**
+ * Connects as the producer, re-sends, then keeps sending new pubs (at most WINDOW unacked) until
+ * `stopNew` says so and everything sent is acked, or the connection dies.
+ */
+function drive(port: number, state: ProducerState, stopNew: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, ['hunt.v1.msgpack']);
+    const queue = state.resendList();
+    let inFlight = 0;
+    const pump = () => {
+      while (inFlight < WINDOW && ws.readyState === WebSocket.OPEN) {
+        let seq = queue.shift();
+        if (seq === undefined) {
+          if (stopNew()) break;
+          seq = state.nextSeq++;
+        }
+        const events = Array.from({ length: EVENTS_PER_PUB }, (_, i) => ({ key: keyOf(state.index, seq!, i), type: 'tick' }));
+        ws.send(wire.pack({ op: 'pub', id: seq, seq, events }));
+        inFlight++;
+      }
+      if (inFlight === 0 && queue.length === 0 && stopNew()) ws.close();
+    };
+    ws.on('message', (data: Buffer) => {
+      const message = wire.unpack(data) as { op: string; id: number | null; dup?: boolean; code?: string };
+      if (message.op === 'welcome') {
+        ws.send(wire.pack({ op: 'hello', id: 0, producer: `producer-${state.index}` }));
+        return;
+      }
+      if (message.op === 'ack' && message.id === 0) return pump();
+      if (message.op === 'ack') {
+        state.acked.add(message.id!);
+        if (message.dup) state.dups++;
+      } else if (message.op === 'error') {
+        throw new Error(`unexpected error reply: ${JSON.stringify(message)}`);
+      }
+      inFlight--;
+      pump();
+    });
+    ws.on('error', () => {});
+    ws.on('close', () => resolve());
+  });
+}
+
+function expectedCounts(states: ProducerState[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const state of states) {
+    for (let seq = 1; seq < state.nextSeq; seq++) {
+      for (let i = 0; i < EVENTS_PER_PUB; i++) counts.set(keyOf(state.index, seq, i), (counts.get(keyOf(state.index, seq, i)) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+const rounds = { async: 4, sync: 2 };
+
+for (const durability of ['async', 'sync'] as const) {
+  t.test(`${durability}: SIGKILL at random moments under load from idempotent producers; counts exact`, async (t) => {
+    const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: durability, HUNT_WORKERS: '2' };
+    const states = Array.from({ length: PRODUCERS }, (_, i) => new ProducerState(i));
+    let engine: EngineProcess | null = null;
+    t.teardown(() => engine?.stop('SIGKILL'));
+    let ackedBeforeKills = 0;
+    for (let round = 0; round < rounds[durability]; round++) {
+      engine = await startEngineProcess(env);
+      const ackedBefore = states.reduce((n, s) => n + s.acked.size, 0);
+      const running = states.map((state) => drive(engine!.port, state, () => false));
+      // Kill at a random moment once load is flowing (a few acks in), however slow the machine.
+      for (let waited = 0; waited < 20_000 && states.reduce((n, s) => n + s.acked.size, 0) < ackedBefore + 10; waited += 10) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 500));
+      await engine.stop('SIGKILL');
+      await Promise.all(running);
+      ackedBeforeKills = states.reduce((n, s) => n + s.acked.size, 0);
+    }
+    t.ok(ackedBeforeKills > 0, `${ackedBeforeKills} pubs acked before the kills`);
+
+    // Final round: re-send everything not acked (and a few that were), send nothing new.
+    engine = await startEngineProcess(env);
+    await Promise.all(states.map((state) => drive(engine!.port, state, () => true)));
+    for (const state of states) t.equal(state.acked.size, state.nextSeq - 1, `producer ${state.index}: every pub acked in the end`);
+    t.ok(states.some((s) => s.dups > 0), `re-sends were recognised (${states.map((s) => s.dups).join(', ')} dups)`);
+
+    const expected = expectedCounts(states);
+    const actual = new Map<string, number>();
+    for (const key of expected.keys()) actual.set(key, (await getKey(engine.port, key)).body?.count ?? 0);
+    t.same(Object.fromEntries(actual), Object.fromEntries(expected), 'every key counts each event exactly once');
+    t.equal(await engine.stop(), 0);
+    engine = null;
+  });
+}
