@@ -145,3 +145,66 @@ t.test('bearer tokens guard the stream and the key reads, not /healthz', async (
   t.equal((await httpGet(engine.port, '/healthz')).status, 200);
   t.equal((await httpGet(engine.port, '/readyz')).status, 401);
 });
+
+t.test('decoder hazards: records, cycles, 10,000-deep nesting, huge arrays', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async' });
+  t.teardown(() => engine.stop());
+  const bin = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+  const json = await TestClient.connect(engine.port);
+  await bin.welcome();
+  await json.welcome();
+  const event = { key: 'hazard', type: 't' };
+
+  // msgpackr's records extension (a structure definition, then a record that uses it).
+  const records = new Packr({ useRecords: true });
+  bin.ws.send(records.pack({ op: 'pub', id: 1, events: [{ ...event, data: { a: { x: 1, y: 2 }, b: { x: 3, y: 4 } } }] }), { binary: true });
+  t.match(await bin.next((m) => m.op === 'error'), { code: 'BAD_FRAME', message: /records extension/ }, 'records extension refused');
+
+  // A cycle, as msgpackr's structured clone writes it.
+  const cyclic: Record<string, unknown> = { n: 1 };
+  cyclic.self = cyclic;
+  bin.ws.send(new Packr({ useRecords: false, structuredClone: true }).pack({ op: 'pub', id: 2, events: [{ ...event, data: cyclic }] }), { binary: true });
+  t.match(await bin.next((m) => m.op === 'error'), { code: 'BAD_FRAME' }, 'cycle refused');
+
+  // 10,000 levels of nesting, in MessagePack (0x91 = array of one) and in JSON.
+  const deepPack = Buffer.concat([
+    Buffer.from(wire.pack({ op: 'pub', id: 3, events: [{ ...event, data: { deep: null } }] })).subarray(0, -1),
+    Buffer.alloc(10_000, 0x91),
+    Buffer.from([0xc0]),
+  ]);
+  bin.ws.send(deepPack, { binary: true });
+  t.match(await bin.next((m) => m.op === 'error' && (m.id === 3 || m.id === null)), { code: /BAD_FRAME|BAD_EVENT/ }, 'deep MessagePack');
+  json.ws.send(`{"op":"pub","id":4,"events":[{"key":"hazard","type":"t","data":{"deep":${'['.repeat(10_000)}${']'.repeat(10_000)}}}]}`);
+  t.match(await json.reply(4), { code: 'BAD_EVENT', message: /maxDataDepth/ }, 'deep JSON');
+
+  // Big arrays inside the payload limit are data like any other; beyond it, TOO_LARGE.
+  const big = Array.from({ length: 100_000 }, (_, i) => i & 0xff);
+  t.equal((await bin.request({ op: 'pub', id: 5, events: [{ ...event, data: { big } }] }, 'msgpack')).op, 'ack', '100,000-element array');
+  const huge = Array.from({ length: 1_100_000 }, () => 1);
+  t.match(await bin.request({ op: 'pub', id: 6, events: [{ ...event, data: { huge } }] }, 'msgpack'), { code: 'TOO_LARGE' });
+  t.match(await json.request({ op: 'pub', id: 7, events: Array.from({ length: 20_000 }, () => event) }), { code: 'TOO_LARGE' }, 'too many events');
+
+  t.equal((await getKey(engine.port, 'hazard')).body.count, 1, 'only the valid pub applied');
+  t.equal(({} as Record<string, unknown>).polluted, undefined);
+  await bin.close();
+  await json.close();
+});
+
+t.test('HTTP: bad percent-encoding, oversized bodies, unknown methods', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t) });
+  t.teardown(() => engine.stop());
+  t.match(await httpGet(engine.port, '/v1/keys/%E0%A4%A'), { status: 400, body: { error: 'BAD_KEY' } }, 'truncated escape');
+  t.match(await httpGet(engine.port, '/v1/keys/%FF%FE'), { status: 400, body: { error: 'BAD_KEY' } }, 'not UTF-8');
+  t.match(await httpGet(engine.port, '/v1/keys/a%00b'), { status: 400, body: { error: 'BAD_KEY', message: /NUL/ } });
+  const { request } = await import('node:http');
+  const posted = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: engine.port, path: '/v1/keys/k', method: 'POST', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', (error) => (error.message.includes('EPIPE') || error.message.includes('ECONNRESET') ? resolve(0) : reject(error)));
+    req.end(Buffer.alloc(32 * 2 ** 20, 0x61));
+  });
+  t.ok(posted === 404 || posted === 0, `a 32 MiB POST is answered 404 or cut off (${posted}), not buffered`);
+  t.same(await httpGet(engine.port, '/healthz'), { status: 200, body: { status: 'ok' } }, 'still serving');
+});

@@ -1,4 +1,5 @@
 // Wire protocol v1 (DESIGN.md): message types, error codes, frame decoding and encoding.
+import { Unpackr } from 'msgpackr';
 import { msgpack } from '../shared/msgpack.js';
 import type { MetaRecord } from '../shared/metadata.js';
 
@@ -78,15 +79,26 @@ export class ProtocolError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+// msgpackr always decodes its own records extension; given a structures array, it leaves the
+// definitions a frame made there, which is how a frame using it is told apart (and refused).
+const recordStructures: object[] = [];
+const frameDecoder = new Unpackr({ useRecords: false, mapsAsObjects: true, structures: recordStructures });
+
 /** Decodes one frame into an untrusted value; throws ProtocolError(BAD_FRAME) when it cannot. */
 export function decodeFrame(frame: ArrayBuffer, isBinary: boolean): unknown {
+  let message: unknown;
   try {
-    if (isBinary) return msgpack.unpack(new Uint8Array(frame));
-    return JSON.parse(utf8.decode(frame));
+    message = isBinary ? frameDecoder.unpack(new Uint8Array(frame)) : JSON.parse(utf8.decode(frame));
   } catch (error) {
+    recordStructures.length = 0;
     const what = isBinary ? 'MessagePack' : 'JSON (UTF-8)';
     throw new ProtocolError(ErrorCode.BAD_FRAME, `frame is not valid ${what}: ${(error as Error).message}`);
   }
+  if (recordStructures.length > 0) {
+    recordStructures.length = 0;
+    throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame uses the msgpackr records extension; send standard MessagePack maps');
+  }
+  return message;
 }
 
 export function encodeMessage(message: ServerMessage, encoding: Encoding): string | Buffer {
