@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
+import { seededRandom } from './random.js';
 
 /** The workload: what every connection sends, and for how long. */
 export interface Workload {
@@ -43,16 +44,6 @@ export interface LoadWorkerResult {
 
 const ID_PLACEHOLDER = 0xfffffffe;
 const packr = new Packr({ useRecords: false });
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 function keyPicker(keys: number, skew: number, random: () => number): () => number {
   if (skew === 0) return () => Math.floor(random() * keys);
@@ -101,7 +92,7 @@ async function run(options: LoadWorkerOptions): Promise<LoadWorkerResult> {
 
   const drive = (c: number) =>
     new Promise<void>((resolve, reject) => {
-      const frames = buildFrames(options, rng(options.seed * 7919 + c));
+      const frames = buildFrames(options, seededRandom(options.seed * 7919 + c));
       const ws = new WebSocket(options.url, ['hunt.v1.msgpack']);
       const sentAt = new Float64Array(options.window * 2);
       let nextId = 0;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import t from 'tap';
 import WebSocket from 'ws';
 import { startEngineProcess } from '../native-bench/engine-process.js';
+import { seededRandom } from '../native-bench/random.js';
 import { getKey, httpGet, tempDir, TestClient, wire } from './helpers.js';
 
 const FRAMES = 100_000;
@@ -13,16 +14,6 @@ const FUZZ_CONNECTIONS = 4;
 const FUZZ_WINDOW = 256;
 const GOOD_PUBS = 400;
 const GOOD_KEYS = 17;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 /** A random value of the kinds decoders produce, nested a little. */
 function randomValue(random: () => number, depth: number): unknown {
@@ -87,7 +78,7 @@ function rssBytes(pid: number): number {
 
 /** Sends its share of the fuzz frames, never more than FUZZ_WINDOW unanswered; reconnects if closed. */
 async function fuzzConnection(port: number, from: number, to: number, seed: number): Promise<{ sent: number; closes: number }> {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   let next = from;
   let closes = 0;
   while (next < to) {
