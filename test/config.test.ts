@@ -45,6 +45,9 @@ const BAD_VALUES: [string, string, RegExp][] = [
   ['HUNT_CACHE_KEYS', 'many', /integer from 0 to 100000000/],
   ['HUNT_IDLE_TIMEOUT_S', '5', /0 \(off\) or an integer from 8 to 960/],
   ['HUNT_SHUTDOWN_TIMEOUT_MS', '1', /integer from 100 to 600000/],
+  ['HUNT_MAX_PRODUCERS', '0', /integer from 1 to 1000000/],
+  ['HUNT_PRODUCER_TTL_S', '5', /integer from 60 to 315360000/],
+  ['HUNT_MAX_CONNECTIONS', '0', /integer from 1 to 1000000/],
 ];
 
 t.test('each bad value names the variable, the value and what is allowed', async (t) => {

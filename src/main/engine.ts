@@ -15,6 +15,7 @@ import { Ingest } from './ingest.js';
 import { MessageHandler } from './message-handler.js';
 import { PartitionChannel } from './partition-channel.js';
 import { ProducerRegistry } from './producers.js';
+import { tlsProblems } from './tls.js';
 import type { Limits } from './protocol.js';
 import { FrontEndServer } from './server.js';
 import { PartitionWorkerPool } from './worker-pool.js';
@@ -87,6 +88,8 @@ export class Engine {
           port: config.port,
           limits,
           idleTimeoutSeconds: config.idleTimeoutSeconds,
+          maxConnections: config.maxConnections,
+          tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
           welcome: { partitions, durability: config.durability },
         },
         handler,
@@ -116,7 +119,7 @@ export class Engine {
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
-        { host: config.host, port, partitions, workers: config.workers, durability: config.durability, created: dataDir.created },
+        { host: config.host, port, tls: config.tlsCert !== undefined, partitions, workers: config.workers, durability: config.durability, created: dataDir.created },
         `listening on ${config.host}:${port}`,
       );
       return engine;
@@ -193,6 +196,7 @@ function checkCombinations(config: EngineConfig): void {
   if (config.routes !== undefined) {
     problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: routes are not available in this version; allowed is unset (the default merge)`);
   }
+  problems.push(...tlsProblems(config.tlsCert, config.tlsKey));
   const largestRecord = config.maxPayloadBytes + EVENT_HEADER_BYTES;
   if (largestRecord > maxRecordPayload(config.ringBytes)) {
     problems.push(

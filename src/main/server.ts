@@ -6,6 +6,7 @@ import { readMeta, type Store } from '../shared/store.js';
 import type { TokenCheck } from './auth.js';
 import type { Connection } from './connection.js';
 import type { Producer } from './producers.js';
+import type { TlsFiles } from './tls.js';
 import type { MessageHandler } from './message-handler.js';
 import { encodeMessage, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from './protocol.js';
 import { uws } from './uws.js';
@@ -54,6 +55,10 @@ export interface ServerOptions {
   port: number;
   limits: Limits;
   idleTimeoutSeconds: number;
+  /** Open WebSockets at most; more upgrades are refused with 503. */
+  maxConnections: number;
+  /** Serve wss:// and https:// with these PEM files. */
+  tls: TlsFiles | undefined;
   /** Extra fields of the welcome message. */
   welcome: { partitions: number; durability: string };
 }
@@ -72,7 +77,7 @@ export class FrontEndServer {
     private readonly tokens: TokenCheck,
     private readonly log: Logger,
   ) {
-    this.app = uws.App();
+    this.app = options.tls === undefined ? uws.App() : uws.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile });
     this.app.ws<SocketData>('/v1/stream', {
       compression: uws.DISABLED,
       maxPayloadLength: options.limits.maxPayloadBytes * HARD_PAYLOAD_FACTOR,
@@ -147,6 +152,11 @@ export class FrontEndServer {
     }
     if (!this.ready) {
       res.writeStatus('503 Service Unavailable').end();
+      return;
+    }
+    if (this.connections.size >= this.options.maxConnections) {
+      this.log.warn({ connections: this.connections.size }, 'upgrade refused: HUNT_MAX_CONNECTIONS reached');
+      res.writeStatus('503 Service Unavailable').end('too many connections');
       return;
     }
     const offered = req.getHeader('sec-websocket-protocol');

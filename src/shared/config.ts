@@ -33,6 +33,9 @@ export interface EngineConfig {
   shutdownTimeoutMs: number;
   maxProducers: number;
   producerTtlSeconds: number;
+  maxConnections: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
 }
 
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
@@ -91,6 +94,9 @@ const SETTINGS = {
   HUNT_SHUTDOWN_TIMEOUT_MS: [int(100, 600_000), '10000'],
   HUNT_MAX_PRODUCERS: [int(1, 1_000_000), '10000'],
   HUNT_PRODUCER_TTL_S: [int(60, 10 * 365 * 24 * 3600), String(7 * 24 * 3600)],
+  HUNT_MAX_CONNECTIONS: [int(1, 1_000_000), '10000'],
+  HUNT_TLS_CERT: [z.string(), ''],
+  HUNT_TLS_KEY: [z.string(), ''],
 } as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -153,6 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       shutdownTimeoutMs: p.HUNT_SHUTDOWN_TIMEOUT_MS,
       maxProducers: p.HUNT_MAX_PRODUCERS,
       producerTtlSeconds: p.HUNT_PRODUCER_TTL_S,
+      maxConnections: p.HUNT_MAX_CONNECTIONS,
+      tlsCert: p.HUNT_TLS_CERT === '' ? undefined : p.HUNT_TLS_CERT,
+      tlsKey: p.HUNT_TLS_KEY === '' ? undefined : p.HUNT_TLS_KEY,
     },
   };
 }
