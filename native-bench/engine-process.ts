@@ -16,6 +16,8 @@ export interface EngineProcess {
   cpuMicros(): number;
   /** Peak resident memory so far, in bytes. */
   peakRssBytes(): number;
+  /** Resident memory now, in bytes. */
+  rssBytes(): number;
   /** SIGTERM, then wait for exit; returns the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -52,10 +54,8 @@ export function startServerProcess(args: string[], env: Record<string, string>, 
           const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
           return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
         },
-        peakRssBytes: () => {
-          const line = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-          return line === null ? 0 : Number(line[1]) * 1024;
-        },
+        peakRssBytes: () => statusKiB(pid, 'VmHWM') * 1024,
+        rssBytes: () => statusKiB(pid, 'VmRSS') * 1024,
         stop: (signal = 'SIGTERM') => {
           child.kill(signal);
           return exited;
@@ -69,4 +69,10 @@ export function startServerProcess(args: string[], env: Record<string, string>, 
       reject(new Error(`engine exited with ${code} before listening:\n${output}`));
     });
   });
+}
+
+/** A `kB` field of /proc/<pid>/status (0 when absent). */
+function statusKiB(pid: number, field: string): number {
+  const line = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return line === null ? 0 : Number(line[1]);
 }

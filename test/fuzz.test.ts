@@ -1,7 +1,6 @@
 // Fuzz: 100,000 random and mutated frames (JSON text and MessagePack binary) against a live engine
 // process, while a well-behaved producer publishes alongside. Afterwards the engine is alive and
 // ready, its memory is back near where it started, and exactly the well-formed traffic was applied.
-import fs from 'node:fs';
 import t from 'tap';
 import WebSocket from 'ws';
 import { startEngineProcess } from '../native-bench/engine-process.js';
@@ -72,10 +71,6 @@ function fuzzFrame(random: () => number, i: number): [Buffer | string, boolean] 
   return [JSON.stringify(randomValue(random, 0)) ?? 'null', false];
 }
 
-function rssBytes(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-}
-
 /** Sends its share of the fuzz frames, never more than FUZZ_WINDOW unanswered; reconnects if closed. */
 async function fuzzConnection(port: number, from: number, to: number, seed: number): Promise<{ sent: number; closes: number }> {
   const random = seededRandom(seed);
@@ -141,7 +136,7 @@ t.test('100,000 random and mutated frames: engine alive, memory back, good traff
   };
   // Warm up (JIT, first LMDB pages) before taking the memory baseline.
   for (const reply of await publishGood(0, 50)) t.equal(reply.op, 'ack');
-  const baseline = rssBytes(engine.pid);
+  const baseline = engine.rssBytes();
 
   const share = FRAMES / FUZZ_CONNECTIONS;
   const [fuzzed, goodReplies] = await Promise.all([
@@ -161,7 +156,7 @@ t.test('100,000 random and mutated frames: engine alive, memory back, good traff
 
   // Memory: give the engine a moment of quiet (idle GC), then compare with the baseline.
   await new Promise((r) => setTimeout(r, 2000));
-  const after = rssBytes(engine.pid);
+  const after = engine.rssBytes();
   const bound = baseline + 96 * 2 ** 20;
   t.ok(after < bound, `RSS ${(after / 2 ** 20).toFixed(0)} MiB after the fuzz, ${(baseline / 2 ** 20).toFixed(0)} MiB before (bound ${(bound / 2 ** 20).toFixed(0)} MiB)`);
   t.equal(await engine.stop(), 0, 'orderly stop after the fuzz');

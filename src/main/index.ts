@@ -56,6 +56,26 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  watchFileSizeLimit(log);
+}
+
+/**
+ * A write past the file-size limit (RLIMIT_FSIZE, e.g. `ulimit -f` or systemd's LimitFSIZE) raises
+ * SIGXFSZ, which by default kills the process. Handled, the write fails with EFBIG instead: the
+ * batch is not committed, its pubs get STORAGE, reads go on, and writes resume once the limit is
+ * raised — the same as a full disk.
+ */
+function watchFileSizeLimit(log: Logger): void {
+  let lastLogged = 0;
+  let since = 0;
+  process.on('SIGXFSZ', () => {
+    since++;
+    const now = Date.now();
+    if (now - lastLogged < 10_000) return;
+    log.error({ signals: since }, 'file size limit reached (SIGXFSZ): LMDB writes fail and their pubs get STORAGE until it is raised');
+    lastLogged = now;
+    since = 0;
+  });
 }
 
 /** A start-up error the operator must fix (configuration, data directory): exit code 2. */
