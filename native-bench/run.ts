@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEngineProcess, startServerProcess, type EngineProcess } from './engine-process.js';
+import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
 
 interface Scenario {
@@ -19,6 +20,8 @@ interface Scenario {
   skew: number;
   /** Fraction of a named scenario's median rate to offer (for latency at partial load). */
   rateOf?: { scenario: string; fraction: number };
+  /** Run a flooding producer and a client that never reads next to the measured load. */
+  abusers?: boolean;
 }
 
 interface Figures {
@@ -54,6 +57,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
+  { name: 'engine, async, beside a flooder and a non-reader', server: 'engine', durability: 'async', keys: 10_000, skew: 0, abusers: true },
   { name: 'engine, async, skewed keys (zipf 1.0)', server: 'engine', durability: 'async', keys: 10_000, skew: 1 },
   { name: 'engine, async, K=1M', server: 'engine', durability: 'async', keys: 1_000_000, skew: 0 },
   { name: 'engine, sync, K=1M', server: 'engine', durability: 'sync', keys: 1_000_000, skew: 0 },
@@ -93,7 +97,11 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
       onMeasuring: () => (cpu0 = server.cpuMicros()),
     };
     let cpu0 = server.cpuMicros();
+    const abuse = scenario.abusers
+      ? Promise.all([runAbusiveClient(load.url, warmupMs + seconds * 1000, 50), runAbusiveClient(load.url, warmupMs + seconds * 1000, 5)])
+      : null;
     const result = await runLoad(load);
+    await abuse;
     const cpu = server.cpuMicros() - cpu0;
     return {
       eventsPerSecond: result.eventsPerSecond,

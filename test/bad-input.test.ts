@@ -123,6 +123,20 @@ t.test('past the in-flight window a pub gets OVERLOADED and is not applied', asy
   await client.close();
 });
 
+t.test('a client that keeps sending into a full window is closed; others are not', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_MAX_IN_FLIGHT: '2', HUNT_DURABILITY: 'sync' });
+  t.teardown(() => engine.stop());
+  const flooder = await TestClient.connect(engine.port);
+  const bystander = await TestClient.connect(engine.port);
+  await flooder.welcome();
+  await bystander.welcome();
+  for (let id = 0; id < 3000; id++) flooder.send({ op: 'pub', id, events: [{ key: 'flood', type: 't' }] });
+  t.same(await flooder.closed, { code: 1008, reason: 'flooding: kept sending past OVERLOADED' });
+  t.ok(flooder.received.filter((m) => m.code === 'OVERLOADED').length >= 1024, 'it was told OVERLOADED first, many times');
+  t.same(await bystander.request({ op: 'pub', id: 1, events: [{ key: 'calm', type: 't' }] }), { op: 'ack', id: 1, __binary: false });
+  await bystander.close();
+});
+
 t.test('bearer tokens guard the stream and the key reads, not /healthz', async (t) => {
   const token = 'a-very-secret-token-1234';
   const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_AUTH_TOKENS: `other-token-abcdefgh,${token}` });

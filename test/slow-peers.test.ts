@@ -2,39 +2,12 @@
 // reads its socket. The engine's memory stays under a bound set by its settings (the backlog cap, a
 // ring, 4 MiB of unsent replies per socket) and the well-behaved producer gets every pub acked.
 import t from 'tap';
-import WebSocket from 'ws';
+import { runAbusiveClient } from '../native-bench/abusive-client.js';
 import { startEngineProcess } from '../native-bench/engine-process.js';
-import { getKey, tempDir, TestClient, wire } from './helpers.js';
+import { getKey, tempDir, TestClient } from './helpers.js';
 
 const MIB = 2 ** 20;
 const ABUSE_MS = 4000;
-
-/** A client that sends pubs for `ms` without ever reading; its own send buffer stays small. */
-function abuser(port: number, ms: number, pubsPerTick: number): Promise<{ sent: number; closedByEngine: boolean }> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, ['hunt.v1.msgpack']);
-    let sent = 0;
-    let closedByEngine = false;
-    const events = Array.from({ length: 100 }, (_, i) => ({ key: `abuse:${i % 31}`, type: 'spam', data: { pad: 'x'.repeat(40) } }));
-    const deadline = performance.now() + ms;
-    ws.on('open', () => {
-      // Never read: the engine's replies pile up in its send buffer for this socket.
-      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      const tick = () => {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        if (performance.now() >= deadline) return ws.terminate();
-        for (let i = 0; i < pubsPerTick && ws.bufferedAmount < MIB; i++) ws.send(wire.pack({ op: 'pub', id: sent++, events }));
-        setTimeout(tick, 1);
-      };
-      tick();
-    });
-    ws.on('error', () => {});
-    ws.on('close', () => {
-      closedByEngine = performance.now() < deadline;
-      resolve({ sent, closedByEngine });
-    });
-  });
-}
 
 t.test('a flooding producer and a non-reading client do not grow memory or starve a good producer', async (t) => {
   const backlogCap = 16 * MIB;
@@ -53,9 +26,10 @@ t.test('a flooding producer and a non-reading client do not grow memory or starv
   t.ok(warm.every((r) => r.op === 'ack'));
   const baseline = engine.rssBytes();
 
+  const url = `ws://127.0.0.1:${engine.port}/v1/stream`;
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, engine.rssBytes())), 50);
-  const abusers = Promise.all([abuser(engine.port, ABUSE_MS, 50), abuser(engine.port, ABUSE_MS, 5)]);
+  const abusers = Promise.all([runAbusiveClient(url, ABUSE_MS, 50), runAbusiveClient(url, ABUSE_MS, 5)]);
   // The good producer: a window of 8 pubs, for as long as the abuse lasts.
   let acked = 0;
   const refused: unknown[] = [];

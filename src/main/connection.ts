@@ -15,6 +15,8 @@ export interface Connection {
   producer: Producer | null;
   /** Highest seq taken on this connection (seqs must increase within a connection). */
   lastSeq: number;
+  /** Pubs refused in a row because the in-flight window was full. */
+  overloadedStreak: number;
   /** Sends a message; `corked` is false when called outside a uWS callback (from a worker report). */
   send(message: ServerMessage, encoding: Encoding, corked: boolean): void;
   /** Closes the connection with a WebSocket close code. */

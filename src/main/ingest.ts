@@ -14,6 +14,11 @@ import type { PartitionChannel } from './partition-channel.js';
 import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from './protocol.js';
 import { checkEvent, checkSeq, requireId } from './validate.js';
 
+/** WebSocket close code for a connection that floods past OVERLOADED (1008: policy violation). */
+export const FLOODING_CLOSE_CODE = 1008;
+/** Pubs refused in a row for a full window (or the window size, if larger) before that close. */
+const FLOOD_REFUSALS = 1024;
+
 export interface IngestOptions extends Limits {
   partitions: number;
   maxBacklogBytes: number;
@@ -67,18 +72,25 @@ export class Ingest {
     if (events.length > options.maxEventsPerPub) {
       throw new ProtocolError(ErrorCode.TOO_LARGE, `pub has ${events.length} events, more than maxEventsPerPub ${options.maxEventsPerPub}`, id);
     }
-    const count = events.length;
-    for (let i = 0; i < count; i++) {
-      hashes[i] = checkEvent(events[i], i, options, id);
-      keyBytes[i] = lastHashedByteLength();
-    }
     if (this.draining) throw new ProtocolError(ErrorCode.SHUTTING_DOWN, 'the engine is shutting down', id);
+    // Refusals that cost nothing come before validating the events.
     if (conn.inFlight >= options.maxInFlight) {
+      // A client that keeps sending into a full window is flooding: answering each pub would let
+      // it take the front end's time from everyone else, so after FLOOD_REFUSALS it is closed.
+      if (++conn.overloadedStreak > Math.max(options.maxInFlight, FLOOD_REFUSALS)) {
+        conn.close(FLOODING_CLOSE_CODE, 'flooding: kept sending past OVERLOADED');
+      }
       throw new ProtocolError(ErrorCode.OVERLOADED, `more than maxInFlight ${options.maxInFlight} pubs unacknowledged on this connection`, id);
     }
     if (this.backlogBytes() > options.maxBacklogBytes) {
       throw new ProtocolError(ErrorCode.OVERLOADED, 'the engine is at its backlog limit; retry after acks arrive', id);
     }
+    const count = events.length;
+    for (let i = 0; i < count; i++) {
+      hashes[i] = checkEvent(events[i], i, options, id);
+      keyBytes[i] = lastHashedByteLength();
+    }
+    conn.overloadedStreak = 0;
 
     const { channels, owners, nextOffsets, touched, touchedStamp, taken } = this;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);

@@ -30,6 +30,7 @@ class SocketConnection implements Connection {
   frames = 0;
   producer: Producer | null = null;
   lastSeq = 0;
+  overloadedStreak = 0;
 
   constructor(
     readonly id: number,
