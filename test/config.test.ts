@@ -76,10 +76,10 @@ t.test('the engine process refuses a bad value with exit code 2 and a clear mess
   t.match(result.stdout, /HUNT_DURABILITY=\\"sometimes\\" is invalid: allowed is one of sync, async/);
 });
 
-t.test('the engine process refuses routes (not available yet) and oversized payload vs ring', async (t) => {
+t.test('the engine process reports a missing routes file and oversized payload vs ring together', async (t) => {
   const result = runEngineToExit({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: 'r.json', HUNT_RING_BYTES: '1048576', HUNT_MAX_PAYLOAD_BYTES: '1048576' });
   t.equal(result.status, 2);
-  t.match(result.stdout, /HUNT_ROUTES=/);
+  t.match(result.stdout, /HUNT_ROUTES=\\"r.json\\" is invalid: \(file\): cannot be read: ENOENT/);
   t.match(result.stdout, /HUNT_MAX_PAYLOAD_BYTES=1048576 is invalid with HUNT_RING_BYTES=1048576/);
 });
 

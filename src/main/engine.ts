@@ -16,6 +16,8 @@ import { MessageHandler } from './message-handler.js';
 import { PartitionChannel } from './partition-channel.js';
 import { ProducerRegistry } from './producers.js';
 import { tlsProblems } from './tls.js';
+import { Router } from './router.js';
+import { loadRoutes, RoutesError } from './routes.js';
 import type { Limits } from './protocol.js';
 import { FrontEndServer } from './server.js';
 import { PartitionWorkerPool } from './worker-pool.js';
@@ -54,7 +56,7 @@ export class Engine {
   }
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
-    checkCombinations(config);
+    const router = checkSettings(config);
     const dataDir = openDataDir(config.dataDir, config.partitions);
     let store: Store | null = null;
     let server: FrontEndServer | null = null;
@@ -80,6 +82,7 @@ export class Engine {
         partitions,
         maxBacklogBytes: config.maxBacklogBytes,
       });
+      ingest.router = router;
       const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
       const handler = new MessageHandler(ingest, producers, store, limits, log);
       server = new FrontEndServer(
@@ -141,6 +144,28 @@ export class Engine {
     }
   }
 
+  /**
+   * Re-reads HUNT_ROUTES. A valid file replaces the routes between two frames (every event is
+   * routed wholly by the old or by the new routes); an invalid one is logged and the old stay.
+   */
+  reloadRoutes(): boolean {
+    const file = this.config.routes;
+    if (file === undefined) {
+      this.log.warn('routes reload asked for, but HUNT_ROUTES is not set');
+      return false;
+    }
+    try {
+      const routes = loadRoutes(file);
+      this.ingest.router = new Router(routes);
+      this.log.info({ file, routes: routes.routes.length }, 'routes reloaded');
+      return true;
+    } catch (error) {
+      if (!(error instanceof RoutesError)) throw error;
+      this.log.error({ file, problems: error.problems }, 'routes reload refused: the file is invalid; the previous routes stay');
+      return false;
+    }
+  }
+
   /** Per-worker queue figures: bytes in the ring, in the backlog now, and the backlog's peak. */
   channelStats(): { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number }[] {
     return this.channels.map((c) => ({
@@ -190,11 +215,20 @@ async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boole
   }
 }
 
-/** Settings that are valid alone but not together, or not available yet. */
-function checkCombinations(config: EngineConfig): void {
+/**
+ * Settings that are valid alone but not together, the TLS files and the routes file; every problem
+ * at once. Returns the router for HUNT_ROUTES (null: the default merge).
+ */
+function checkSettings(config: EngineConfig): Router | null {
   const problems: string[] = [];
+  let router: Router | null = null;
   if (config.routes !== undefined) {
-    problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: routes are not available in this version; allowed is unset (the default merge)`);
+    try {
+      router = new Router(loadRoutes(config.routes));
+    } catch (error) {
+      if (!(error instanceof RoutesError)) throw error;
+      for (const p of error.problems) problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: ${p.path}: ${p.message}`);
+    }
   }
   problems.push(...tlsProblems(config.tlsCert, config.tlsKey));
   const largestRecord = config.maxPayloadBytes + EVENT_HEADER_BYTES;
@@ -205,4 +239,5 @@ function checkCombinations(config: EngineConfig): void {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  return router;
 }

@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => engine.reloadRoutes());
   watchFileSizeLimit(log);
 }
 

@@ -5,14 +5,17 @@
 // From an idempotent producer, an event is enqueued only if its partition has not taken this
 // producer's seq yet (producers.ts); a pub with nothing left to enqueue is a re-send, acked with
 // `dup` once whatever its partitions took before is done.
-import { NO_PRODUCER, type RecordProducer } from '../shared/event-record.js';
+import { NO_PRODUCER, RecordKind, type RecordProducer } from '../shared/event-record.js';
 import { msgpack } from '../shared/msgpack.js';
 import { lastHashedByteLength, ownerOf } from '../shared/partition.js';
 import type { AckTracker, PendingPub } from './ack-tracker.js';
 import type { Connection } from './connection.js';
 import type { PartitionChannel } from './partition-channel.js';
 import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from './protocol.js';
-import { checkEvent, checkSeq, requireId } from './validate.js';
+import { PubTargets } from './pub-targets.js';
+import type { Router } from './router.js';
+import { resolveUpdate, type EventContext } from './routes.js';
+import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
 
 /** WebSocket close code for a connection that floods past OVERLOADED (1008: policy violation). */
 export const FLOODING_CLOSE_CODE = 1008;
@@ -26,11 +29,12 @@ export interface IngestOptions extends Limits {
 
 export class Ingest {
   private readonly owners: Uint16Array;
-  private readonly hashes: Uint32Array;
-  private readonly keyBytes: Uint16Array;
+  private readonly targets: PubTargets;
   private readonly touchedStamp: Uint32Array;
-  /** Per event of the pub being taken: 1 when its partition took this seq before (a re-send). */
-  private readonly taken: Uint8Array;
+  /** Per target of the pub being taken: 1 when its partition took this seq before (a re-send). */
+  private taken: Uint8Array;
+  /** The routes in force (null: the default merge); replaced whole on reload, between frames. */
+  router: Router | null = null;
   private readonly recordProducer: RecordProducer = { name: '', nameBytes: 0, seq: 0 };
   private readonly touched: number[] = [];
   private stamp = 0;
@@ -46,14 +50,13 @@ export class Ingest {
   ) {
     this.owners = new Uint16Array(options.partitions);
     for (let p = 0; p < options.partitions; p++) this.owners[p] = ownerOf(p, channels.length);
-    this.hashes = new Uint32Array(options.maxEventsPerPub);
-    this.keyBytes = new Uint16Array(options.maxEventsPerPub);
+    this.targets = new PubTargets(options.maxEventsPerPub);
     this.touchedStamp = new Uint32Array(channels.length);
     this.taken = new Uint8Array(options.maxEventsPerPub);
   }
 
   pub(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
-    const { options, hashes, keyBytes } = this;
+    const { options, targets } = this;
     const id = requireId(message, 'pub');
     for (const name in message) {
       if (name !== 'op' && name !== 'id' && name !== 'events' && name !== 'seq') {
@@ -85,23 +88,23 @@ export class Ingest {
     if (this.backlogBytes() > options.maxBacklogBytes) {
       throw new ProtocolError(ErrorCode.OVERLOADED, 'the engine is at its backlog limit; retry after acks arrive', id);
     }
-    const count = events.length;
-    for (let i = 0; i < count; i++) {
-      hashes[i] = checkEvent(events[i], i, options, id);
-      keyBytes[i] = lastHashedByteLength();
-    }
+    const now = Date.now();
+    this.stage(events, id, now);
     conn.overloadedStreak = 0;
 
-    const { channels, owners, nextOffsets, touched, touchedStamp, taken } = this;
+    const { channels, owners, nextOffsets, touched, touchedStamp } = this;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
     const partitions = options.partitions;
+    const count = targets.count;
+    if (this.taken.length < count) this.taken = new Uint8Array(targets.hash.length);
+    const taken = this.taken;
     let record = NO_PRODUCER;
     let fresh = count;
     if (producer !== null) {
-      // Decided for all events before any mark moves: events of one pub share a partition's mark.
+      // Decided for all records before any mark moves: records of one pub share a partition's mark.
       fresh = 0;
       for (let i = 0; i < count; i++) {
-        const isTaken = producer.seqs[hashes[i]! % partitions]! >= seq;
+        const isTaken = producer.seqs[targets.hash[i]! % partitions]! >= seq;
         taken[i] = isTaken ? 1 : 0;
         if (!isTaken) fresh++;
       }
@@ -110,27 +113,33 @@ export class Ingest {
       record.nameBytes = producer.nameBytes;
       record.seq = seq;
       conn.lastSeq = seq;
-      producer.lastSeenMs = Date.now();
+      producer.lastSeenMs = now;
     }
-    const now = Date.now();
     for (let i = 0; i < count; i++) {
-      const partition = hashes[i]! % partitions;
+      const partition = targets.hash[i]! % partitions;
       const worker = owners[partition]!;
       if (touchedStamp[worker] !== stamp) {
         touchedStamp[worker] = stamp;
         touched.push(worker);
       }
       if (record !== NO_PRODUCER && taken[i] === 1) continue;
-      const event = events[i] as WireEvent;
-      const data = event.data === undefined ? null : msgpack.pack(event.data);
+      const event = events[targets.event[i]!] as WireEvent;
+      const kind = targets.kind[i] as RecordKind;
+      let payload: Uint8Array | null;
+      if (kind === RecordKind.Merge) payload = event.data === undefined ? null : msgpack.pack(event.data);
+      else {
+        const route = targets.routes[i]!;
+        const update = kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update;
+        payload = msgpack.pack(update === null ? {} : resolveUpdate(update, targets.contexts[i]!));
+      }
       const offset = nextOffsets[partition]! + 1;
       nextOffsets[partition] = offset;
-      channels[worker]!.writeEvent(partition, offset, event.key, keyBytes[i]!, hashes[i]!, event.type, event.ts ?? now, record, data);
+      channels[worker]!.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? now, record, kind, payload);
     }
     if (producer !== null) {
-      for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[hashes[i]! % partitions] = seq;
+      for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[targets.hash[i]! % partitions] = seq;
     }
-    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null, dup: fresh === 0 };
+    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null, dup: producer !== null && fresh === 0 && count > 0 };
     for (let i = 0; i < touched.length; i++) {
       const channel = channels[touched[i]!]!;
       // A re-send waits for what its partitions took before; nothing, if they are done already.
@@ -140,6 +149,30 @@ export class Ingest {
     touched.length = 0;
     conn.inFlight++;
     if (pub.waiting === 0) this.tracker.settleNow(pub);
+  }
+
+  /** Validates every event (and its route's fan-out keys) and stages the records of the pub. */
+  private stage(events: unknown[], id: number, now: number): void {
+    const { options, targets, router } = this;
+    targets.reset();
+    for (let i = 0; i < events.length; i++) {
+      const hash = checkEvent(events[i], i, options, id);
+      const keyBytes = lastHashedByteLength();
+      const event = events[i] as WireEvent;
+      const route = router === null ? null : router.route(event.key, event.type, event.data, i, id);
+      if (route === null) {
+        targets.add(hash, keyBytes, i, RecordKind.Merge, -1, event.key, null, null);
+        continue;
+      }
+      if (route.drop) continue;
+      const context: EventContext = { key: event.key, type: event.type, ts: event.ts ?? now, data: event.data };
+      targets.add(hash, keyBytes, i, RecordKind.Routed, -1, event.key, route, context);
+      for (let j = 0; j < route.also.length; j++) {
+        const key = route.also[j]!.key(context);
+        const derivedHash = checkKey(key, options, id, `events[${i}]: the key ${JSON.stringify(key)} made by route ${JSON.stringify(route.name)}`, i);
+        targets.add(derivedHash, lastHashedByteLength(), i, RecordKind.FanOut, j, key, route, context);
+      }
+    }
   }
 
   private backlogBytes(): number {

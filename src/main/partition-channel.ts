@@ -5,7 +5,7 @@
 // per-key order holds) and move into the ring as the worker frees space. The backlog is bounded by
 // the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
 // accepts a pub; the event loop never blocks on a full ring.
-import { eventRecordMaxBytes, writeEventRecord, type RecordProducer } from '../shared/event-record.js';
+import { eventRecordMaxBytes, writeEventRecord, type RecordKind, type RecordProducer } from '../shared/event-record.js';
 import { readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { createRing, RingReader, RingWriter, type RingBuffers } from '../shared/ring.js';
 
@@ -50,6 +50,7 @@ export class PartitionChannel {
     type: string,
     ts: number,
     producer: RecordProducer,
+    kind: RecordKind,
     data: Uint8Array | null,
   ): void {
     const maxBytes = eventRecordMaxBytes(keyBytes, type, producer, data);
@@ -57,12 +58,12 @@ export class PartitionChannel {
     if (this.backlog.length === 0) {
       const at = this.inbound.reserve(maxBytes);
       if (at !== -1) {
-        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, producer, data));
+        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, producer, kind, data));
         return;
       }
     }
     const chunk = this.backlogChunkFor(4 + maxBytes);
-    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, producer, data);
+    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, producer, kind, data);
     chunk.view.setUint32(chunk.writeAt, length, true);
     chunk.writeAt += 4 + length;
     this.backlogBytes += 4 + length;

@@ -6,11 +6,23 @@
 //  16  f64 ts             24  u32 data bytes (0: no data)
 //  28  u32 key hash (FNV-1a of the key's UTF-8, the partition hash: the worker's cache looks
 //      records up by it without decoding the key)
-//  32  key | type | producer | f64 seq (only with a producer) | data
+//  32  u8 kind (RecordKind: what `data` holds and how the record is updated)   33 reserved
+//  36  key | type | producer | f64 seq (only with a producer) | data
 import type { Utf8Buffer } from './utf8-buffer.js';
 import { Utf8Interner } from './utf8-interner.js';
 
-export const EVENT_HEADER_BYTES = 32;
+export const EVENT_HEADER_BYTES = 36;
+
+/** How a ring record updates its key's metadata record. */
+export const RecordKind = {
+  /** The event's own key, default merge: `data` is the event's data. */
+  Merge: 0,
+  /** The event's own key under a route: `data` is a resolved update document. */
+  Routed: 1,
+  /** Another key a route fans out to: `data` is a resolved update document. */
+  FanOut: 2,
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
 const SEQ_BYTES = 8;
 
@@ -42,6 +54,7 @@ export function writeEventRecord(
   type: string,
   ts: number,
   producer: RecordProducer,
+  kind: RecordKind,
   data: Uint8Array | null,
 ): number {
   let pos = at + EVENT_HEADER_BYTES;
@@ -67,6 +80,7 @@ export function writeEventRecord(
   view.setFloat64(at + 16, ts, true);
   view.setUint32(at + 24, dataBytes, true);
   view.setUint32(at + 28, keyHash, true);
+  view.setUint8(at + 32, kind);
   return pos - at;
 }
 
@@ -82,6 +96,7 @@ export class EventRecordReader {
   keyStart = 0;
   keyEnd = 0;
   type = '';
+  kind: RecordKind = RecordKind.Merge;
   /** '' when the pub came from no idempotent producer. */
   producer = '';
   seq = 0;
@@ -107,6 +122,7 @@ export class EventRecordReader {
     this.offset = view.getFloat64(at + 8, true);
     this.ts = view.getFloat64(at + 16, true);
     this.keyHash = view.getUint32(at + 28, true);
+    this.kind = view.getUint8(at + 32) as RecordKind;
     this.keyStart = at + EVENT_HEADER_BYTES;
     this.keyEnd = this.keyStart + keyBytes;
     const typeEnd = this.keyEnd + typeBytes;

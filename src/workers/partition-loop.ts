@@ -8,7 +8,7 @@
 // loop re-reads unreleased records and skips those whose offset is already applied, so nothing is
 // lost and nothing is applied twice.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { EventRecordReader } from '../shared/event-record.js';
+import { EventRecordReader, RecordKind } from '../shared/event-record.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
@@ -19,6 +19,8 @@ import { encodeProducerState, flushToDisk, type ProducerKey, type Store } from '
 import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
+import type { UpdateDoc } from '../shared/update-ops.js';
+import { applyRoutedUpdate, type OperationError } from './update-operators.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
 const SPIN_TURNS = 4;
@@ -44,6 +46,9 @@ export class PartitionLoop {
   private readonly batchProducers = new Map<string, { seqs: Float64Array; touched: number[] }>();
   private readonly dirty: CachedRecord[] = [];
   private batch = 0;
+  private readonly operationErrors: OperationError[] = [];
+  private operationErrorsLoggedAt = 0;
+  private operationErrorsSinceLog = 0;
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
   private batchEvents = 0;
   private events = 0;
@@ -130,13 +135,32 @@ export class PartitionLoop {
       if (reader.producer !== '') this.noteProducerSeq(reader.producer, p, reader.seq);
       const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
       const record = this.recordFor(reader);
-      applyDefaultMerge(record.meta, reader.type, reader.ts, data);
+      if (reader.kind === RecordKind.Merge) applyDefaultMerge(record.meta, reader.type, reader.ts, data);
+      else {
+        applyRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, (data ?? {}) as UpdateDoc, this.operationErrors);
+        if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
+      }
       if (record.dirtyIn !== this.batch) {
         record.dirtyIn = this.batch;
         this.dirty.push(record);
       }
     }
     return read;
+  }
+
+  /**
+   * An operator that did not fit the record (e.g. $inc of a string) was skipped; the rest of the
+   * event applied. Logged at most once a second, with how many were skipped since.
+   */
+  private reportOperationErrors(key: string): void {
+    this.operationErrorsSinceLog += this.operationErrors.length;
+    const now = Date.now();
+    if (now - this.operationErrorsLoggedAt >= 1000) {
+      this.log.warn({ key, errors: this.operationErrors, skippedSinceLastLog: this.operationErrorsSinceLog }, 'route operations skipped: they do not fit the record');
+      this.operationErrorsLoggedAt = now;
+      this.operationErrorsSinceLog = 0;
+    }
+    this.operationErrors.length = 0;
   }
 
   /** The test-only fault hook (worker-task.ts, WorkerFault): ends this thread once, at its point. */

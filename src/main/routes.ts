@@ -1,0 +1,395 @@
+// The routes file (HUNT_ROUTES): parsed, checked as a whole (every problem reported, each with its
+// JSON path), and compiled into matchers, field requirements, key templates and value resolvers
+// that the front end runs per event. Workers never see routes: the front end resolves each update
+// into literal operator documents (update-ops.ts), so a reload takes effect between two frames.
+//
+// {
+//   "unmatched": "merge" | "reject",                      default "merge" (DESIGN.md's default merge)
+//   "routes": [{
+//     "name": "…",                                        optional
+//     "type": "clue.*",                                   exact, or a glob (* any run, ? one char)
+//     "keyPrefix": "player:",                             optional
+//     "require": { "points": "number", … },               data fields and their kinds
+//     "drop": true,                                       optional: accept and apply nothing
+//     "update": { "$inc": { "points": "$data.points" } }, the event's own key
+//     "also": [{ "key": "hunt:${data.hunt}", "update": { … } }]   other keys (fan-out)
+//   }]
+// }
+//
+// Values: literals, or "$data.a.b", "$ts", "$type", "$key"; {"$literal": "$text"} for a string
+// that starts with "$". `$push` also takes {"$each": [values], "$slice": N}.
+import fs from 'node:fs';
+import { FORBIDDEN_SEGMENTS, UPDATE_OPERATORS, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
+
+export const FIELD_KINDS = ['number', 'string', 'boolean', 'array', 'map', 'any'] as const;
+export type FieldKind = (typeof FIELD_KINDS)[number];
+
+/** What a value or template may read from an event. */
+export interface EventContext {
+  key: string;
+  type: string;
+  ts: number;
+  data: Record<string, unknown> | undefined;
+}
+
+type Resolver = (event: EventContext) => unknown;
+
+interface CompiledUpdate {
+  operations: { operator: UpdateOperator; path: string; value: Resolver }[];
+}
+
+export interface CompiledRoute {
+  index: number;
+  name: string;
+  type: string;
+  matchesType: (type: string) => boolean;
+  keyPrefix: string;
+  require: [field: string, kind: FieldKind][];
+  drop: boolean;
+  own: CompiledUpdate | null;
+  also: { key: (event: EventContext) => string; update: CompiledUpdate }[];
+}
+
+export interface RoutesConfig {
+  unmatched: 'merge' | 'reject';
+  routes: CompiledRoute[];
+}
+
+export interface RouteProblem {
+  /** JSON path of the offending part, e.g. routes[2].update.$inc.points. */
+  path: string;
+  message: string;
+}
+
+export class RoutesError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: RouteProblem[],
+  ) {
+    super(`routes file ${file} is invalid:\n  ${problems.map((p) => `${p.path}: ${p.message}`).join('\n  ')}`);
+    this.name = 'RoutesError';
+  }
+}
+
+/** Reads and compiles a routes file; throws RoutesError listing every problem. */
+export function loadRoutes(file: string): RoutesConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RoutesError(file, [{ path: '(file)', message: `cannot be read: ${(error as Error).message}` }]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new RoutesError(file, [{ path: '(file)', message: `is not valid JSON: ${syntaxPosition(text, error as Error)}` }]);
+  }
+  const problems: RouteProblem[] = [];
+  const config = compileRoutes(parsed, problems);
+  if (problems.length > 0) throw new RoutesError(file, problems);
+  return config;
+}
+
+/** JSON.parse's message with the line and column of the position it names. */
+function syntaxPosition(text: string, error: Error): string {
+  const match = /position (\d+)/.exec(error.message);
+  if (match === null) return error.message;
+  const before = text.slice(0, Number(match[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${error.message} (line ${line}, column ${column})`;
+}
+
+const isMap = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export function compileRoutes(input: unknown, problems: RouteProblem[]): RoutesConfig {
+  const config: RoutesConfig = { unmatched: 'merge', routes: [] };
+  if (!isMap(input)) {
+    problems.push({ path: '$', message: 'must be a map with "routes" (and optionally "unmatched")' });
+    return config;
+  }
+  for (const name of Object.keys(input)) {
+    if (name !== 'routes' && name !== 'unmatched') problems.push({ path: name, message: 'unknown field; allowed are routes, unmatched' });
+  }
+  if (input.unmatched !== undefined) {
+    if (input.unmatched === 'merge' || input.unmatched === 'reject') config.unmatched = input.unmatched;
+    else problems.push({ path: 'unmatched', message: `is ${JSON.stringify(input.unmatched)}; allowed are "merge" (default) and "reject"` });
+  }
+  if (!Array.isArray(input.routes)) {
+    problems.push({ path: 'routes', message: 'must be an array of routes' });
+    return config;
+  }
+  input.routes.forEach((route, i) => {
+    const compiled = compileRoute(route, i, `routes[${i}]`, problems);
+    if (compiled !== null) config.routes.push(compiled);
+  });
+  findUnreachable(config.routes, problems);
+  return config;
+}
+
+const ROUTE_FIELDS = new Set(['name', 'type', 'keyPrefix', 'require', 'drop', 'update', 'also']);
+
+function compileRoute(input: unknown, index: number, at: string, problems: RouteProblem[]): CompiledRoute | null {
+  if (!isMap(input)) {
+    problems.push({ path: at, message: 'must be a map' });
+    return null;
+  }
+  const before = problems.length;
+  for (const name of Object.keys(input)) {
+    if (!ROUTE_FIELDS.has(name)) problems.push({ path: `${at}.${name}`, message: `unknown field; allowed are ${[...ROUTE_FIELDS].join(', ')}` });
+  }
+  const name = input.name === undefined ? `route ${index}` : input.name;
+  if (typeof name !== 'string') problems.push({ path: `${at}.name`, message: 'must be a string' });
+  const type = input.type;
+  let matchesType: (type: string) => boolean = () => false;
+  if (typeof type !== 'string' || type.length === 0) problems.push({ path: `${at}.type`, message: 'must be a non-empty string: an event type, or a glob with * and ?' });
+  else matchesType = typeMatcher(type);
+  const keyPrefix = input.keyPrefix ?? '';
+  if (typeof keyPrefix !== 'string') problems.push({ path: `${at}.keyPrefix`, message: 'must be a string' });
+
+  const require: [string, FieldKind][] = [];
+  if (input.require !== undefined) {
+    if (!isMap(input.require)) problems.push({ path: `${at}.require`, message: 'must be a map of data field → kind' });
+    else {
+      for (const [field, kind] of Object.entries(input.require)) {
+        if (FORBIDDEN_SEGMENTS.has(field)) problems.push({ path: `${at}.require.${field}`, message: 'this field name is not allowed' });
+        else if (!(FIELD_KINDS as readonly unknown[]).includes(kind)) {
+          problems.push({ path: `${at}.require.${field}`, message: `is ${JSON.stringify(kind)}; allowed are ${FIELD_KINDS.join(', ')}` });
+        } else require.push([field, kind as FieldKind]);
+      }
+    }
+  }
+  const required = new Map(require);
+  const drop = input.drop ?? false;
+  if (typeof drop !== 'boolean') problems.push({ path: `${at}.drop`, message: 'must be true or false' });
+  if (drop === true && (input.update !== undefined || input.also !== undefined)) {
+    problems.push({ path: `${at}.drop`, message: 'a dropping route cannot also have update or also' });
+  }
+  const own = input.update === undefined ? null : compileUpdate(input.update, `${at}.update`, required, problems);
+  const also: CompiledRoute['also'] = [];
+  if (input.also !== undefined) {
+    if (!Array.isArray(input.also)) problems.push({ path: `${at}.also`, message: 'must be an array of {key, update}' });
+    else {
+      input.also.forEach((target, j) => {
+        const where = `${at}.also[${j}]`;
+        if (!isMap(target)) return problems.push({ path: where, message: 'must be a map with key and update' });
+        for (const field of Object.keys(target)) {
+          if (field !== 'key' && field !== 'update') problems.push({ path: `${where}.${field}`, message: 'unknown field; allowed are key, update' });
+        }
+        const key = compileTemplate(target.key, `${where}.key`, required, problems);
+        const update = compileUpdate(target.update, `${where}.update`, required, problems);
+        if (key !== null && update !== null) also.push({ key, update });
+      });
+    }
+  }
+  if (problems.length > before) return null;
+  return { index, name: name as string, type: type as string, matchesType, keyPrefix: keyPrefix as string, require, drop: drop as boolean, own, also };
+}
+
+function typeMatcher(pattern: string): (type: string) => boolean {
+  if (!/[*?]/.test(pattern)) return (type) => type === pattern;
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  const regex = new RegExp(`^${source}$`, 's');
+  return (type) => regex.test(type);
+}
+
+/** A later route that an earlier one always takes first can never match: that is a mistake. */
+function findUnreachable(routes: CompiledRoute[], problems: RouteProblem[]): void {
+  for (const later of routes) {
+    for (const earlier of routes) {
+      if (earlier.index >= later.index) break;
+      const coversKeys = later.keyPrefix.startsWith(earlier.keyPrefix);
+      const coversTypes = earlier.type === later.type || (!/[*?]/.test(later.type) && earlier.matchesType(later.type)) || /^\*+$/.test(earlier.type);
+      if (coversKeys && coversTypes) {
+        problems.push({
+          path: `routes[${later.index}].type`,
+          message: `can never match: routes[${earlier.index}] (type ${JSON.stringify(earlier.type)}${earlier.keyPrefix ? `, keyPrefix ${JSON.stringify(earlier.keyPrefix)}` : ''}) takes every event it would`,
+        });
+        break;
+      }
+    }
+  }
+}
+
+function compileUpdate(input: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): CompiledUpdate | null {
+  if (!isMap(input) || Object.keys(input).length === 0) {
+    problems.push({ path: at, message: `must be a map of operators (${UPDATE_OPERATORS.join(', ')})` });
+    return null;
+  }
+  const operations: CompiledUpdate['operations'] = [];
+  const paths: [string, string][] = [];
+  for (const [operator, fields] of Object.entries(input)) {
+    const where = `${at}.${operator}`;
+    if (!(UPDATE_OPERATORS as readonly string[]).includes(operator)) {
+      problems.push({ path: where, message: `unknown operator; allowed are ${UPDATE_OPERATORS.join(', ')}` });
+      continue;
+    }
+    if (!isMap(fields)) {
+      problems.push({ path: where, message: 'must be a map of field path → value' });
+      continue;
+    }
+    for (const [path, value] of Object.entries(fields)) {
+      const pathAt = `${where}.${path}`;
+      const segments = path.split('.');
+      if (segments.some((s) => s.length === 0)) problems.push({ path: pathAt, message: 'is not a dotted path of non-empty names' });
+      else if (segments.some((s) => FORBIDDEN_SEGMENTS.has(s))) problems.push({ path: pathAt, message: 'uses __proto__, constructor or prototype, which are not allowed' });
+      const clash = paths.find(([other]) => other === path || other.startsWith(`${path}.`) || path.startsWith(`${other}.`));
+      if (clash !== undefined) problems.push({ path: pathAt, message: `conflicts with ${clash[1]}.${clash[0]}: one operator per path` });
+      paths.push([path, operator]);
+      const resolver = compileOperand(operator as UpdateOperator, value, pathAt, required, problems);
+      if (resolver !== null) operations.push({ operator: operator as UpdateOperator, path, value: resolver });
+    }
+  }
+  return { operations };
+}
+
+function compileOperand(operator: UpdateOperator, value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {
+  switch (operator) {
+    case '$unset':
+      if (value !== '' && value !== true) problems.push({ path: at, message: '$unset takes "" or true' });
+      return () => '';
+    case '$inc': {
+      const kind = valueKind(value, required);
+      if (kind !== 'number') {
+        problems.push({ path: at, message: `$inc needs a number or a reference to a required number field, got ${describeOperand(value)}` });
+        return null;
+      }
+      return compileValue(value, at, required, problems);
+    }
+    case '$push':
+      if (isMap(value) && Object.hasOwn(value, '$each')) {
+        const slice = value.$slice;
+        if (!Array.isArray(value.$each)) problems.push({ path: `${at}.$each`, message: 'must be an array of values' });
+        if (slice !== undefined && !Number.isSafeInteger(slice)) problems.push({ path: `${at}.$slice`, message: 'must be an integer (negative: keep the last N)' });
+        for (const name of Object.keys(value)) {
+          if (name !== '$each' && name !== '$slice') problems.push({ path: `${at}.${name}`, message: 'unknown; allowed are $each, $slice' });
+        }
+        const each = Array.isArray(value.$each) ? value.$each.map((v, i) => compileValue(v, `${at}.$each[${i}]`, required, problems)) : [];
+        return (event) => ({ $each: each.map((resolve) => resolve?.(event)), ...(slice === undefined ? {} : { $slice: slice }) });
+      }
+      return compileValue(value, at, required, problems);
+    default:
+      return compileValue(value, at, required, problems);
+  }
+}
+
+function describeOperand(value: unknown): string {
+  return typeof value === 'string' && value.startsWith('$') ? `a reference to ${value}` : JSON.stringify(value);
+}
+
+/** The kind a value will have at run time, when it can be known from the route. */
+function valueKind(value: unknown, required: Map<string, FieldKind>): FieldKind | null {
+  if (typeof value === 'number') return 'number';
+  if (value === '$ts') return 'number';
+  if (typeof value === 'string' && value.startsWith('$data.')) {
+    const segments = value.slice('$data.'.length).split('.');
+    return segments.length === 1 ? (required.get(segments[0]!) ?? null) : null;
+  }
+  return null;
+}
+
+/** A value: a literal (maps and arrays resolved element by element) or a reference into the event. */
+function compileValue(value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {
+  if (typeof value === 'string' && value.startsWith('$')) return compileReference(value, at, required, problems);
+  if (Array.isArray(value)) {
+    const items = value.map((item, i) => compileValue(item, `${at}[${i}]`, required, problems));
+    return (event) => items.map((resolve) => resolve?.(event));
+  }
+  if (isMap(value)) {
+    if (Object.hasOwn(value, '$literal')) {
+      const literal = value.$literal;
+      return () => literal;
+    }
+    const entries: [string, Resolver | null][] = [];
+    for (const [name, item] of Object.entries(value)) {
+      if (FORBIDDEN_SEGMENTS.has(name) || name.startsWith('$')) {
+        problems.push({ path: `${at}.${name}`, message: 'map keys in values cannot be __proto__, constructor, prototype or start with $' });
+        continue;
+      }
+      entries.push([name, compileValue(item, `${at}.${name}`, required, problems)]);
+    }
+    return (event) => {
+      const out: Record<string, unknown> = {};
+      for (const [name, resolve] of entries) out[name] = resolve?.(event);
+      return out;
+    };
+  }
+  return () => value;
+}
+
+function compileReference(reference: string, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {
+  switch (reference) {
+    case '$ts':
+      return (event) => event.ts;
+    case '$type':
+      return (event) => event.type;
+    case '$key':
+      return (event) => event.key;
+  }
+  if (!reference.startsWith('$data.')) {
+    problems.push({ path: at, message: `${JSON.stringify(reference)} is not a reference; use $data.<field>, $ts, $type or $key (or {"$literal": …})` });
+    return null;
+  }
+  const segments = reference.slice('$data.'.length).split('.');
+  if (segments.some((s) => s.length === 0 || FORBIDDEN_SEGMENTS.has(s))) {
+    problems.push({ path: at, message: `${JSON.stringify(reference)} is not a valid data path` });
+    return null;
+  }
+  if (!required.has(segments[0]!)) {
+    problems.push({ path: at, message: `refers to data.${segments[0]}, which the route does not require (add it to "require")` });
+    return null;
+  }
+  return (event) => {
+    let value: unknown = event.data;
+    for (const segment of segments) {
+      if (!isMap(value) || !Object.hasOwn(value, segment)) return null;
+      value = value[segment];
+    }
+    return value;
+  };
+}
+
+const TEMPLATE_PART = /\$\{([^}]*)\}/g;
+
+/** A key template: text with ${data.field}, ${key} or ${type}; data fields must be required scalars. */
+function compileTemplate(input: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): ((event: EventContext) => string) | null {
+  if (typeof input !== 'string' || input.length === 0) {
+    problems.push({ path: at, message: 'must be a non-empty string, e.g. "hunt:${data.hunt}"' });
+    return null;
+  }
+  const parts: ((event: EventContext) => string)[] = [];
+  let last = 0;
+  let ok = true;
+  for (const match of input.matchAll(TEMPLATE_PART)) {
+    const literal = input.slice(last, match.index);
+    parts.push(() => literal);
+    last = match.index! + match[0].length;
+    const name = match[1]!;
+    if (name === 'key') parts.push((event) => event.key);
+    else if (name === 'type') parts.push((event) => event.type);
+    else if (name.startsWith('data.') && !name.slice(5).includes('.')) {
+      const field = name.slice(5);
+      const kind = required.get(field);
+      if (kind === 'string' || kind === 'number' || kind === 'boolean') parts.push((event) => String(event.data![field]));
+      else {
+        ok = false;
+        problems.push({ path: at, message: `\${${name}}: data.${field} must be required as a string, number or boolean to be used in a key` });
+      }
+    } else {
+      ok = false;
+      problems.push({ path: at, message: `\${${name}} is not a template field; use \${data.<field>}, \${key} or \${type}` });
+    }
+  }
+  const tail = input.slice(last);
+  parts.push(() => tail);
+  return ok ? (event) => parts.map((part) => part(event)).join('') : null;
+}
+
+/** Resolves a compiled update for one event into a literal update document. */
+export function resolveUpdate(update: CompiledUpdate, event: EventContext): UpdateDoc {
+  const doc: UpdateDoc = {};
+  for (const { operator, path, value } of update.operations) (doc[operator] ??= {})[path] = value(event);
+  return doc;
+}

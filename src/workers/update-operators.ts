@@ -1,0 +1,155 @@
+// Applies a resolved update document (update-ops.ts) to a record's `fields`, with MongoDB's
+// semantics where they overlap: `$inc` on a missing field starts from 0, `$min`/`$max` set a
+// missing field, `$addToSet` compares values structurally (maps field by field, in order), `$push`
+// with `$slice` keeps the first (positive) or last (negative) N. A type mismatch skips that one
+// operation and is reported back; it never throws and never touches a prototype.
+import type { MetaRecord } from '../shared/metadata.js';
+import { FORBIDDEN_SEGMENTS, type PushSpec, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
+
+export interface OperationError {
+  operator: UpdateOperator;
+  path: string;
+  reason: string;
+}
+
+type Container = Record<string, unknown>;
+
+const isMap = (value: unknown): value is Container =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+
+/**
+ * The map holding `path`'s last segment, creating missing maps on the way when `create` is set;
+ * a string describing the problem when a segment is in the way.
+ */
+function containerOf(fields: Container, segments: string[], create: boolean): Container | string | null {
+  let at = fields;
+  for (let i = 0; i < segments.length - 1; i++) {
+    const segment = segments[i]!;
+    if (FORBIDDEN_SEGMENTS.has(segment)) return `path segment ${JSON.stringify(segment)} is not allowed`;
+    const next = Object.hasOwn(at, segment) ? at[segment] : undefined;
+    if (next === undefined) {
+      if (!create) return null;
+      const made: Container = {};
+      at[segment] = made;
+      at = made;
+    } else if (isMap(next)) at = next;
+    else return `${segments.slice(0, i + 1).join('.')} is not a map`;
+  }
+  const last = segments[segments.length - 1]!;
+  return FORBIDDEN_SEGMENTS.has(last) ? `path segment ${JSON.stringify(last)} is not allowed` : at;
+}
+
+export function structurallyEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return Number.isNaN(a) && Number.isNaN(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((item, i) => structurallyEqual(item, b[i]));
+  }
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  }
+  const aKeys = Object.keys(a);
+  const bKeys = Object.keys(b);
+  if (aKeys.length !== bKeys.length) return false;
+  return aKeys.every((key, i) => key === bKeys[i] && structurallyEqual((a as Container)[key], (b as Container)[key]));
+}
+
+function compare(current: unknown, value: unknown): number | null {
+  if (typeof current === 'number' && typeof value === 'number') return current - value;
+  if (typeof current === 'string' && typeof value === 'string') return current < value ? -1 : current > value ? 1 : 0;
+  return null;
+}
+
+/**
+ * A routed update of a metadata record: `version` and `lastTs` move for every update; `count`,
+ * `lastType` and the per-type counts only for the event's own key (not for fan-out keys).
+ */
+export function applyRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, doc: UpdateDoc, errors: OperationError[]): void {
+  const isInsert = meta.version === 0;
+  meta.version++;
+  meta.lastTs = ts;
+  if (ownKey) {
+    meta.count++;
+    meta.lastType = type;
+    meta.types[type] = Object.hasOwn(meta.types, type) ? meta.types[type]! + 1 : 1;
+  }
+  applyUpdate(meta.fields, doc, isInsert, errors);
+}
+
+/** Applies `doc` to `fields`; `isInsert` when the record did not exist before this update. */
+export function applyUpdate(fields: Container, doc: UpdateDoc, isInsert: boolean, errors: OperationError[]): void {
+  for (const operator in doc) {
+    const operations = doc[operator as UpdateOperator]!;
+    if (operator === '$setOnInsert' && !isInsert) continue;
+    for (const path in operations) {
+      const problem = applyOne(fields, operator as UpdateOperator, path, operations[path]);
+      if (problem !== null) errors.push({ operator: operator as UpdateOperator, path, reason: problem });
+    }
+  }
+}
+
+function applyOne(fields: Container, operator: UpdateOperator, path: string, value: unknown): string | null {
+  const segments = path.split('.');
+  const container = containerOf(fields, segments, operator !== '$unset');
+  if (typeof container === 'string') return container;
+  if (container === null) return null; // $unset of a path whose parent does not exist
+  const name = segments[segments.length - 1]!;
+  const exists = Object.hasOwn(container, name);
+  const current = exists ? container[name] : undefined;
+  switch (operator) {
+    case '$set':
+    case '$setOnInsert':
+      container[name] = value;
+      return null;
+    case '$unset':
+      delete container[name];
+      return null;
+    case '$inc':
+      if (typeof value !== 'number') return `$inc needs a number, got ${typeof value}`;
+      if (!exists) container[name] = value;
+      else if (typeof current === 'number') container[name] = current + value;
+      else return `cannot $inc a ${describe(current)}`;
+      return null;
+    case '$min':
+    case '$max': {
+      if (!exists) {
+        container[name] = value;
+        return null;
+      }
+      const order = compare(current, value);
+      if (order === null) return `cannot compare a ${describe(current)} with a ${describe(value)}`;
+      if (operator === '$min' ? order > 0 : order < 0) container[name] = value;
+      return null;
+    }
+    case '$addToSet': {
+      if (!exists) {
+        container[name] = [value];
+        return null;
+      }
+      if (!Array.isArray(current)) return `cannot $addToSet to a ${describe(current)}`;
+      if (!current.some((item) => structurallyEqual(item, value))) current.push(value);
+      return null;
+    }
+    case '$push': {
+      const spec: PushSpec = isMap(value) && Array.isArray(value.$each) ? (value as unknown as PushSpec) : { $each: [value] };
+      if (exists && !Array.isArray(current)) return `cannot $push to a ${describe(current)}`;
+      const list = exists ? (current as unknown[]) : [];
+      list.push(...spec.$each);
+      if (spec.$slice !== undefined) {
+        const kept = spec.$slice >= 0 ? list.slice(0, spec.$slice) : list.slice(Math.max(0, list.length + spec.$slice));
+        list.length = 0;
+        list.push(...kept);
+      }
+      container[name] = list;
+      return null;
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (value instanceof Uint8Array) return 'binary';
+  return typeof value === 'object' ? 'map' : typeof value;
+}
