@@ -48,6 +48,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         seed: 1000 + t,
         framesPerConnection: Math.max(8, Math.min(64, Math.ceil(options.keys / options.batch))),
         keyPrefix: options.keyPrefix,
+        shape: options.shape,
       };
       return new Promise<LoadWorkerResult>((resolve, reject) => {
         const worker = new Worker(WORKER_FILE, { workerData: workerOptions });

@@ -21,6 +21,11 @@ export interface Workload {
   /** Load before measuring (JIT, caches, first inserts); acks in it are not counted. */
   warmupMs: number;
   keyPrefix: string;
+  /**
+   * plain: types clue/step with {points, zone}; hunt: `clue.found` events shaped for
+   * examples/treasure-hunt.routes.json ({hunt, clue, points, zone}), 3 fan-out keys each.
+   */
+  shape: 'plain' | 'hunt';
 }
 
 export interface LoadWorkerOptions extends Workload {
@@ -71,7 +76,12 @@ function buildFrames(options: LoadWorkerOptions, random: () => number): { frame:
     const events = [];
     for (let i = 0; i < options.batch; i++) {
       const k = pick();
-      events.push({ key: `${options.keyPrefix}${k}`, type: i % 3 === 0 ? 'clue' : 'step', data: { points: (k % 7) + 1, zone: `z${k % 16}` } });
+      const key = `${options.keyPrefix}${k}`;
+      if (options.shape === 'hunt') {
+        events.push({ key, type: 'clue.found', data: { hunt: `h${k % 4}`, clue: `c${k % 50}`, points: (k % 7) + 1, zone: `z${k % 16}` } });
+      } else {
+        events.push({ key, type: i % 3 === 0 ? 'clue' : 'step', data: { points: (k % 7) + 1, zone: `z${k % 16}` } });
+      }
     }
     const frame = Buffer.from(packr.pack({ op: 'pub', id: ID_PLACEHOLDER, events }));
     const idAt = frame.indexOf(Buffer.from([0xce, 0xff, 0xff, 0xff, 0xfe])) + 1;

@@ -22,6 +22,8 @@ interface Scenario {
   rateOf?: { scenario: string; fraction: number };
   /** Run a flooding producer and a client that never reads next to the measured load. */
   abusers?: boolean;
+  /** Treasure-hunt shaped events; with `routes`, the engine runs examples/treasure-hunt.routes.json. */
+  hunt?: { routes: boolean };
 }
 
 interface Figures {
@@ -49,6 +51,8 @@ const window = Number(flag('window', '64'));
 const warmupMs = Number(flag('warmup', '2')) * 1000;
 const only = flag('only', '');
 
+const HUNT_ROUTES_FILE = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
+
 /** The scenario every ratio is taken against. */
 const BASELINE = 'naive ws+lmdb, sync';
 
@@ -58,6 +62,8 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
   { name: 'engine, async, beside a flooder and a non-reader', server: 'engine', durability: 'async', keys: 10_000, skew: 0, abusers: true },
+  { name: 'engine, async, hunt events, default merge', server: 'engine', durability: 'async', keys: 10_000, skew: 0, hunt: { routes: false } },
+  { name: 'engine, async, hunt events, treasure-hunt routes', server: 'engine', durability: 'async', keys: 10_000, skew: 0, hunt: { routes: true } },
   { name: 'engine, async, skewed keys (zipf 1.0)', server: 'engine', durability: 'async', keys: 10_000, skew: 1 },
   { name: 'engine, async, K=1M', server: 'engine', durability: 'async', keys: 1_000_000, skew: 0 },
   { name: 'engine, sync, K=1M', server: 'engine', durability: 'sync', keys: 1_000_000, skew: 0 },
@@ -72,7 +78,8 @@ const median = (values: number[]) => {
 
 async function startServer(scenario: Scenario, dataDir: string): Promise<EngineProcess> {
   if (scenario.server === 'engine') {
-    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info' });
+    const routes: Record<string, string> = scenario.hunt?.routes ? { HUNT_ROUTES: HUNT_ROUTES_FILE } : {};
+    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...routes });
   }
   const entry = fileURLToPath(new URL('./naive-server.js', import.meta.url));
   return startServerProcess([entry, dataDir, scenario.durability], {});
@@ -93,6 +100,7 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
       targetEventsPerSecond,
       threads: 1,
       keyPrefix: 'player:',
+      shape: scenario.hunt ? 'hunt' : 'plain',
       warmupMs,
       onMeasuring: () => (cpu0 = server.cpuMicros()),
     };

@@ -41,6 +41,15 @@ t.test('nested values and maps of every header size round-trip', async (t) => {
   }
 });
 
+t.test('arrays of every header size, nested, are written by hand and round-trip', async (t) => {
+  for (const size of [0, 15, 16, 65_535, 65_536]) {
+    const list = Array.from({ length: size }, (_, i) => (i % 3 === 0 ? { i, tags: [i, 'x'] } : i));
+    const bytes = encode(list);
+    t.equal(bytes[0], size < 16 ? 0x90 | size : size < 65_536 ? 0xdc : 0xdd, `header of an array of ${size}`);
+    t.same(msgpack.unpack(bytes), list, `array of ${size}`);
+  }
+});
+
 t.test('length-prefixed UTF-8 and little-endian numbers', async (t) => {
   const writer = new BinaryWriter(4);
   writer.lengthPrefixedUtf8('trésor');

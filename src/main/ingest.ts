@@ -6,7 +6,7 @@
 // producer's seq yet (producers.ts); a pub with nothing left to enqueue is a re-send, acked with
 // `dup` once whatever its partitions took before is done.
 import { NO_PRODUCER, RecordKind, type RecordProducer } from '../shared/event-record.js';
-import { msgpack } from '../shared/msgpack.js';
+import { BinaryWriter } from '../shared/binary-writer.js';
 import { lastHashedByteLength, ownerOf } from '../shared/partition.js';
 import type { AckTracker, PendingPub } from './ack-tracker.js';
 import type { Connection } from './connection.js';
@@ -14,7 +14,7 @@ import type { PartitionChannel } from './partition-channel.js';
 import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from './protocol.js';
 import { PubTargets } from './pub-targets.js';
 import type { Router } from './router.js';
-import { resolveUpdate, type EventContext } from './routes.js';
+import { writeResolvedUpdate, type EventContext } from './routes.js';
 import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
 
 /** WebSocket close code for a connection that floods past OVERLOADED (1008: policy violation). */
@@ -36,6 +36,7 @@ export class Ingest {
   /** The routes in force (null: the default merge); replaced whole on reload, between frames. */
   router: Router | null = null;
   private readonly recordProducer: RecordProducer = { name: '', nameBytes: 0, seq: 0 };
+  private readonly payloadWriter = new BinaryWriter();
   private readonly touched: number[] = [];
   private stamp = 0;
   /** Set when the engine stops: new pubs are refused. */
@@ -125,12 +126,19 @@ export class Ingest {
       if (record !== NO_PRODUCER && taken[i] === 1) continue;
       const event = events[targets.event[i]!] as WireEvent;
       const kind = targets.kind[i] as RecordKind;
-      let payload: Uint8Array | null;
-      if (kind === RecordKind.Merge) payload = event.data === undefined ? null : msgpack.pack(event.data);
-      else {
+      // Encoded into a reused buffer; writeEvent copies it into the ring.
+      let payload: Uint8Array | null = null;
+      const writer = this.payloadWriter;
+      writer.reset();
+      if (kind === RecordKind.Merge) {
+        if (event.data !== undefined) {
+          writer.msgpackMap(event.data);
+          payload = writer.bytes();
+        }
+      } else {
         const route = targets.routes[i]!;
-        const update = kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update;
-        payload = msgpack.pack(update === null ? {} : resolveUpdate(update, targets.contexts[i]!));
+        writeResolvedUpdate(kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update, targets.contexts[i]!, writer);
+        payload = writer.bytes();
       }
       const offset = nextOffsets[partition]! + 1;
       nextOffsets[partition] = offset;

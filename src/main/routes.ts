@@ -19,7 +19,8 @@
 // Values: literals, or "$data.a.b", "$ts", "$type", "$key"; {"$literal": "$text"} for a string
 // that starts with "$". `$push` also takes {"$each": [values], "$slice": N}.
 import fs from 'node:fs';
-import { FORBIDDEN_SEGMENTS, UPDATE_OPERATORS, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
+import type { BinaryWriter } from '../shared/binary-writer.js';
+import { FORBIDDEN_SEGMENTS, UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
 
 export const FIELD_KINDS = ['number', 'string', 'boolean', 'array', 'map', 'any'] as const;
 export type FieldKind = (typeof FIELD_KINDS)[number];
@@ -36,6 +37,8 @@ type Resolver = (event: EventContext) => unknown;
 
 interface CompiledUpdate {
   operations: { operator: UpdateOperator; path: string; value: Resolver }[];
+  /** The operations grouped by operator, in first-seen order: the shape of the update document. */
+  groups: { operator: UpdateOperator; operations: { path: string; value: Resolver }[] }[];
 }
 
 export interface CompiledRoute {
@@ -242,7 +245,13 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       if (resolver !== null) operations.push({ operator: operator as UpdateOperator, path, value: resolver });
     }
   }
-  return { operations };
+  const groups: CompiledUpdate['groups'] = [];
+  for (const { operator, path, value } of operations) {
+    let group = groups.find((g) => g.operator === operator);
+    if (group === undefined) groups.push((group = { operator, operations: [] }));
+    group.operations.push({ path, value });
+  }
+  return { operations, groups };
 }
 
 function compileOperand(operator: UpdateOperator, value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {
@@ -387,9 +396,19 @@ function compileTemplate(input: unknown, at: string, required: Map<string, Field
   return ok ? (event) => parts.map((part) => part(event)).join('') : null;
 }
 
-/** Resolves a compiled update for one event into a literal update document. */
-export function resolveUpdate(update: CompiledUpdate, event: EventContext): UpdateDoc {
-  const doc: UpdateDoc = {};
-  for (const { operator, path, value } of update.operations) (doc[operator] ??= {})[path] = value(event);
-  return doc;
+/**
+ * Resolves a compiled update for one event and writes it as the MessagePack of its literal update
+ * document (update-ops.ts), straight from the compiled shape: no document object is built.
+ */
+export function writeResolvedUpdate(update: CompiledUpdate | null, event: EventContext, writer: BinaryWriter): void {
+  if (update === null) return writer.msgpackMapHeader(0);
+  writer.msgpackMapHeader(update.groups.length);
+  for (const group of update.groups) {
+    writer.msgpackString(group.operator);
+    writer.msgpackMapHeader(group.operations.length);
+    for (const operation of group.operations) {
+      writer.msgpackString(operation.path);
+      writer.msgpackValue(operation.value(event));
+    }
+  }
 }

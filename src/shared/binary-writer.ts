@@ -72,22 +72,17 @@ export class BinaryWriter {
   msgpackMap(map: Record<string, unknown>): void {
     let size = 0;
     for (const name in map) if (Object.hasOwn(map, name)) size++;
-    this.ensure(5);
-    if (size < 16) this.buf[this.length++] = 0x80 | size;
-    else if (size < 0x10000) {
-      this.buf[this.length] = 0xde;
-      this.view.setUint16(this.length + 1, size);
-      this.length += 3;
-    } else {
-      this.buf[this.length] = 0xdf;
-      this.view.setUint32(this.length + 1, size);
-      this.length += 5;
-    }
+    this.msgpackMapHeader(size);
     for (const name in map) {
       if (!Object.hasOwn(map, name)) continue;
       this.msgpackString(name);
       this.msgpackValue(map[name]);
     }
+  }
+
+  /** The header of a map of `size` entries; the caller writes the keys and values. */
+  msgpackMapHeader(size: number): void {
+    this.collectionHeader(size, 0x80, 0xde, 0xdf);
   }
 
   msgpackValue(value: unknown): void {
@@ -100,7 +95,28 @@ export class BinaryWriter {
         return this.u8(value ? 0xc3 : 0xc2);
       default:
         if (value === null) return this.u8(0xc0);
+        if (Array.isArray(value)) {
+          this.collectionHeader(value.length, 0x90, 0xdc, 0xdd);
+          for (let i = 0; i < value.length; i++) this.msgpackValue(value[i]);
+          return;
+        }
+        if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) return this.msgpackMap(value as Record<string, unknown>);
         return this.raw(msgpack.pack(value));
+    }
+  }
+
+  /** fix (size < 16), 16-bit or 32-bit header of a map or an array. */
+  private collectionHeader(size: number, fix: number, with16: number, with32: number): void {
+    this.ensure(5);
+    if (size < 16) this.buf[this.length++] = fix | size;
+    else if (size < 0x10000) {
+      this.buf[this.length] = with16;
+      this.view.setUint16(this.length + 1, size);
+      this.length += 3;
+    } else {
+      this.buf[this.length] = with32;
+      this.view.setUint32(this.length + 1, size);
+      this.length += 5;
     }
   }
 
@@ -149,7 +165,7 @@ export class BinaryWriter {
     }
   }
 
-  private msgpackString(text: string): void {
+  msgpackString(text: string): void {
     const n = text.length;
     this.ensure(5 + n * 3);
     const at = this.length;

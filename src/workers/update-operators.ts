@@ -89,8 +89,22 @@ export function applyUpdate(fields: Container, doc: UpdateDoc, isInsert: boolean
   }
 }
 
+/** Paths come from the routes file, so they are few: split each once. */
+const segmentsOfPath = new Map<string, string[]>();
+const SEGMENT_CACHE_LIMIT = 10_000;
+
+function segmentsOf(path: string): string[] {
+  let segments = segmentsOfPath.get(path);
+  if (segments === undefined) {
+    if (segmentsOfPath.size >= SEGMENT_CACHE_LIMIT) segmentsOfPath.clear();
+    segments = path.split('.');
+    segmentsOfPath.set(path, segments);
+  }
+  return segments;
+}
+
 function applyOne(fields: Container, operator: UpdateOperator, path: string, value: unknown): string | null {
-  const segments = path.split('.');
+  const segments = segmentsOf(path);
   const container = containerOf(fields, segments, operator !== '$unset');
   if (typeof container === 'string') return container;
   if (container === null) return null; // $unset of a path whose parent does not exist
