@@ -19,6 +19,10 @@ export interface Connection {
   overloadedStreak: number;
   /** Sends a message; `corked` is false when called outside a uWS callback (from a worker report). */
   send(message: ServerMessage, encoding: Encoding, corked: boolean): void;
+  /** Sends a message already encoded for `encoding` (one encoding shared by many receivers). */
+  sendEncoded(payload: string | Buffer, encoding: Encoding): void;
+  /** Bytes queued for this connection and not yet sent. */
+  bufferedBytes(): number;
   /** Closes the connection with a WebSocket close code. */
   close(code: number, reason: string): void;
 }

@@ -15,6 +15,8 @@ import { Ingest } from './ingest.js';
 import { MessageHandler } from './message-handler.js';
 import { PartitionChannel } from './partition-channel.js';
 import { ProducerRegistry } from './producers.js';
+import { SubscriptionRegistry } from './subscriptions.js';
+import { decodeMeta } from '../shared/meta-codec.js';
 import { tlsProblems } from './tls.js';
 import { Router } from './router.js';
 import { loadRoutes, RoutesError } from './routes.js';
@@ -50,6 +52,7 @@ export class Engine {
     private readonly server: FrontEndServer,
     readonly pool: PartitionWorkerPool,
     readonly producers: ProducerRegistry,
+    readonly subscriptions: SubscriptionRegistry,
     private readonly log: Logger,
   ) {
     this.expiryTimer = setInterval(() => producers.expire(Date.now()), PRODUCER_EXPIRY_INTERVAL_MS).unref();
@@ -84,7 +87,9 @@ export class Engine {
       });
       ingest.router = router;
       const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
-      const handler = new MessageHandler(ingest, producers, store, limits, log);
+      const interest = new SharedArrayBuffer(partitions);
+      const subscriptions = new SubscriptionRegistry(interest, partitions, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
+      const handler = new MessageHandler(ingest, producers, subscriptions, store, limits, log);
       server = new FrontEndServer(
         {
           host: config.host,
@@ -111,6 +116,7 @@ export class Engine {
         batchMaxEvents: config.batchMaxEvents,
         cacheKeys: Math.ceil(config.cacheKeys / config.workers),
         logLevel: config.logLevel,
+        interest,
         ...(hooks.workerFault !== undefined && channel.worker === 0 ? { fault: hooks.workerFault } : {}),
       }));
       // Listen first: if the port is taken, no worker thread has started yet. Upgrades are
@@ -118,7 +124,7 @@ export class Engine {
       const port = await server.listen();
       const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal);
       pool.start();
-      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, log);
+      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
@@ -137,8 +143,9 @@ export class Engine {
   /** Moves workers' progress reports into acks, and backlog into rings as space frees up. */
   private async pumpProgress(channel: PartitionChannel): Promise<void> {
     const onReport = this.tracker.onProgress.bind(this.tracker, channel.worker);
+    const onNotice = (key: string, meta: Buffer) => this.subscriptions.deliver(key, () => decodeMeta(meta));
     while (this.pumping) {
-      channel.readProgress(onReport);
+      channel.readProgress(onReport, onNotice);
       if (channel.backlogBytes > 0) channel.drainBacklog();
       await channel.waitForProgress(PROGRESS_WAIT_MS);
     }
@@ -166,13 +173,14 @@ export class Engine {
     }
   }
 
-  /** Per-worker queue figures: bytes in the ring, in the backlog now, and the backlog's peak. */
-  channelStats(): { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number }[] {
+  /** Per-worker figures: bytes in the ring, in the backlog now, the backlog's peak, notices received. */
+  channelStats(): { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number; notices: number }[] {
     return this.channels.map((c) => ({
       worker: c.worker,
       ringBytes: c.ringDepthBytes(),
       backlogBytes: c.backlogBytes,
       peakBacklogBytes: c.peakBacklogBytes,
+      notices: c.notices,
     }));
   }
 

@@ -7,12 +7,14 @@ import type { Connection } from './connection.js';
 import type { Ingest } from './ingest.js';
 import type { ProducerRegistry } from './producers.js';
 import { decodeFrame, ErrorCode, errorMessage, ProtocolError, type Encoding, type Limits } from './protocol.js';
-import { checkGet, checkHello, isPlainObject, requestId } from './validate.js';
+import type { SubscriptionRegistry } from './subscriptions.js';
+import { checkGet, checkHello, checkSub, isPlainObject, requestId } from './validate.js';
 
 export class MessageHandler {
   constructor(
     private readonly ingest: Ingest,
     private readonly producers: ProducerRegistry,
+    private readonly subscriptions: SubscriptionRegistry,
     private readonly store: Store,
     private readonly limits: Limits,
     private readonly log: Logger,
@@ -58,8 +60,14 @@ export class MessageHandler {
         this.hello(conn, message, encoding);
         return;
       case 'sub':
-      case 'unsub':
-        throw new ProtocolError(ErrorCode.UNSUPPORTED, `op "${message.op}" is not available in this version`, requestId(message));
+        this.sub(conn, message, encoding);
+        return;
+      case 'unsub': {
+        const unsub = checkSub(message, this.limits);
+        this.subscriptions.unsubscribe(conn, unsub.keys, unsub.prefixes);
+        conn.send({ op: 'ack', id: unsub.id }, encoding, true);
+        return;
+      }
       default:
         throw new ProtocolError(
           ErrorCode.BAD_FRAME,
@@ -71,6 +79,23 @@ export class MessageHandler {
 
   onClose(conn: Connection): void {
     this.producers.detach(conn);
+    this.subscriptions.removeConnection(conn);
+  }
+
+  /**
+   * Subscribes, acks, then sends each subscribed key's current record as an `update` (read after
+   * the subscription took effect: see subscriptions.ts). Prefix subscriptions get changes only.
+   */
+  private sub(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
+    const sub = checkSub(message, this.limits);
+    if (!this.subscriptions.subscribe(conn, sub.keys, sub.prefixes)) {
+      throw new ProtocolError(ErrorCode.TOO_LARGE, 'more subscriptions than HUNT_MAX_SUBSCRIPTIONS allows on one connection', sub.id);
+    }
+    conn.send({ op: 'ack', id: sub.id }, encoding, true);
+    for (const key of sub.keys) {
+      const meta = readMeta(this.store, key);
+      if (meta !== undefined) conn.send({ op: 'update', key, meta }, encoding, true);
+    }
   }
 
   private hello(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {

@@ -6,11 +6,12 @@
 // the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
 // accepts a pub; the event loop never blocks on a full ring.
 import { eventRecordMaxBytes, writeEventRecord, type RecordKind, type RecordProducer } from '../shared/event-record.js';
-import { readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
+import { outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { createRing, RingReader, RingWriter, type RingBuffers } from '../shared/ring.js';
 
 const BACKLOG_CHUNK_BYTES = 1 << 20;
-const PROGRESS_RING_BYTES = 1 << 20;
+// Progress reports are small; change notices (only with subscribers) can be a batch's worth.
+const PROGRESS_RING_BYTES = 8 << 20;
 
 interface BacklogChunk {
   buf: Buffer;
@@ -33,6 +34,8 @@ export class PartitionChannel {
   peakBacklogBytes = 0;
   /** Records the worker has reported done or failed (u32, wrapping), from its progress reports. */
   settledThrough = 0;
+  /** Change notices received from the worker (there are none while nobody subscribes). */
+  notices = 0;
 
   constructor(readonly worker: number, ringBytes: number) {
     this.inboundBuffers = createRing(ringBytes);
@@ -96,10 +99,16 @@ export class PartitionChannel {
     this.inbound.publish();
   }
 
-  /** Reads every progress report the worker has published; calls `onReport` for each. */
-  readProgress(onReport: (report: ProgressRecord) => void): void {
+  /** Reads every record the worker has published: progress reports and change notices. */
+  readProgress(onReport: (report: ProgressRecord) => void, onNotice: (key: string, meta: Buffer) => void): void {
     let at: number;
     while ((at = this.outbound.next()) !== -1) {
+      if (outboundKind(this.outbound.view, at) === ProgressKind.Notice) {
+        const notice = readNoticeRecord(this.outbound.bytes, this.outbound.view, at);
+        this.notices++;
+        onNotice(notice.key, notice.meta);
+        continue;
+      }
       const report = readProgressRecord(this.outbound.bytes, this.outbound.view, at);
       this.settledThrough = report.through;
       onReport(report);

@@ -51,6 +51,13 @@ export interface HelloMessage {
   producer: string;
 }
 
+export interface SubMessage {
+  op: 'sub' | 'unsub';
+  id: number;
+  keys: string[];
+  prefixes: string[];
+}
+
 export interface Limits {
   maxInFlight: number;
   maxEventsPerPub: number;
@@ -64,7 +71,9 @@ export type ServerMessage =
   | ({ op: 'welcome'; v: 1; encoding: Encoding; partitions: number; durability: string } & Limits)
   | { op: 'ack'; id: number; dup?: true }
   | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number }
-  | { op: 'meta'; id: number; key: string; meta: MetaRecord | null };
+  | { op: 'meta'; id: number; key: string; meta: MetaRecord | null }
+  | { op: 'update'; key: string; meta: MetaRecord }
+  | { op: 'lagging'; message: string };
 
 export class ProtocolError extends Error {
   constructor(

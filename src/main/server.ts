@@ -46,6 +46,14 @@ class SocketConnection implements Connection {
     else this.ws.cork(() => this.ws.send(payload, isBinary));
   }
 
+  sendEncoded(payload: string | Buffer, encoding: Encoding): void {
+    if (!this.closed) this.ws.cork(() => this.ws.send(payload, encoding === 'msgpack'));
+  }
+
+  bufferedBytes(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
   close(code: number, reason: string): void {
     if (!this.closed) this.ws.end(code, reason);
   }

@@ -2,7 +2,7 @@
 // produce Sets, RegExps, Errors and BigInts), so every field's type is checked before use, and an
 // event is fully checked before anything of its pub is enqueued.
 import { fnv1a32Utf8, lastHashedByteLength } from '../shared/partition.js';
-import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type WireEvent } from './protocol.js';
+import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type SubMessage, type WireEvent } from './protocol.js';
 
 /** Property names that could reach an object's prototype if code ever copied them. */
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
@@ -161,4 +161,32 @@ export function checkSeq(message: Record<string, unknown>, isProducer: boolean, 
     throw new ProtocolError(ErrorCode.BAD_FRAME, 'pub: an idempotent producer\'s pub needs "seq", an integer from 1 to 2^53-1', id);
   }
   return seq;
+}
+
+/** sub/unsub: `keys` (exact keys) and/or `prefixes` (non-empty key prefixes), each valid keys. */
+export function checkSub(message: Record<string, unknown>, limits: Limits): SubMessage {
+  const op = message.op as 'sub' | 'unsub';
+  const id = requireId(message, op);
+  for (const name in message) {
+    if (name !== 'op' && name !== 'id' && name !== 'keys' && name !== 'prefixes') {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `${op} has unknown field ${JSON.stringify(name)}`, id);
+    }
+  }
+  const list = (field: 'keys' | 'prefixes'): string[] => {
+    const value = message[field];
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: "${field}" must be an array of strings`, id);
+    value.forEach((item, i) => {
+      try {
+        checkKey(item, limits, id, `${field}[${i}]`);
+      } catch (error) {
+        throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: ${(error as ProtocolError).message}`, id);
+      }
+    });
+    return value as string[];
+  };
+  const keys = list('keys');
+  const prefixes = list('prefixes');
+  if (keys.length + prefixes.length === 0) throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: give "keys" and/or "prefixes"`, id);
+  return { op, id, keys, prefixes };
 }

@@ -36,6 +36,8 @@ export interface EngineConfig {
   maxConnections: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  maxSubscriptions: number;
+  subscriberMaxLagBytes: number;
 }
 
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
@@ -95,6 +97,8 @@ const SETTINGS = {
   HUNT_MAX_PRODUCERS: [int(1, 1_000_000), '10000'],
   HUNT_PRODUCER_TTL_S: [int(60, 10 * 365 * 24 * 3600), String(7 * 24 * 3600)],
   HUNT_MAX_CONNECTIONS: [int(1, 1_000_000), '10000'],
+  HUNT_MAX_SUBSCRIPTIONS: [int(1, 1_000_000), '10000'],
+  HUNT_SUBSCRIBER_MAX_LAG_BYTES: [int(64 * 1024, 3 * 1024 * 1024), String(1024 * 1024)],
   HUNT_TLS_CERT: [z.string(), ''],
   HUNT_TLS_KEY: [z.string(), ''],
 } as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
@@ -160,6 +164,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       maxProducers: p.HUNT_MAX_PRODUCERS,
       producerTtlSeconds: p.HUNT_PRODUCER_TTL_S,
       maxConnections: p.HUNT_MAX_CONNECTIONS,
+      maxSubscriptions: p.HUNT_MAX_SUBSCRIPTIONS,
+      subscriberMaxLagBytes: p.HUNT_SUBSCRIBER_MAX_LAG_BYTES,
       tlsCert: p.HUNT_TLS_CERT === '' ? undefined : p.HUNT_TLS_CERT,
       tlsKey: p.HUNT_TLS_KEY === '' ? undefined : p.HUNT_TLS_KEY,
     },

@@ -12,7 +12,7 @@ import { EventRecordReader, RecordKind } from '../shared/event-record.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
-import { ProgressKind, PROGRESS_HEADER_BYTES, writeProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
+import { NOTICE_HEADER_BYTES, ProgressKind, PROGRESS_HEADER_BYTES, writeNoticeRecord, writeProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { RingReader, RingWriter } from '../shared/ring.js';
 import { decodeMeta, encodeMeta } from '../shared/meta-codec.js';
 import { encodeProducerState, flushToDisk, type ProducerKey, type Store } from '../shared/store.js';
@@ -47,6 +47,10 @@ export class PartitionLoop {
   private readonly dirty: CachedRecord[] = [];
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
+  /** Per partition: 1 when a change there may have a subscriber (set by the front end). */
+  private readonly interest: Uint8Array;
+  /** Notices of the last commit, waiting for its report: key bytes, encoded record, key bytes, … */
+  private readonly notices: Uint8Array[] = [];
   private operationErrorsLoggedAt = 0;
   private operationErrorsSinceLog = 0;
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
@@ -67,6 +71,7 @@ export class PartitionLoop {
     this.outbound = new RingWriter(task.outbound);
     this.reader = new EventRecordReader(this.inbound.bytes, this.inbound.view);
     this.cache = new RecordCache(task.cacheKeys);
+    this.interest = new Uint8Array(task.interest);
     this.applied = new Float64Array(task.partitions);
     this.batchOffsets = new Float64Array(task.partitions);
     for (const p of task.ownedPartitions) this.applied[p] = store.partitions.get(p) ?? 0;
@@ -230,6 +235,7 @@ export class PartitionLoop {
         }
       });
       this.maybeFault('after-commit');
+      this.collectNotices();
       for (let i = 0; i < touchedPartitions.length; i++) {
         const p = touchedPartitions[i]!;
         applied[p] = batchOffsets[p]!;
@@ -257,6 +263,7 @@ export class PartitionLoop {
       return;
     }
     if (this.task.durability === 'async') {
+      await this.sendNotices();
       await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
       this.reportedThrough = through;
     } else {
@@ -264,13 +271,47 @@ export class PartitionLoop {
     }
   }
 
+  /**
+   * After a commit: notices for the changed records of partitions with subscribers. The interest
+   * flags are read after the commit, so a subscription made before it ended sees this change
+   * either here or in the snapshot its `sub` answer reads (subscriptions.ts).
+   */
+  private collectNotices(): void {
+    const { dirty, interest } = this;
+    const partitions = this.task.partitions;
+    for (let i = 0; i < dirty.length; i++) {
+      const record = dirty[i]!;
+      if (interest[record.keyHash % partitions] === 0) continue;
+      const meta = encodeMeta(record.meta);
+      this.notices.push(record.keyBytes, Buffer.from(meta));
+    }
+  }
+
+  /** Writes the collected notices to the outbound ring (before the report that covers them). */
+  private async sendNotices(): Promise<void> {
+    const { notices } = this;
+    for (let i = 0; i < notices.length; i += 2) {
+      const key = notices[i]!;
+      const meta = notices[i + 1]!;
+      let at: number;
+      while ((at = this.outbound.reserve(NOTICE_HEADER_BYTES + key.length + meta.length)) === -1) {
+        this.outbound.publish();
+        await this.outbound.waitForSpace(IDLE_WAIT_MS);
+      }
+      this.outbound.commit(writeNoticeRecord(this.outbound.bytes, this.outbound.view, at, key, meta));
+    }
+    notices.length = 0;
+  }
+
   /** fsyncs everything committed so far, then reports it (or its failure) to the front end. */
   private async flushAndReport(through: number): Promise<void> {
     const from = this.reportedThrough;
     try {
       await flushToDisk(this.store);
+      await this.sendNotices();
       await this.report({ kind: ProgressKind.Done, from, through, message: '' });
     } catch (error) {
+      this.notices.length = 0;
       this.log.error({ err: error }, 'fsync failed; the covered events are not acknowledged');
       await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: fsync failed: ${(error as Error).message}` });
     }

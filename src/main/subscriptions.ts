@@ -1,0 +1,150 @@
+// Live subscriptions: connections subscribe to exact keys and to key prefixes, and get an `update`
+// with the key's new metadata record after each commit that changed it, in commit order per key.
+//
+// Zero cost when nobody listens: workers produce change notices only for partitions whose flag in
+// the shared `interest` array is set — the partition of a subscribed key, or every partition while
+// any prefix is subscribed. A worker reads the flag after its commit and the front end reads a
+// key's snapshot after setting the flag, so an exact-key subscriber gets every change after its
+// snapshot (possibly one twice: `version` tells).
+//
+// Slow subscribers: a connection with more than `maxLagBytes` of unsent messages when an update is
+// due gets `{"op":"lagging"}` and is closed (4002); it reconnects and subscribes again, getting a
+// fresh snapshot. It never silently misses updates while believing it is current.
+import { fnv1a32Utf8 } from '../shared/partition.js';
+import type { MetaRecord } from '../shared/metadata.js';
+import type { Connection } from './connection.js';
+import { encodeMessage, type Encoding } from './protocol.js';
+
+export const LAGGING_CLOSE_CODE = 4002;
+
+export interface SubscriptionLimits {
+  /** Keys and prefixes one connection may hold. */
+  maxPerConnection: number;
+  /** Unsent bytes past which a subscriber is dropped as lagging. */
+  maxLagBytes: number;
+}
+
+export class SubscriptionRegistry {
+  private readonly exact = new Map<string, Set<Connection>>();
+  private readonly prefixes = new Map<string, Set<Connection>>();
+  /** Distinct prefix lengths in use, so a key is matched with one lookup per length. */
+  private readonly prefixLengths = new Map<number, number>();
+  /** Subscribed exact keys per partition. */
+  private readonly exactPerPartition: Uint32Array;
+  private readonly interest: Uint8Array;
+  private readonly byConnection = new Map<Connection, { keys: Set<string>; prefixes: Set<string> }>();
+  /** Updates sent so far (for tests and, later, metrics). */
+  updatesSent = 0;
+
+  constructor(
+    interest: SharedArrayBuffer,
+    private readonly partitions: number,
+    private readonly limits: SubscriptionLimits,
+  ) {
+    this.interest = new Uint8Array(interest);
+    this.exactPerPartition = new Uint32Array(partitions);
+  }
+
+  /** Subscribes; returns false (changing nothing) if the connection would exceed its limit. */
+  subscribe(conn: Connection, keys: string[], prefixes: string[]): boolean {
+    let own = this.byConnection.get(conn);
+    const held = own === undefined ? 0 : own.keys.size + own.prefixes.size;
+    if (held + keys.length + prefixes.length > this.limits.maxPerConnection) return false;
+    if (own === undefined) this.byConnection.set(conn, (own = { keys: new Set(), prefixes: new Set() }));
+    for (const key of keys) {
+      if (own.keys.has(key)) continue;
+      own.keys.add(key);
+      this.addTo(this.exact, key, conn);
+      const p = fnv1a32Utf8(key) % this.partitions;
+      if (this.exactPerPartition[p]!++ === 0) this.refreshInterest(p);
+    }
+    for (const prefix of prefixes) {
+      if (own.prefixes.has(prefix)) continue;
+      own.prefixes.add(prefix);
+      this.addTo(this.prefixes, prefix, conn);
+      this.prefixLengths.set(prefix.length, (this.prefixLengths.get(prefix.length) ?? 0) + 1);
+      if (this.prefixLengths.size === 1 && this.prefixLengths.get(prefix.length) === 1) this.refreshAllInterest();
+    }
+    return true;
+  }
+
+  unsubscribe(conn: Connection, keys: string[], prefixes: string[]): void {
+    const own = this.byConnection.get(conn);
+    if (own === undefined) return;
+    for (const key of keys) {
+      if (!own.keys.delete(key)) continue;
+      this.removeFrom(this.exact, key, conn);
+      const p = fnv1a32Utf8(key) % this.partitions;
+      if (--this.exactPerPartition[p]! === 0) this.refreshInterest(p);
+    }
+    for (const prefix of prefixes) {
+      if (!own.prefixes.delete(prefix)) continue;
+      this.removeFrom(this.prefixes, prefix, conn);
+      const left = this.prefixLengths.get(prefix.length)! - 1;
+      if (left === 0) this.prefixLengths.delete(prefix.length);
+      else this.prefixLengths.set(prefix.length, left);
+      if (this.prefixLengths.size === 0) this.refreshAllInterest();
+    }
+    if (own.keys.size === 0 && own.prefixes.size === 0) this.byConnection.delete(conn);
+  }
+
+  /** Drops every subscription of a connection (it closed). */
+  removeConnection(conn: Connection): void {
+    const own = this.byConnection.get(conn);
+    if (own !== undefined) this.unsubscribe(conn, [...own.keys], [...own.prefixes]);
+  }
+
+  /** Delivers a committed change of `key` to its subscribers. */
+  deliver(key: string, meta: () => MetaRecord): void {
+    let record: MetaRecord | null = null;
+    const encoded: Partial<Record<Encoding, string | Buffer>> = {};
+    const send = (conn: Connection) => {
+      if (conn.closed) return;
+      if (conn.bufferedBytes() > this.limits.maxLagBytes) return this.dropLagging(conn);
+      record ??= meta();
+      const payload = (encoded[conn.encoding] ??= encodeMessage({ op: 'update', key, meta: record }, conn.encoding));
+      conn.sendEncoded(payload, conn.encoding);
+      this.updatesSent++;
+    };
+    const exact = this.exact.get(key);
+    if (this.prefixLengths.size === 0) {
+      if (exact !== undefined) for (const conn of exact) send(conn);
+      return;
+    }
+    // With prefixes, one connection may match several ways: it gets the update once.
+    const recipients = new Set<Connection>(exact);
+    for (const length of this.prefixLengths.keys()) {
+      if (length > key.length) continue;
+      const subscribers = this.prefixes.get(key.slice(0, length));
+      if (subscribers !== undefined) for (const conn of subscribers) recipients.add(conn);
+    }
+    for (const conn of recipients) send(conn);
+  }
+
+  private dropLagging(conn: Connection): void {
+    conn.send({ op: 'lagging', message: 'this connection fell too far behind its updates; reconnect and subscribe again' }, conn.encoding, false);
+    this.removeConnection(conn);
+    conn.close(LAGGING_CLOSE_CODE, 'lagging: updates not read');
+  }
+
+  private refreshInterest(p: number): void {
+    Atomics.store(this.interest, p, this.exactPerPartition[p]! > 0 || this.prefixLengths.size > 0 ? 1 : 0);
+  }
+
+  private refreshAllInterest(): void {
+    for (let p = 0; p < this.partitions; p++) this.refreshInterest(p);
+  }
+
+  private addTo(map: Map<string, Set<Connection>>, name: string, conn: Connection): void {
+    let set = map.get(name);
+    if (set === undefined) map.set(name, (set = new Set()));
+    set.add(conn);
+  }
+
+  private removeFrom(map: Map<string, Set<Connection>>, name: string, conn: Connection): void {
+    const set = map.get(name);
+    if (set === undefined) return;
+    set.delete(conn);
+    if (set.size === 0) map.delete(name);
+  }
+}
