@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { startEngineProcess, startServerProcess, type EngineProcess } from './engine-process.js';
 import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
+import { openSubscribers } from './subscribers.js';
 
 interface Scenario {
   name: string;
@@ -22,6 +23,8 @@ interface Scenario {
   rateOf?: { scenario: string; fraction: number };
   /** Run a flooding producer and a client that never reads next to the measured load. */
   abusers?: boolean;
+  /** Subscriber connections, each on one key of the workload, reading their updates. */
+  subscribers?: number;
   /** Treasure-hunt shaped events; with `routes`, the engine runs examples/treasure-hunt.routes.json. */
   hunt?: { routes: boolean };
 }
@@ -61,6 +64,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
+  { name: 'engine, async, 1,000 subscribers', server: 'engine', durability: 'async', keys: 10_000, skew: 0, subscribers: 1000 },
   { name: 'engine, async, beside a flooder and a non-reader', server: 'engine', durability: 'async', keys: 10_000, skew: 0, abusers: true },
   { name: 'engine, async, hunt events, default merge', server: 'engine', durability: 'async', keys: 10_000, skew: 0, hunt: { routes: false } },
   { name: 'engine, async, hunt events, treasure-hunt routes', server: 'engine', durability: 'async', keys: 10_000, skew: 0, hunt: { routes: true } },
@@ -104,12 +108,17 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
       warmupMs,
       onMeasuring: () => (cpu0 = server.cpuMicros()),
     };
+    const subscribers = scenario.subscribers ? await openSubscribers(load.url, scenario.subscribers, load.keyPrefix) : null;
     let cpu0 = server.cpuMicros();
     const abuse = scenario.abusers
       ? Promise.all([runAbusiveClient(load.url, warmupMs + seconds * 1000, 50), runAbusiveClient(load.url, warmupMs + seconds * 1000, 5)])
       : null;
     const result = await runLoad(load);
     await abuse;
+    if (subscribers !== null) {
+      console.log(`  ${scenario.subscribers} subscribers received ${subscribers.updates()} updates`);
+      await subscribers.close();
+    }
     const cpu = server.cpuMicros() - cpu0;
     return {
       eventsPerSecond: result.eventsPerSecond,

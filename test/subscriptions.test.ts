@@ -29,6 +29,8 @@ t.test('exact keys and prefixes: snapshot, then every change in commit order; un
   await exact.welcome();
   const exactUpdates = updates(exact);
   t.same(await exact.request({ op: 'sub', id: 1, keys: ['hunt:7/a', 'nobody-yet'] }), { op: 'ack', id: 1, __binary: false });
+  t.equal((await pub(100, Array.from({ length: 40 }, (_, i) => `other:${i}`))).op, 'ack');
+  t.same(engine.channelStats().map((c) => c.notices), [0, 0], 'changes of keys nobody subscribed to make no notices');
   const prefix = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
   await prefix.welcome();
   t.match(await prefix.request({ op: 'sub', id: 2, prefixes: ['hunt:7/'] }, 'msgpack'), { op: 'ack', id: 2 });

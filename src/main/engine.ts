@@ -16,6 +16,7 @@ import { MessageHandler } from './message-handler.js';
 import { PartitionChannel } from './partition-channel.js';
 import { ProducerRegistry } from './producers.js';
 import { SubscriptionRegistry } from './subscriptions.js';
+import { createInterest } from '../shared/interest.js';
 import { decodeMeta } from '../shared/meta-codec.js';
 import { tlsProblems } from './tls.js';
 import { Router } from './router.js';
@@ -87,8 +88,8 @@ export class Engine {
       });
       ingest.router = router;
       const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
-      const interest = new SharedArrayBuffer(partitions);
-      const subscriptions = new SubscriptionRegistry(interest, partitions, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
+      const interest = createInterest();
+      const subscriptions = new SubscriptionRegistry(interest, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
       const handler = new MessageHandler(ingest, producers, subscriptions, store, limits, log);
       server = new FrontEndServer(
         {

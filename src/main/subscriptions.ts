@@ -1,17 +1,18 @@
 // Live subscriptions: connections subscribe to exact keys and to key prefixes, and get an `update`
 // with the key's new metadata record after each commit that changed it, in commit order per key.
 //
-// Zero cost when nobody listens: workers produce change notices only for partitions whose flag in
-// the shared `interest` array is set — the partition of a subscribed key, or every partition while
-// any prefix is subscribed. A worker reads the flag after its commit and the front end reads a
-// key's snapshot after setting the flag, so an exact-key subscriber gets every change after its
-// snapshot (possibly one twice: `version` tells).
+// Zero cost when nobody listens: workers produce change notices only for keys whose bucket (the
+// key's hash, the same FNV-1a as for partitioning, masked) is flagged in the shared `interest`
+// array, or for every key while any prefix is subscribed (the ALL slot). A worker reads the flags
+// after its commit and the front end reads a key's snapshot after setting the flag, so an
+// exact-key subscriber gets every change after its snapshot (possibly one twice: `version` tells).
 //
 // Slow subscribers: a connection with more than `maxLagBytes` of unsent messages when an update is
 // due gets `{"op":"lagging"}` and is closed (4002); it reconnects and subscribes again, getting a
 // fresh snapshot. It never silently misses updates while believing it is current.
 import { fnv1a32Utf8 } from '../shared/partition.js';
 import type { MetaRecord } from '../shared/metadata.js';
+import { INTEREST_ALL, INTEREST_BUCKETS } from '../shared/interest.js';
 import type { Connection } from './connection.js';
 import { encodeMessage, type Encoding } from './protocol.js';
 
@@ -29,8 +30,8 @@ export class SubscriptionRegistry {
   private readonly prefixes = new Map<string, Set<Connection>>();
   /** Distinct prefix lengths in use, so a key is matched with one lookup per length. */
   private readonly prefixLengths = new Map<number, number>();
-  /** Subscribed exact keys per partition. */
-  private readonly exactPerPartition: Uint32Array;
+  /** Subscribed exact keys per bucket. */
+  private readonly exactPerBucket = new Uint32Array(INTEREST_BUCKETS);
   private readonly interest: Uint8Array;
   private readonly byConnection = new Map<Connection, { keys: Set<string>; prefixes: Set<string> }>();
   /** Updates sent so far (for tests and, later, metrics). */
@@ -38,11 +39,9 @@ export class SubscriptionRegistry {
 
   constructor(
     interest: SharedArrayBuffer,
-    private readonly partitions: number,
     private readonly limits: SubscriptionLimits,
   ) {
     this.interest = new Uint8Array(interest);
-    this.exactPerPartition = new Uint32Array(partitions);
   }
 
   /** Subscribes; returns false (changing nothing) if the connection would exceed its limit. */
@@ -55,15 +54,15 @@ export class SubscriptionRegistry {
       if (own.keys.has(key)) continue;
       own.keys.add(key);
       this.addTo(this.exact, key, conn);
-      const p = fnv1a32Utf8(key) % this.partitions;
-      if (this.exactPerPartition[p]!++ === 0) this.refreshInterest(p);
+      const bucket = fnv1a32Utf8(key) & (INTEREST_BUCKETS - 1);
+      if (this.exactPerBucket[bucket]!++ === 0) Atomics.store(this.interest, bucket, 1);
     }
     for (const prefix of prefixes) {
       if (own.prefixes.has(prefix)) continue;
       own.prefixes.add(prefix);
       this.addTo(this.prefixes, prefix, conn);
       this.prefixLengths.set(prefix.length, (this.prefixLengths.get(prefix.length) ?? 0) + 1);
-      if (this.prefixLengths.size === 1 && this.prefixLengths.get(prefix.length) === 1) this.refreshAllInterest();
+      Atomics.store(this.interest, INTEREST_ALL, 1);
     }
     return true;
   }
@@ -74,8 +73,8 @@ export class SubscriptionRegistry {
     for (const key of keys) {
       if (!own.keys.delete(key)) continue;
       this.removeFrom(this.exact, key, conn);
-      const p = fnv1a32Utf8(key) % this.partitions;
-      if (--this.exactPerPartition[p]! === 0) this.refreshInterest(p);
+      const bucket = fnv1a32Utf8(key) & (INTEREST_BUCKETS - 1);
+      if (--this.exactPerBucket[bucket]! === 0) Atomics.store(this.interest, bucket, 0);
     }
     for (const prefix of prefixes) {
       if (!own.prefixes.delete(prefix)) continue;
@@ -83,7 +82,7 @@ export class SubscriptionRegistry {
       const left = this.prefixLengths.get(prefix.length)! - 1;
       if (left === 0) this.prefixLengths.delete(prefix.length);
       else this.prefixLengths.set(prefix.length, left);
-      if (this.prefixLengths.size === 0) this.refreshAllInterest();
+      if (this.prefixLengths.size === 0) Atomics.store(this.interest, INTEREST_ALL, 0);
     }
     if (own.keys.size === 0 && own.prefixes.size === 0) this.byConnection.delete(conn);
   }
@@ -125,14 +124,6 @@ export class SubscriptionRegistry {
     conn.send({ op: 'lagging', message: 'this connection fell too far behind its updates; reconnect and subscribe again' }, conn.encoding, false);
     this.removeConnection(conn);
     conn.close(LAGGING_CLOSE_CODE, 'lagging: updates not read');
-  }
-
-  private refreshInterest(p: number): void {
-    Atomics.store(this.interest, p, this.exactPerPartition[p]! > 0 || this.prefixLengths.size > 0 ? 1 : 0);
-  }
-
-  private refreshAllInterest(): void {
-    for (let p = 0; p < this.partitions; p++) this.refreshInterest(p);
   }
 
   private addTo(map: Map<string, Set<Connection>>, name: string, conn: Connection): void {

@@ -13,7 +13,7 @@ export interface PartitionWorkerTask {
   batchMaxEvents: number;
   cacheKeys: number;
   logLevel: LogLevel;
-  /** Uint8Array[partitions] over it: 1 where a change may have a subscriber (subscriptions.ts). */
+  /** Per key-hash bucket, 1 where a change may have a subscriber (main/subscriptions.ts). */
   interest: SharedArrayBuffer;
   /** Test-only: kill this worker thread once at a chosen point (see WorkerFault). */
   fault?: WorkerFault;

@@ -21,6 +21,7 @@ import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
 import type { UpdateDoc } from '../shared/update-ops.js';
 import { applyRoutedUpdate, type OperationError } from './update-operators.js';
+import { isOfInterest } from '../shared/interest.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
 const SPIN_TURNS = 4;
@@ -47,7 +48,7 @@ export class PartitionLoop {
   private readonly dirty: CachedRecord[] = [];
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
-  /** Per partition: 1 when a change there may have a subscriber (set by the front end). */
+  /** Per key-hash bucket: 1 when a change there may have a subscriber (set by the front end). */
   private readonly interest: Uint8Array;
   /** Notices of the last commit, waiting for its report: key bytes, encoded record, key bytes, … */
   private readonly notices: Uint8Array[] = [];
@@ -272,16 +273,15 @@ export class PartitionLoop {
   }
 
   /**
-   * After a commit: notices for the changed records of partitions with subscribers. The interest
+   * After a commit: notices for the changed records that may have subscribers. The interest
    * flags are read after the commit, so a subscription made before it ended sees this change
    * either here or in the snapshot its `sub` answer reads (subscriptions.ts).
    */
   private collectNotices(): void {
     const { dirty, interest } = this;
-    const partitions = this.task.partitions;
     for (let i = 0; i < dirty.length; i++) {
       const record = dirty[i]!;
-      if (interest[record.keyHash % partitions] === 0) continue;
+      if (!isOfInterest(interest, record.keyHash)) continue;
       const meta = encodeMeta(record.meta);
       this.notices.push(record.keyBytes, Buffer.from(meta));
     }
