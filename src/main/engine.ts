@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, type EngineConfig } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { partitionsOwnedBy } from '../shared/partition.js';
+import { ownerOf, partitionsOwnedBy } from '../shared/partition.js';
 import { maxRecordPayload } from '../shared/ring.js';
 import { openStore, type Store } from '../shared/store.js';
 import type { PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
@@ -23,6 +23,7 @@ import { Router } from './router.js';
 import { loadRoutes, RoutesError } from './routes.js';
 import type { Limits } from './protocol.js';
 import { FrontEndServer } from './server.js';
+import type { PartitionInfo } from './listings.js';
 import { PartitionWorkerPool } from './worker-pool.js';
 
 const PROGRESS_WAIT_MS = 1000;
@@ -98,6 +99,7 @@ export class Engine {
           limits,
           idleTimeoutSeconds: config.idleTimeoutSeconds,
           maxConnections: config.maxConnections,
+          partitions: () => partitionInfo(partitions, config.workers, lastOffsets, store!, channels),
           tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
           welcome: { partitions, durability: config.durability },
         },
@@ -222,6 +224,15 @@ async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boole
   } finally {
     timeout.abort();
   }
+}
+
+function partitionInfo(partitions: number, workers: number, lastOffsets: Float64Array, store: Store, channels: PartitionChannel[]): PartitionInfo[] {
+  const info: PartitionInfo[] = [];
+  for (let p = 0; p < partitions; p++) {
+    const worker = ownerOf(p, workers);
+    info.push({ partition: p, worker, lastOffset: lastOffsets[p]!, appliedOffset: store.partitions.get(p) ?? 0, workerRingBytes: channels[worker]!.ringDepthBytes() });
+  }
+  return info;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { TokenCheck } from './auth.js';
 import type { Connection } from './connection.js';
 import type { Producer } from './producers.js';
 import type { TlsFiles } from './tls.js';
+import { DEFAULT_LIST_LIMIT, listKeys, MAX_LIST_LIMIT, type PartitionInfo } from './listings.js';
 import type { MessageHandler } from './message-handler.js';
 import { encodeMessage, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from './protocol.js';
 import { uws } from './uws.js';
@@ -68,6 +69,8 @@ export interface ServerOptions {
   maxConnections: number;
   /** Serve wss:// and https:// with these PEM files. */
   tls: TlsFiles | undefined;
+  /** The partitions' figures for GET /v1/partitions. */
+  partitions: () => PartitionInfo[];
   /** Extra fields of the welcome message. */
   welcome: { partitions: number; durability: string };
 }
@@ -115,6 +118,11 @@ export class FrontEndServer {
       else this.json(res, '503 Service Unavailable', { status: 'not ready' });
     });
     this.app.get(`${KEYS_PREFIX}*`, (res, req) => this.getKey(res, req));
+    this.app.get('/v1/keys', (res, req) => this.listKeys(res, req));
+    this.app.get('/v1/partitions', (res, req) => {
+      if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+      this.json(res, '200 OK', { partitions: this.options.partitions() });
+    });
     this.app.any('/*', (res) => this.json(res, '404 Not Found', { error: 'NOT_FOUND' }));
   }
 
@@ -217,6 +225,35 @@ export class FrontEndServer {
     } catch (error) {
       this.log.error({ err: error }, 'reading a key failed');
       this.json(res, '503 Service Unavailable', { error: 'STORAGE', message: 'the key could not be read' });
+    }
+  }
+
+  /** GET /v1/keys?prefix=&after=&limit= : a page of keys with their records, in key order. */
+  private listKeys(res: HttpResponse, req: HttpRequest): void {
+    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+    let query: URLSearchParams;
+    try {
+      query = new URLSearchParams(req.getQuery() ?? '');
+    } catch {
+      return this.json(res, '400 Bad Request', { error: 'BAD_QUERY', message: 'the query string is not valid' });
+    }
+    const prefix = query.get('prefix') ?? '';
+    const after = query.get('after');
+    const limitText = query.get('limit');
+    const limit = limitText === null ? DEFAULT_LIST_LIMIT : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      return this.json(res, '400 Bad Request', { error: 'BAD_QUERY', message: `limit must be an integer from 1 to ${MAX_LIST_LIMIT}` });
+    }
+    for (const [name, value] of [['prefix', prefix], ['after', after ?? '']] as const) {
+      if (Buffer.byteLength(value) > this.options.limits.maxKeyBytes || value.includes('\u0000') || !value.isWellFormed()) {
+        return this.json(res, '400 Bad Request', { error: 'BAD_QUERY', message: `${name} must be valid Unicode without NUL, at most maxKeyBytes` });
+      }
+    }
+    try {
+      this.json(res, '200 OK', listKeys(this.store, prefix, after, limit));
+    } catch (error) {
+      this.log.error({ err: error }, 'listing keys failed');
+      this.json(res, '503 Service Unavailable', { error: 'STORAGE', message: 'the keys could not be read' });
     }
   }
 
