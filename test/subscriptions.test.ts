@@ -87,3 +87,24 @@ t.test('a subscriber that stops reading gets lagging and is dropped', async (t) 
   await fresh.close();
   await producer.close();
 });
+
+t.test('when a worker thread dies, subscribers are told they may have missed updates', async (t) => {
+  const fired = new SharedArrayBuffer(4);
+  const engine = await startEngine(
+    { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_WORKERS: '1', HUNT_BATCH_MAX_EVENTS: '100' },
+    { workerFault: { point: 'after-commit', batch: 2, fired } },
+  );
+  t.teardown(() => engine.stop());
+  const subscriber = await TestClient.connect(engine.port);
+  await subscriber.welcome();
+  t.match(await subscriber.request({ op: 'sub', id: 1, prefixes: ['k'] }), { op: 'ack' });
+  const producer = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+  await producer.welcome();
+  const replies = [];
+  for (let i = 0; i < 20; i++) replies.push(producer.request({ op: 'pub', id: i, events: Array.from({ length: 30 }, (_, e) => ({ key: `k${e}`, type: 't' })) }, 'msgpack'));
+  t.ok((await Promise.all(replies)).every((r) => r.op === 'ack'), 'every pub acked despite the restart');
+  t.equal(engine.pool.restartCount, 1);
+  t.same(await subscriber.closed, { code: 4002, reason: 'lagging: updates not read' });
+  t.match(subscriber.received.find((m) => m.op === 'lagging'), { message: /a partition worker restarted/ });
+  await producer.close();
+});

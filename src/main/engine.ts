@@ -125,7 +125,9 @@ export class Engine {
       // Listen first: if the port is taken, no worker thread has started yet. Upgrades are
       // refused (503) until `ready`.
       const port = await server.listen();
-      const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal);
+      // A restarted loop cannot resend the change notices of a batch its predecessor committed:
+      // subscribers are told they may have missed updates rather than left believing they are current.
+      const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal, () => subscriptions.dropAll('a partition worker restarted; updates may have been missed'));
       pool.start();
       const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, log);
       for (const channel of channels) void engine.pumpProgress(channel);

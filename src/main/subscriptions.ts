@@ -9,7 +9,9 @@
 //
 // Slow subscribers: a connection with more than `maxLagBytes` of unsent messages when an update is
 // due gets `{"op":"lagging"}` and is closed (4002); it reconnects and subscribes again, getting a
-// fresh snapshot. It never silently misses updates while believing it is current.
+// fresh snapshot. The same happens to every subscriber when a partition worker is restarted (the
+// notices of the batch it died in are gone). A subscriber never silently misses updates while
+// believing it is current.
 import { fnv1a32Utf8 } from '../shared/partition.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { INTEREST_ALL, INTEREST_BUCKETS } from '../shared/interest.js';
@@ -120,8 +122,13 @@ export class SubscriptionRegistry {
     for (const conn of recipients) send(conn);
   }
 
-  private dropLagging(conn: Connection): void {
-    conn.send({ op: 'lagging', message: 'this connection fell too far behind its updates; reconnect and subscribe again' }, conn.encoding, false);
+  /** Tells every subscriber it may have missed updates, and drops it (see dropLagging). */
+  dropAll(reason: string): void {
+    for (const conn of [...this.byConnection.keys()]) this.dropLagging(conn, reason);
+  }
+
+  private dropLagging(conn: Connection, message = 'this connection fell too far behind its updates; reconnect and subscribe again'): void {
+    conn.send({ op: 'lagging', message }, conn.encoding, false);
     this.removeConnection(conn);
     conn.close(LAGGING_CLOSE_CODE, 'lagging: updates not read');
   }

@@ -23,6 +23,8 @@ export class PartitionWorkerPool {
     private readonly tasks: PartitionWorkerTask[],
     private readonly log: Logger,
     private readonly onFatal: (error: Error) => void,
+    /** Called when a worker's loop is restarted (its last batch's change notices may be lost). */
+    private readonly onRestart: (worker: number) => void = () => {},
   ) {
     this.pool = new Piscina({
       filename: WORKER_FILE,
@@ -78,6 +80,7 @@ export class PartitionWorkerPool {
   private relaunch(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {
     const now = Date.now();
     this.restartCount++;
+    this.onRestart(task.worker);
     this.restarts.push(now);
     while (this.restarts.length > 0 && now - this.restarts[0]! > RESTART_WINDOW_MS) this.restarts.shift();
     if (this.restarts.length > MAX_RESTARTS) {
