@@ -23,6 +23,8 @@ interface Scenario {
   rateOf?: { scenario: string; fraction: number };
   /** Run a flooding producer and a client that never reads next to the measured load. */
   abusers?: boolean;
+  /** Extra engine settings for the scenario. */
+  env?: Record<string, string>;
   /** Subscriber connections, each on one key of the workload, reading their updates. */
   subscribers?: number;
   /** Treasure-hunt shaped events; with `routes`, the engine runs examples/treasure-hunt.routes.json. */
@@ -64,6 +66,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
+  { name: 'engine, async, event log on (100,000 per partition)', server: 'engine', durability: 'async', keys: 10_000, skew: 0, env: { HUNT_LOG_RETENTION_EVENTS: '100000' } },
   { name: 'engine, async, 1,000 subscribers', server: 'engine', durability: 'async', keys: 10_000, skew: 0, subscribers: 1000 },
   { name: 'engine, async, beside a flooder and a non-reader', server: 'engine', durability: 'async', keys: 10_000, skew: 0, abusers: true },
   { name: 'engine, async, hunt events, default merge', server: 'engine', durability: 'async', keys: 10_000, skew: 0, hunt: { routes: false } },
@@ -83,7 +86,7 @@ const median = (values: number[]) => {
 async function startServer(scenario: Scenario, dataDir: string): Promise<EngineProcess> {
   if (scenario.server === 'engine') {
     const routes: Record<string, string> = scenario.hunt?.routes ? { HUNT_ROUTES: HUNT_ROUTES_FILE } : {};
-    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...routes });
+    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...routes, ...scenario.env });
   }
   const entry = fileURLToPath(new URL('./naive-server.js', import.meta.url));
   return startServerProcess([entry, dataDir, scenario.durability], {});

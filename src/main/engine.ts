@@ -24,6 +24,7 @@ import { loadRoutes, RoutesError } from './routes.js';
 import type { Limits } from './protocol.js';
 import { FrontEndServer } from './server.js';
 import type { PartitionInfo } from './listings.js';
+import { retainedRange } from '../shared/event-log.js';
 import { PartitionWorkerPool } from './worker-pool.js';
 
 const PROGRESS_WAIT_MS = 1000;
@@ -91,7 +92,7 @@ export class Engine {
       const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
       const interest = createInterest();
       const subscriptions = new SubscriptionRegistry(interest, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
-      const handler = new MessageHandler(ingest, producers, subscriptions, store, limits, log);
+      const handler = new MessageHandler(ingest, producers, subscriptions, store, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
       server = new FrontEndServer(
         {
           host: config.host,
@@ -120,6 +121,8 @@ export class Engine {
         cacheKeys: Math.ceil(config.cacheKeys / config.workers),
         logLevel: config.logLevel,
         interest,
+        logRetentionEvents: config.logRetentionEvents,
+        logRetentionSeconds: config.logRetentionSeconds,
         ...(hooks.workerFault !== undefined && channel.worker === 0 ? { fault: hooks.workerFault } : {}),
       }));
       // Listen first: if the port is taken, no worker thread has started yet. Upgrades are
@@ -232,7 +235,14 @@ function partitionInfo(partitions: number, workers: number, lastOffsets: Float64
   const info: PartitionInfo[] = [];
   for (let p = 0; p < partitions; p++) {
     const worker = ownerOf(p, workers);
-    info.push({ partition: p, worker, lastOffset: lastOffsets[p]!, appliedOffset: store.partitions.get(p) ?? 0, workerRingBytes: channels[worker]!.ringDepthBytes() });
+    info.push({
+      partition: p,
+      worker,
+      lastOffset: lastOffsets[p]!,
+      appliedOffset: store.partitions.get(p) ?? 0,
+      workerRingBytes: channels[worker]!.ringDepthBytes(),
+      log: retainedRange(store, p),
+    });
   }
   return info;
 }

@@ -42,4 +42,6 @@ export interface PartitionInfo {
   appliedOffset: number;
   /** Bytes waiting in the owner worker's inbound ring (shared by its partitions). */
   workerRingBytes: number;
+  /** Offsets the event log holds for the partition (null: none, or the log is off). */
+  log: { first: number; last: number } | null;
 }

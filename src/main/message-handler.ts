@@ -8,7 +8,8 @@ import type { Ingest } from './ingest.js';
 import type { ProducerRegistry } from './producers.js';
 import { decodeFrame, ErrorCode, errorMessage, ProtocolError, type Encoding, type Limits } from './protocol.js';
 import type { SubscriptionRegistry } from './subscriptions.js';
-import { checkGet, checkHello, checkSub, isPlainObject, requestId } from './validate.js';
+import { replayPage } from './replay.js';
+import { checkGet, checkHello, checkReplay, checkSub, isPlainObject, requestId } from './validate.js';
 
 export class MessageHandler {
   constructor(
@@ -17,6 +18,8 @@ export class MessageHandler {
     private readonly subscriptions: SubscriptionRegistry,
     private readonly store: Store,
     private readonly limits: Limits,
+    /** Partitions, and whether the event log is kept (HUNT_LOG_RETENTION_EVENTS > 0). */
+    private readonly eventLog: { partitions: number; enabled: boolean },
     private readonly log: Logger,
   ) {}
 
@@ -62,6 +65,13 @@ export class MessageHandler {
       case 'sub':
         this.sub(conn, message, encoding);
         return;
+      case 'replay': {
+        const replay = checkReplay(message, this.limits, this.eventLog.partitions);
+        if (!this.eventLog.enabled) throw new ProtocolError(ErrorCode.UNSUPPORTED, 'the event log is off (HUNT_LOG_RETENTION_EVENTS=0)', replay.id);
+        const page = replayPage(this.store, replay.partition, replay.from, replay.limit, replay.key, replay.id);
+        conn.send({ op: 'events', id: replay.id, partition: replay.partition, events: page.events, next: page.next }, encoding, true);
+        return;
+      }
       case 'unsub': {
         const unsub = checkSub(message, this.limits);
         this.subscriptions.unsubscribe(conn, unsub.keys, unsub.prefixes);
@@ -71,7 +81,7 @@ export class MessageHandler {
       default:
         throw new ProtocolError(
           ErrorCode.BAD_FRAME,
-          `unknown op ${JSON.stringify(typeof message.op === 'string' ? message.op : String(message.op))}; expected pub, get, hello, sub or unsub`,
+          `unknown op ${JSON.stringify(typeof message.op === 'string' ? message.op : String(message.op))}; expected pub, get, hello, sub, unsub or replay`,
           requestId(message),
         );
     }

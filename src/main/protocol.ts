@@ -25,6 +25,8 @@ export const ErrorCode = {
   UNSUPPORTED: 'UNSUPPORTED',
   /** Storage failed while applying the pub; it may be partly applied and must not be assumed applied. */
   STORAGE: 'STORAGE',
+  /** A replay asked for offsets the log no longer holds; the message names the earliest held. */
+  OUT_OF_RANGE: 'OUT_OF_RANGE',
   /** The engine is stopping and takes no new pubs. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   /** A bug on our side; the message was not applied. Reported, logged, never silent. */
@@ -51,6 +53,15 @@ export interface HelloMessage {
   producer: string;
 }
 
+export interface ReplayMessage {
+  op: 'replay';
+  id: number;
+  partition: number;
+  key: string | null;
+  from: number;
+  limit: number;
+}
+
 export interface SubMessage {
   op: 'sub' | 'unsub';
   id: number;
@@ -73,7 +84,8 @@ export type ServerMessage =
   | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number }
   | { op: 'meta'; id: number; key: string; meta: MetaRecord | null }
   | { op: 'update'; key: string; meta: MetaRecord }
-  | { op: 'lagging'; message: string };
+  | { op: 'lagging'; message: string }
+  | { op: 'events'; id: number; partition: number; events: Record<string, unknown>[]; next: number | null };
 
 export class ProtocolError extends Error {
   constructor(

@@ -1,8 +1,8 @@
 // Validation of untrusted client messages. Decoders give us arbitrary values (msgpackr can even
 // produce Sets, RegExps, Errors and BigInts), so every field's type is checked before use, and an
 // event is fully checked before anything of its pub is enqueued.
-import { fnv1a32Utf8, lastHashedByteLength } from '../shared/partition.js';
-import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type SubMessage, type WireEvent } from './protocol.js';
+import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../shared/partition.js';
+import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type WireEvent } from './protocol.js';
 
 /** Property names that could reach an object's prototype if code ever copied them. */
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
@@ -189,4 +189,38 @@ export function checkSub(message: Record<string, unknown>, limits: Limits): SubM
   const prefixes = list('prefixes');
   if (keys.length + prefixes.length === 0) throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: give "keys" and/or "prefixes"`, id);
   return { op, id, keys, prefixes };
+}
+
+export const MAX_REPLAY_LIMIT = 1000;
+
+/** replay: `partition` or `key` (its partition; only its events), `from` offset, `limit`. */
+export function checkReplay(message: Record<string, unknown>, limits: Limits, partitions: number): ReplayMessage {
+  const id = requireId(message, 'replay');
+  for (const name in message) {
+    if (!['op', 'id', 'partition', 'key', 'from', 'limit'].includes(name)) {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `replay has unknown field ${JSON.stringify(name)}`, id);
+    }
+  }
+  const integer = (name: string, min: number, max: number, fallback: number | undefined): number => {
+    const value = message[name] ?? fallback;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `replay: "${name}" must be an integer from ${min} to ${max}`, id);
+    }
+    return value;
+  };
+  let key: string | null = null;
+  let partition: number;
+  if (message.key !== undefined) {
+    try {
+      checkKey(message.key, limits, id, 'key');
+    } catch (error) {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `replay: ${(error as ProtocolError).message}`, id);
+    }
+    key = message.key as string;
+    partition = partitionOf(key, partitions);
+    if (message.partition !== undefined && message.partition !== partition) {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `replay: key ${JSON.stringify(key)} is in partition ${partition}, not ${String(message.partition)}`, id);
+    }
+  } else partition = integer('partition', 0, partitions - 1, undefined);
+  return { op: 'replay', id, partition, key, from: integer('from', 0, Number.MAX_SAFE_INTEGER, 0), limit: integer('limit', 1, MAX_REPLAY_LIMIT, 100) };
 }

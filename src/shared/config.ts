@@ -38,6 +38,8 @@ export interface EngineConfig {
   tlsKey: string | undefined;
   maxSubscriptions: number;
   subscriberMaxLagBytes: number;
+  logRetentionEvents: number;
+  logRetentionSeconds: number;
 }
 
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
@@ -98,6 +100,8 @@ const SETTINGS = {
   HUNT_PRODUCER_TTL_S: [int(60, 10 * 365 * 24 * 3600), String(7 * 24 * 3600)],
   HUNT_MAX_CONNECTIONS: [int(1, 1_000_000), '10000'],
   HUNT_MAX_SUBSCRIPTIONS: [int(1, 1_000_000), '10000'],
+  HUNT_LOG_RETENTION_EVENTS: [int(0, 1_000_000_000), '0'],
+  HUNT_LOG_RETENTION_S: [int(0, 10 * 365 * 24 * 3600), '0'],
   HUNT_SUBSCRIBER_MAX_LAG_BYTES: [int(64 * 1024, 3 * 1024 * 1024), String(1024 * 1024)],
   HUNT_TLS_CERT: [z.string(), ''],
   HUNT_TLS_KEY: [z.string(), ''],
@@ -165,6 +169,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       producerTtlSeconds: p.HUNT_PRODUCER_TTL_S,
       maxConnections: p.HUNT_MAX_CONNECTIONS,
       maxSubscriptions: p.HUNT_MAX_SUBSCRIPTIONS,
+      logRetentionEvents: p.HUNT_LOG_RETENTION_EVENTS,
+      logRetentionSeconds: p.HUNT_LOG_RETENTION_S,
       subscriberMaxLagBytes: p.HUNT_SUBSCRIBER_MAX_LAG_BYTES,
       tlsCert: p.HUNT_TLS_CERT === '' ? undefined : p.HUNT_TLS_CERT,
       tlsKey: p.HUNT_TLS_KEY === '' ? undefined : p.HUNT_TLS_KEY,

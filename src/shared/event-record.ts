@@ -95,6 +95,7 @@ export class EventRecordReader {
   keyHash = 0;
   keyStart = 0;
   keyEnd = 0;
+  typeEnd = 0;
   type = '';
   kind: RecordKind = RecordKind.Merge;
   /** '' when the pub came from no idempotent producer. */
@@ -125,7 +126,7 @@ export class EventRecordReader {
     this.kind = view.getUint8(at + 32) as RecordKind;
     this.keyStart = at + EVENT_HEADER_BYTES;
     this.keyEnd = this.keyStart + keyBytes;
-    const typeEnd = this.keyEnd + typeBytes;
+    const typeEnd = (this.typeEnd = this.keyEnd + typeBytes);
     this.type = this.names.intern(this.buf, this.keyEnd, typeEnd);
     if (producerBytes === 0) {
       this.producer = '';

@@ -7,6 +7,7 @@
 //   meta        user key (string)  → MetaRecord (meta-codec.ts)
 //   partitions  partition (uint32) → offset of the last event applied to it
 //   producers   [partition, producer name] → ProducerState (highest applied seq, last write time)
+//   log         [partition, offset] → what the partition applied (event-log.ts), when retention is on
 //
 // The environment is opened with noSync: commits never fsync on their own. Durability is the
 // workers' job: in `sync` mode a worker calls flushToDisk() after its commits and acks only when
@@ -24,6 +25,7 @@ export interface Store {
   meta: Database<Buffer, string>;
   partitions: Database<number, number>;
   producers: Database<Buffer, ProducerKey>;
+  log: Database<Buffer, [number, number]>;
 }
 
 /** What a partition remembers of an idempotent producer, written with the events it applies. */
@@ -70,6 +72,7 @@ export function openStore(dataDir: string): Store {
     meta: root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' }),
     partitions: root.openDB<number, number>({ name: 'partitions', encoding: 'ordered-binary', keyEncoding: 'uint32' }),
     producers: root.openDB<Buffer, ProducerKey>({ name: 'producers', encoding: 'binary' }),
+    log: root.openDB<Buffer, [number, number]>({ name: 'log', encoding: 'binary' }),
   };
 }
 

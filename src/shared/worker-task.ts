@@ -13,6 +13,9 @@ export interface PartitionWorkerTask {
   batchMaxEvents: number;
   cacheKeys: number;
   logLevel: LogLevel;
+  /** Event log retention per partition: most entries kept (0: no log at all) and most age (0: any). */
+  logRetentionEvents: number;
+  logRetentionSeconds: number;
   /** Per key-hash bucket, 1 where a change may have a subscriber (main/subscriptions.ts). */
   interest: SharedArrayBuffer;
   /** Test-only: kill this worker thread once at a chosen point (see WorkerFault). */

@@ -9,6 +9,7 @@
 // lost and nothing is applied twice.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { EventRecordReader, RecordKind } from '../shared/event-record.js';
+import { logEntryBytes, SEGMENT_ENTRY_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentLastOffset, segmentNewestTs, writeLogEntry } from '../shared/event-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
@@ -48,6 +49,10 @@ export class PartitionLoop {
   private readonly dirty: CachedRecord[] = [];
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
+  /** This batch's log entries: bytes in logArena; logIndex holds partition, offset, start, end. */
+  private logArena = Buffer.allocUnsafeSlow(1 << 20);
+  private logBytes = 0;
+  private readonly logIndex: number[] = [];
   /** Per key-hash bucket: 1 when a change there may have a subscriber (set by the front end). */
   private readonly interest: Uint8Array;
   /** Notices of the last commit, waiting for its report: key bytes, encoded record, key bytes, … */
@@ -138,6 +143,7 @@ export class PartitionLoop {
       this.batchEvents++;
       if (batchOffsets[p] === 0) this.touchedPartitions.push(p);
       batchOffsets[p] = reader.offset;
+      if (this.task.logRetentionEvents > 0) this.stageLogEntry(p);
       if (reader.producer !== '') this.noteProducerSeq(reader.producer, p, reader.seq);
       const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
       const record = this.recordFor(reader);
@@ -176,6 +182,72 @@ export class PartitionLoop {
     if (Atomics.compareExchange(new Int32Array(fault.fired), 0, 0, 1) !== 0) return;
     this.log.warn({ point, batch: this.batch }, 'test fault: ending this worker thread');
     process.exit(70);
+  }
+
+  /** Copies the record's event into this batch's log entries (written with the batch). */
+  private stageLogEntry(partition: number): void {
+    const { reader } = this;
+    const bytes = logEntryBytes(reader.keyStart, reader.typeEnd, reader.dataStart, reader.dataEnd);
+    if (this.logBytes + bytes > this.logArena.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.logArena.length * 2, this.logBytes + bytes));
+      this.logArena.copy(grown, 0, 0, this.logBytes);
+      this.logArena = grown;
+    }
+    const start = this.logBytes;
+    this.logBytes += writeLogEntry(this.logArena, start, reader.kind, reader.ts, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
+    this.logIndex.push(partition, reader.offset, start, this.logBytes);
+  }
+
+  /**
+   * Writes the batch's log entries as one segment per touched partition, then trims each touched
+   * partition's log to the retention by whole segments (oldest first), removing at most 64
+   * segments per partition per batch so a lowered retention catches up without one long commit.
+   */
+  private writeLog(): void {
+    const { store, logIndex, logArena, touchedPartitions } = this;
+    const { logRetentionEvents, logRetentionSeconds } = this.task;
+    const oldestTs = logRetentionSeconds > 0 ? Date.now() - logRetentionSeconds * 1000 : -Infinity;
+    for (let t = 0; t < touchedPartitions.length; t++) {
+      const p = touchedPartitions[t]!;
+      let count = 0;
+      let bytes = SEGMENT_HEADER_BYTES;
+      for (let i = 0; i < logIndex.length; i += 4) {
+        if (logIndex[i] !== p) continue;
+        count++;
+        bytes += SEGMENT_ENTRY_HEADER_BYTES + logIndex[i + 3]! - logIndex[i + 2]!;
+      }
+      if (count === 0) continue;
+      const segment = Buffer.allocUnsafe(bytes);
+      let at = SEGMENT_HEADER_BYTES;
+      let first = -1;
+      let last = 0;
+      let newest = -Infinity;
+      for (let i = 0; i < logIndex.length; i += 4) {
+        if (logIndex[i] !== p) continue;
+        const offset = logIndex[i + 1]!;
+        const start = logIndex[i + 2]!;
+        const end = logIndex[i + 3]!;
+        if (first === -1) first = offset;
+        last = offset;
+        newest = Math.max(newest, logArena.readDoubleLE(start + 1));
+        segment.writeDoubleLE(offset, at);
+        segment.writeUInt32LE(end - start, at + 8);
+        at += SEGMENT_ENTRY_HEADER_BYTES + logArena.copy(segment, at + SEGMENT_ENTRY_HEADER_BYTES, start, end);
+      }
+      segment.writeDoubleLE(last, 0);
+      segment.writeDoubleLE(newest, 8);
+      segment.writeUInt32LE(count, 16);
+      store.log.putSync([p, first], segment);
+
+      // Collected first, removed after: no cursor is open while the tree changes.
+      const keepFrom = last - logRetentionEvents + 1;
+      const expired: [number, number][] = [];
+      for (const { key, value } of store.log.getRange({ start: [p, 0], end: [p, first], limit: 64 })) {
+        if (segmentLastOffset(value) >= keepFrom && segmentNewestTs(value) >= oldestTs) break;
+        expired.push(key);
+      }
+      for (const key of expired) store.log.removeSync(key);
+    }
   }
 
   private noteProducerSeq(producer: string, partition: number, seq: number): void {
@@ -228,6 +300,7 @@ export class PartitionLoop {
           const p = touchedPartitions[i]!;
           store.partitions.putSync(p, batchOffsets[p]!);
         }
+        if (this.logIndex.length > 0) this.writeLog();
         const seenMs = Date.now();
         for (const [producer, marks] of this.batchProducers) {
           for (const p of marks.touched) {
@@ -251,6 +324,8 @@ export class PartitionLoop {
     for (let i = 0; i < touchedPartitions.length; i++) batchOffsets[touchedPartitions[i]!] = 0;
     touchedPartitions.length = 0;
     this.batchProducers.clear();
+    this.logIndex.length = 0;
+    this.logBytes = 0;
     dirty.length = 0;
     this.batchEvents = 0;
     this.batch++;

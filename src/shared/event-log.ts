@@ -1,0 +1,85 @@
+// The per-partition event log: what each partition applied, in offset order, written by its worker
+// in the same LMDB transaction as the records it changed. One LMDB value per partition per batch
+// (a segment), so the log costs a put per touched partition per commit, not one per event; the
+// retention removes whole segments.
+//
+//   key [partition, first offset]
+//   segment: 0 f64 last offset   8 f64 newest ts   16 u32 entries, then per entry: f64 offset, u32 bytes, entry
+//   entry:   0 u8 kind (RecordKind)   1 f64 ts   9 u16 key bytes   11 u16 type bytes   13 key | type | payload
+//
+// payload: the event's `data` (Merge) or the resolved update document (Routed, FanOut), MessagePack.
+import type { RecordKind } from './event-record.js';
+import { msgpack } from './msgpack.js';
+import type { Store } from './store.js';
+
+export type LogKey = [partition: number, offset: number];
+
+export const LOG_ENTRY_HEADER_BYTES = 13;
+export const SEGMENT_HEADER_BYTES = 20;
+export const SEGMENT_ENTRY_HEADER_BYTES = 12;
+
+export interface LogEntry {
+  offset: number;
+  kind: RecordKind;
+  key: string;
+  type: string;
+  ts: number;
+  /** Merge: the event's data; otherwise the update document applied. */
+  payload: unknown;
+}
+
+/** Writes an entry from ring bytes into `out` at `at`; returns its length. */
+export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, ts: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): number {
+  out[at] = kind;
+  out.writeDoubleLE(ts, at + 1);
+  out.writeUInt16LE(keyEnd - keyStart, at + 9);
+  out.writeUInt16LE(typeEnd - keyEnd, at + 11);
+  let pos = at + LOG_ENTRY_HEADER_BYTES;
+  pos += ring.copy(out, pos, keyStart, typeEnd);
+  pos += ring.copy(out, pos, dataStart, dataEnd);
+  return pos - at;
+}
+
+export function logEntryBytes(keyStart: number, typeEnd: number, dataStart: number, dataEnd: number): number {
+  return LOG_ENTRY_HEADER_BYTES + (typeEnd - keyStart) + (dataEnd - dataStart);
+}
+
+export function readLogEntry(offset: number, value: Buffer): LogEntry {
+  const keyBytes = value.readUInt16LE(9);
+  const typeBytes = value.readUInt16LE(11);
+  const keyAt = LOG_ENTRY_HEADER_BYTES;
+  const payloadAt = keyAt + keyBytes + typeBytes;
+  return {
+    offset,
+    kind: value[0] as RecordKind,
+    ts: value.readDoubleLE(1),
+    key: value.toString('utf8', keyAt, keyAt + keyBytes),
+    type: value.toString('utf8', keyAt + keyBytes, payloadAt),
+    payload: payloadAt === value.length ? null : msgpack.unpack(value.subarray(payloadAt)),
+  };
+}
+
+/** The entries of a segment, in offset order. */
+export function* segmentEntries(segment: Buffer): Generator<LogEntry> {
+  const count = segment.readUInt32LE(16);
+  let at = SEGMENT_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const offset = segment.readDoubleLE(at);
+    const bytes = segment.readUInt32LE(at + 8);
+    const start = at + SEGMENT_ENTRY_HEADER_BYTES;
+    yield readLogEntry(offset, segment.subarray(start, start + bytes));
+    at = start + bytes;
+  }
+}
+
+export const segmentLastOffset = (segment: Buffer): number => segment.readDoubleLE(0);
+export const segmentNewestTs = (segment: Buffer): number => segment.readDoubleLE(8);
+
+/** The first and last offsets the log holds for a partition (null when it holds none). */
+export function retainedRange(store: Store, partition: number): { first: number; last: number } | null {
+  let first: number | null = null;
+  let last: number | null = null;
+  for (const key of store.log.getKeys({ start: [partition, 0], end: [partition + 1, 0], limit: 1 })) first = (key as LogKey)[1];
+  for (const { value } of store.log.getRange({ start: [partition + 1, 0], end: [partition, 0], limit: 1, reverse: true })) last = segmentLastOffset(value);
+  return first === null || last === null ? null : { first, last };
+}
