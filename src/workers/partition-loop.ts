@@ -9,7 +9,7 @@
 // lost and nothing is applied twice.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { EventRecordReader, RecordKind } from '../shared/event-record.js';
-import { logEntryBytes, SEGMENT_ENTRY_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentLastOffset, segmentNewestTs, writeLogEntry } from '../shared/event-log.js';
+import { copyBytes, logEntryBytes, SEGMENT_ENTRY_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentLastOffset, segmentNewestTs, writeLogEntry } from '../shared/event-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
@@ -53,6 +53,11 @@ export class PartitionLoop {
   private logArena = Buffer.allocUnsafeSlow(1 << 20);
   private logBytes = 0;
   private readonly logIndex: number[] = [];
+  /** Per partition, while writeLog runs: segment size, write position, first offset, buffer. */
+  private readonly segmentBytes: Float64Array;
+  private readonly segmentAt: Float64Array;
+  private readonly segmentFirst: Float64Array;
+  private readonly segments: (Buffer | undefined)[] = [];
   /** Per key-hash bucket: 1 when a change there may have a subscriber (set by the front end). */
   private readonly interest: Uint8Array;
   /** Notices of the last commit, waiting for its report: key bytes, encoded record, key bytes, … */
@@ -78,6 +83,9 @@ export class PartitionLoop {
     this.reader = new EventRecordReader(this.inbound.bytes, this.inbound.view);
     this.cache = new RecordCache(task.cacheKeys);
     this.interest = new Uint8Array(task.interest);
+    this.segmentBytes = new Float64Array(task.partitions);
+    this.segmentAt = new Float64Array(task.partitions);
+    this.segmentFirst = new Float64Array(task.partitions);
     this.applied = new Float64Array(task.partitions);
     this.batchOffsets = new Float64Array(task.partitions);
     for (const p of task.ownedPartitions) this.applied[p] = store.partitions.get(p) ?? 0;
@@ -204,43 +212,48 @@ export class PartitionLoop {
    * segments per partition per batch so a lowered retention catches up without one long commit.
    */
   private writeLog(): void {
-    const { store, logIndex, logArena, touchedPartitions } = this;
+    const { store, logIndex, logArena, touchedPartitions, segmentBytes, segmentAt } = this;
     const { logRetentionEvents, logRetentionSeconds } = this.task;
     const oldestTs = logRetentionSeconds > 0 ? Date.now() - logRetentionSeconds * 1000 : -Infinity;
+    // Sized per partition in one pass, filled in a second: entries of a batch interleave partitions.
+    for (let i = 0; i < logIndex.length; i += 4) segmentBytes[logIndex[i]!] += SEGMENT_ENTRY_HEADER_BYTES + logIndex[i + 3]! - logIndex[i + 2]!;
+    const segments: (Buffer | undefined)[] = this.segments;
     for (let t = 0; t < touchedPartitions.length; t++) {
       const p = touchedPartitions[t]!;
-      let count = 0;
-      let bytes = SEGMENT_HEADER_BYTES;
-      for (let i = 0; i < logIndex.length; i += 4) {
-        if (logIndex[i] !== p) continue;
-        count++;
-        bytes += SEGMENT_ENTRY_HEADER_BYTES + logIndex[i + 3]! - logIndex[i + 2]!;
-      }
-      if (count === 0) continue;
-      const segment = Buffer.allocUnsafe(bytes);
-      let at = SEGMENT_HEADER_BYTES;
-      let first = -1;
-      let last = 0;
-      let newest = -Infinity;
-      for (let i = 0; i < logIndex.length; i += 4) {
-        if (logIndex[i] !== p) continue;
-        const offset = logIndex[i + 1]!;
-        const start = logIndex[i + 2]!;
-        const end = logIndex[i + 3]!;
-        if (first === -1) first = offset;
-        last = offset;
-        newest = Math.max(newest, logArena.readDoubleLE(start + 1));
-        segment.writeDoubleLE(offset, at);
-        segment.writeUInt32LE(end - start, at + 8);
-        at += SEGMENT_ENTRY_HEADER_BYTES + logArena.copy(segment, at + SEGMENT_ENTRY_HEADER_BYTES, start, end);
-      }
-      segment.writeDoubleLE(last, 0);
-      segment.writeDoubleLE(newest, 8);
-      segment.writeUInt32LE(count, 16);
+      if (segmentBytes[p] === 0) continue;
+      const segment = Buffer.allocUnsafe(SEGMENT_HEADER_BYTES + segmentBytes[p]!);
+      segment.writeDoubleLE(-Infinity, 8);
+      segment.writeUInt32LE(0, 16);
+      segments[p] = segment;
+      segmentAt[p] = SEGMENT_HEADER_BYTES;
+    }
+    for (let i = 0; i < logIndex.length; i += 4) {
+      const p = logIndex[i]!;
+      const offset = logIndex[i + 1]!;
+      const start = logIndex[i + 2]!;
+      const end = logIndex[i + 3]!;
+      const segment = segments[p]!;
+      let at = segmentAt[p]!;
+      if (at === SEGMENT_HEADER_BYTES) this.segmentFirst[p] = offset;
+      segment.writeDoubleLE(offset, at);
+      segment.writeUInt32LE(end - start, at + 8);
+      at += SEGMENT_ENTRY_HEADER_BYTES;
+      segmentAt[p] = at + copyBytes(logArena, start, end, segment, at);
+      segment.writeDoubleLE(offset, 0);
+      segment.writeDoubleLE(Math.max(segment.readDoubleLE(8), logArena.readDoubleLE(start + 1)), 8);
+      segment.writeUInt32LE(segment.readUInt32LE(16) + 1, 16);
+    }
+    for (let t = 0; t < touchedPartitions.length; t++) {
+      const p = touchedPartitions[t]!;
+      const segment = segments[p];
+      if (segment === undefined) continue;
+      segments[p] = undefined;
+      segmentBytes[p] = 0;
+      const first = this.segmentFirst[p]!;
       store.log.putSync([p, first], segment);
 
       // Collected first, removed after: no cursor is open while the tree changes.
-      const keepFrom = last - logRetentionEvents + 1;
+      const keepFrom = segmentLastOffset(segment) - logRetentionEvents + 1;
       const expired: [number, number][] = [];
       for (const { key, value } of store.log.getRange({ start: [p, 0], end: [p, first], limit: 64 })) {
         if (segmentLastOffset(value) >= keepFrom && segmentNewestTs(value) >= oldestTs) break;
