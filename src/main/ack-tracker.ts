@@ -24,6 +24,8 @@ export class AckTracker {
   /** Pubs taken and not yet settled, across all connections. */
   pending = 0;
   private onIdle: (() => void) | null = null;
+  /** Told how each pub ended: acked, dup (a re-send) or failed (STORAGE). */
+  onSettled: (result: 'acked' | 'dup' | 'failed') => void = () => {};
 
   constructor(workers: number) {
     for (let w = 0; w < workers; w++) {
@@ -67,6 +69,7 @@ export class AckTracker {
 
   private settle(pub: PendingPub): void {
     this.pending--;
+    this.onSettled(pub.failure !== null ? 'failed' : pub.dup ? 'dup' : 'acked');
     const conn = pub.conn;
     conn.inFlight--;
     if (!conn.closed) {

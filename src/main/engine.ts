@@ -14,6 +14,7 @@ import { EVENT_HEADER_BYTES } from '../shared/event-record.js';
 import { Ingest } from './ingest.js';
 import { MessageHandler } from './message-handler.js';
 import { PartitionChannel } from './partition-channel.js';
+import { EngineMetrics } from './metrics.js';
 import { ProducerRegistry } from './producers.js';
 import { SubscriptionRegistry } from './subscriptions.js';
 import { createInterest } from '../shared/interest.js';
@@ -92,7 +93,18 @@ export class Engine {
       const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
       const interest = createInterest();
       const subscriptions = new SubscriptionRegistry(interest, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
+      const metrics = new EngineMetrics({
+        connections: () => server?.connectionCount ?? 0,
+        pubsInFlight: () => tracker.pending,
+        channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes })),
+        subscriptionUpdates: () => subscriptions.updatesSent,
+        producers: () => producers.size,
+        dataDir: config.dataDir,
+      });
+      tracker.onSettled = (result) => metrics.pubsSettled.inc({ result });
+      ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
       const handler = new MessageHandler(ingest, producers, subscriptions, store, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
+      handler.onError = (code) => metrics.errors.inc({ code });
       server = new FrontEndServer(
         {
           host: config.host,
@@ -101,6 +113,7 @@ export class Engine {
           idleTimeoutSeconds: config.idleTimeoutSeconds,
           maxConnections: config.maxConnections,
           partitions: () => partitionInfo(partitions, config.workers, lastOffsets, store!, channels),
+          metrics: () => metrics.registry.metrics(),
           tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
           welcome: { partitions, durability: config.durability },
         },
@@ -130,7 +143,10 @@ export class Engine {
       const port = await server.listen();
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
-      const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal, () => subscriptions.dropAll('a partition worker restarted; updates may have been missed'));
+      const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal, () => {
+        metrics.workerRestarts.inc();
+        subscriptions.dropAll('a partition worker restarted; updates may have been missed');
+      });
       pool.start();
       const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, log);
       for (const channel of channels) void engine.pumpProgress(channel);

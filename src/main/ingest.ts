@@ -41,6 +41,8 @@ export class Ingest {
   private stamp = 0;
   /** Set when the engine stops: new pubs are refused. */
   draining = false;
+  /** Told the number of events of every pub taken (for metrics). */
+  onTaken: (events: number) => void = () => {};
 
   constructor(
     private readonly channels: PartitionChannel[],
@@ -156,6 +158,7 @@ export class Ingest {
     }
     touched.length = 0;
     conn.inFlight++;
+    this.onTaken(events.length);
     if (pub.waiting === 0) this.tracker.settleNow(pub);
   }
 

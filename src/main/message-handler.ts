@@ -23,6 +23,9 @@ export class MessageHandler {
     private readonly log: Logger,
   ) {}
 
+  /** Told the code of every error frame sent (for metrics). */
+  onError: (code: ErrorCode) => void = () => {};
+
   onFrame(conn: Connection, frame: ArrayBuffer, isBinary: boolean): void {
     const encoding: Encoding = isBinary ? 'msgpack' : 'json';
     conn.frames++;
@@ -41,10 +44,12 @@ export class MessageHandler {
       this.dispatch(conn, message, encoding);
     } catch (error) {
       if (error instanceof ProtocolError) {
+        this.onError(error.code);
         conn.send(errorMessage(error), encoding, true);
         return;
       }
       this.log.error({ err: error, conn: conn.id }, 'internal error handling a frame');
+      this.onError(ErrorCode.INTERNAL);
       conn.send({ op: 'error', id: null, code: ErrorCode.INTERNAL, message: 'internal error; the message was not applied' }, encoding, true);
     }
   }

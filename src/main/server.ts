@@ -71,6 +71,8 @@ export interface ServerOptions {
   tls: TlsFiles | undefined;
   /** The partitions' figures for GET /v1/partitions. */
   partitions: () => PartitionInfo[];
+  /** Prometheus text for GET /metrics. */
+  metrics: () => Promise<string>;
   /** Extra fields of the welcome message. */
   welcome: { partitions: number; durability: string };
 }
@@ -119,6 +121,7 @@ export class FrontEndServer {
     });
     this.app.get(`${KEYS_PREFIX}*`, (res, req) => this.getKey(res, req));
     this.app.get('/v1/keys', (res, req) => this.listKeys(res, req));
+    this.app.get('/metrics', (res, req) => this.metrics(res, req));
     this.app.get('/v1/partitions', (res, req) => {
       if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
       this.json(res, '200 OK', { partitions: this.options.partitions() });
@@ -255,6 +258,22 @@ export class FrontEndServer {
       this.log.error({ err: error }, 'listing keys failed');
       this.json(res, '503 Service Unavailable', { error: 'STORAGE', message: 'the keys could not be read' });
     }
+  }
+
+  private metrics(res: HttpResponse, req: HttpRequest): void {
+    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    this.options.metrics().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').end(text));
+      },
+      (error: Error) => {
+        this.log.error({ err: error }, 'collecting metrics failed');
+        if (!aborted) this.json(res, '500 Internal Server Error', { error: 'INTERNAL' });
+      },
+    );
   }
 
   private authorized(req: HttpRequest): boolean {

@@ -1,0 +1,46 @@
+// GET /metrics: Prometheus text with the engine's counters and gauges, moving with the traffic.
+import http from 'node:http';
+import t from 'tap';
+import { startEngine, tempDir, TestClient } from './helpers.js';
+
+function scrape(port: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), text }));
+    }).on('error', reject);
+  });
+}
+
+const value = (text: string, series: string) => {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+t.test('counters and gauges follow the traffic', async (t) => {
+  const token = 'metrics-token-0123456789';
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_AUTH_TOKENS: token });
+  t.teardown(() => engine.stop());
+  const auth = { authorization: `Bearer ${token}` };
+  t.equal((await scrape(engine.port)).status, 401, 'guarded like the other endpoints');
+  const client = await TestClient.connect(engine.port, [], auth);
+  await client.welcome();
+  for (let i = 0; i < 3; i++) t.match(await client.request({ op: 'pub', id: i, events: [{ key: 'a', type: 't' }, { key: 'b', type: 't' }] }), { op: 'ack' });
+  t.match(await client.request({ op: 'pub', id: 9, events: [{ key: '', type: 't' }] }), { code: 'BAD_EVENT' });
+
+  const { status, type, text } = await scrape(engine.port, auth);
+  t.equal(status, 200);
+  t.match(type, /text\/plain/);
+  t.equal(value(text, 'hunt_events_received_total'), 6);
+  t.equal(value(text, 'hunt_pubs_settled_total{result="acked"}'), 3);
+  t.equal(value(text, 'hunt_errors_total{code="BAD_EVENT"}'), 1);
+  t.equal(value(text, 'hunt_connections'), 1);
+  t.equal(value(text, 'hunt_pubs_in_flight'), 0);
+  t.equal(value(text, 'hunt_ring_bytes{worker="0"}'), 0);
+  t.ok(value(text, 'hunt_lmdb_file_bytes')! > 0);
+  t.match(text, /hunt_process_cpu_user_seconds_total/, 'process metrics included');
+  t.match(text, /hunt_nodejs_eventloop_lag_p99_seconds/);
+  await client.close();
+});
