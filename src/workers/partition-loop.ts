@@ -22,6 +22,8 @@ import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
 import type { UpdateDoc } from '../shared/update-ops.js';
 import { applyRoutedUpdate, type OperationError } from './update-operators.js';
+import { mergeFlatMap } from './flat-merge.js';
+import { Utf8Interner } from '../shared/utf8-interner.js';
 import { isOfInterest } from '../shared/interest.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
@@ -49,6 +51,7 @@ export class PartitionLoop {
   private readonly dirty: CachedRecord[] = [];
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
+  private readonly fieldNames = new Utf8Interner();
   /** This batch's log entries: bytes in logArena; logIndex holds partition, offset, start, end. */
   private logArena = Buffer.allocUnsafeSlow(1 << 20);
   private logBytes = 0;
@@ -153,10 +156,13 @@ export class PartitionLoop {
       batchOffsets[p] = reader.offset;
       if (this.task.logRetentionEvents > 0) this.stageLogEntry(p);
       if (reader.producer !== '') this.noteProducerSeq(reader.producer, p, reader.seq);
-      const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
       const record = this.recordFor(reader);
-      if (reader.kind === RecordKind.Merge) applyDefaultMerge(record.meta, reader.type, reader.ts, data);
-      else {
+      if (reader.kind === RecordKind.Merge) {
+        const empty = reader.dataEnd === reader.dataStart;
+        const flat = !empty && mergeFlatMap(record.meta.fields, reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd, this.fieldNames);
+        applyDefaultMerge(record.meta, reader.type, reader.ts, empty || flat ? null : this.unpackData(reader.dataStart, reader.dataEnd));
+      } else {
+        const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
         applyRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, (data ?? {}) as UpdateDoc, this.operationErrors);
         if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
       }

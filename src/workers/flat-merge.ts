@@ -1,0 +1,115 @@
+// The default merge's common case without decoding `data` into an object first: when the event's
+// data is a flat MessagePack map (string keys; numbers, strings, booleans or nil as values), its
+// entries are read straight from the ring into the record's `fields`. Field names are interned.
+// Anything else (nested values, binary) returns false and the caller decodes the data normally.
+import type { Utf8Buffer } from '../shared/utf8-buffer.js';
+import type { Utf8Interner } from '../shared/utf8-interner.js';
+
+/** Merges the map at buf[start, end) into `fields` if it is flat; false (nothing changed) otherwise. */
+export function mergeFlatMap(fields: Record<string, unknown>, buf: Utf8Buffer, view: DataView, start: number, end: number, names: Utf8Interner): boolean {
+  let at = start;
+  const head = buf[at++]!;
+  let size: number;
+  if ((head & 0xf0) === 0x80) size = head & 0x0f;
+  else if (head === 0xde) {
+    size = view.getUint16(at);
+    at += 2;
+  } else return false;
+  // Checked before anything is written: a map with a nested value is merged by the caller.
+  const entriesAt = at;
+  for (let i = 0; i < size; i++) {
+    at = skipString(buf, view, at);
+    if (at < 0) return false;
+    at = skipScalar(buf, at);
+    if (at < 0) return false;
+  }
+  if (at !== end) return false;
+  at = entriesAt;
+  for (let i = 0; i < size; i++) {
+    const nameStart = stringStart(buf, at);
+    const nameEnd = nameStart + stringBytes(buf, view, at);
+    const name = names.intern(buf, nameStart, nameEnd);
+    at = nameEnd;
+    const valueEnd = skipScalar(buf, at);
+    // The front end refuses these names; keep prototypes safe whatever reaches this point.
+    if (name !== '__proto__') fields[name] = readScalar(buf, view, at, valueEnd);
+    at = valueEnd;
+  }
+  return true;
+}
+
+/** Where the bytes of the MessagePack string at `at` start (after its header). */
+function stringStart(buf: Uint8Array, at: number): number {
+  const head = buf[at]!;
+  return (head & 0xe0) === 0xa0 ? at + 1 : head === 0xd9 ? at + 2 : head === 0xda ? at + 3 : at + 5;
+}
+
+function stringBytes(buf: Uint8Array, view: DataView, at: number): number {
+  const head = buf[at]!;
+  if ((head & 0xe0) === 0xa0) return head & 0x1f;
+  if (head === 0xd9) return buf[at + 1]!;
+  if (head === 0xda) return view.getUint16(at + 1);
+  return view.getUint32(at + 1);
+}
+
+function skipString(buf: Uint8Array, view: DataView, at: number): number {
+  const head = buf[at]!;
+  if ((head & 0xe0) !== 0xa0 && head !== 0xd9 && head !== 0xda && head !== 0xdb) return -1;
+  return stringStart(buf, at) + stringBytes(buf, view, at);
+}
+
+/** The end of the scalar at `at`, or -1 if it is not one this fast path reads. */
+function skipScalar(buf: Uint8Array, at: number): number {
+  const head = buf[at]!;
+  if (head < 0x80 || head >= 0xe0 || head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1;
+  if ((head & 0xe0) === 0xa0) return at + 1 + (head & 0x1f);
+  switch (head) {
+    case 0xcc:
+    case 0xd0:
+      return at + 2;
+    case 0xcd:
+    case 0xd1:
+      return at + 3;
+    case 0xce:
+    case 0xd2:
+      return at + 5;
+    case 0xcb:
+      return at + 9;
+    case 0xd9:
+      return at + 2 + buf[at + 1]!;
+    case 0xda:
+      return at + 3 + ((buf[at + 1]! << 8) | buf[at + 2]!);
+    default:
+      return -1;
+  }
+}
+
+function readScalar(buf: Utf8Buffer, view: DataView, at: number, end: number): unknown {
+  const head = buf[at]!;
+  if (head < 0x80) return head;
+  if (head >= 0xe0) return head - 0x100;
+  switch (head) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xcc:
+      return buf[at + 1];
+    case 0xcd:
+      return view.getUint16(at + 1);
+    case 0xce:
+      return view.getUint32(at + 1);
+    case 0xd0:
+      return view.getInt8(at + 1);
+    case 0xd1:
+      return view.getInt16(at + 1);
+    case 0xd2:
+      return view.getInt32(at + 1);
+    case 0xcb:
+      return view.getFloat64(at + 1);
+    default:
+      return buf.utf8Slice(stringStart(buf, at), end);
+  }
+}
