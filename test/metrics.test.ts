@@ -38,6 +38,8 @@ t.test('counters and gauges follow the traffic', async (t) => {
   t.equal(value(text, 'hunt_errors_total{code="BAD_EVENT"}'), 1);
   t.equal(value(text, 'hunt_connections'), 1);
   t.equal(value(text, 'hunt_pubs_in_flight'), 0);
+  t.equal(value(text, 'hunt_ack_latency_seconds_count'), 3, 'the BAD_EVENT pub was never taken');
+  t.equal(value(text, 'hunt_ack_latency_seconds_bucket{le="+Inf"}'), 3);
   t.equal(value(text, 'hunt_ring_bytes{worker="0"}'), 0);
   t.ok(value(text, 'hunt_lmdb_file_bytes')! > 0);
   t.match(text, /hunt_process_cpu_user_seconds_total/, 'process metrics included');

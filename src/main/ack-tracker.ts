@@ -16,6 +16,8 @@ export interface PendingPub {
   failure: string | null;
   /** A re-send of an idempotent producer's pub whose events were all taken before. */
   dup: boolean;
+  /** performance.now() when the pub was taken (for the ack-latency histogram). */
+  takenAt: number;
 }
 
 export class AckTracker {
@@ -24,8 +26,8 @@ export class AckTracker {
   /** Pubs taken and not yet settled, across all connections. */
   pending = 0;
   private onIdle: (() => void) | null = null;
-  /** Told how each pub ended: acked, dup (a re-send) or failed (STORAGE). */
-  onSettled: (result: 'acked' | 'dup' | 'failed') => void = () => {};
+  /** Told how each pub ended — acked, dup (a re-send) or failed (STORAGE) — and after how many ms. */
+  onSettled: (result: 'acked' | 'dup' | 'failed', ms: number) => void = () => {};
 
   constructor(workers: number) {
     for (let w = 0; w < workers; w++) {
@@ -69,7 +71,7 @@ export class AckTracker {
 
   private settle(pub: PendingPub): void {
     this.pending--;
-    this.onSettled(pub.failure !== null ? 'failed' : pub.dup ? 'dup' : 'acked');
+    this.onSettled(pub.failure !== null ? 'failed' : pub.dup ? 'dup' : 'acked', performance.now() - pub.takenAt);
     const conn = pub.conn;
     conn.inFlight--;
     if (!conn.closed) {

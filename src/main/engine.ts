@@ -101,7 +101,10 @@ export class Engine {
         producers: () => producers.size,
         dataDir: config.dataDir,
       });
-      tracker.onSettled = (result) => metrics.pubsSettled.inc({ result });
+      tracker.onSettled = (result, ms) => {
+        metrics.pubsSettled.inc({ result });
+        metrics.ackLatency.observe(ms / 1000);
+      };
       ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
       const handler = new MessageHandler(ingest, producers, subscriptions, store, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
       handler.onError = (code) => metrics.errors.inc({ code });

@@ -3,7 +3,7 @@
 // when scraped. Node's process metrics (CPU, memory, event-loop lag) are included.
 import fs from 'node:fs';
 import path from 'node:path';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricsSources {
   connections(): number;
@@ -19,6 +19,12 @@ export class EngineMetrics {
   readonly eventsReceived = new Counter({ name: 'hunt_events_received_total', help: 'Events in pubs taken (validated and enqueued or recognised as re-sends)', registers: [this.registry] });
   readonly pubsSettled = new Counter({ name: 'hunt_pubs_settled_total', help: 'Pubs answered after their events were handled, by result', labelNames: ['result'] as const, registers: [this.registry] });
   readonly errors = new Counter({ name: 'hunt_errors_total', help: 'Error frames sent, by code', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly ackLatency = new Histogram({
+    name: 'hunt_ack_latency_seconds',
+    help: 'From taking a pub to answering it (ack, dup ack or STORAGE)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   readonly workerRestarts = new Counter({ name: 'hunt_worker_restarts_total', help: 'Partition loops restarted by the supervisor', registers: [this.registry] });
 
   constructor(sources: MetricsSources) {
