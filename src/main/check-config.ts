@@ -7,7 +7,7 @@ function summary(route: CompiledRoute): string {
   const what = route.drop
     ? 'drop'
     : [
-        route.own === null ? 'counters only' : `update: ${route.own.operations.map((o) => `${o.operator} ${o.path}`).join(', ')}`,
+        route.own === null ? 'counters only' : `update: ${route.own.groups.flatMap((g) => g.operations.map((o) => `${g.operator} ${o.path}`)).join(', ')}`,
         ...route.also.map((_, j) => `fan-out #${j + 1}`),
       ].join('; ');
   const keys = route.keyPrefix === '' ? '' : ` keys ${JSON.stringify(`${route.keyPrefix}…`)}`;

@@ -36,8 +36,7 @@ export interface EventContext {
 type Resolver = (event: EventContext) => unknown;
 
 interface CompiledUpdate {
-  operations: { operator: UpdateOperator; path: string; value: Resolver }[];
-  /** The operations grouped by operator, in first-seen order: the shape of the update document. */
+  /** One group per operator, in file order: the shape of the resolved update document. */
   groups: { operator: UpdateOperator; operations: { path: string; value: Resolver }[] }[];
 }
 
@@ -221,7 +220,7 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
     problems.push({ path: at, message: `must be a map of operators (${UPDATE_OPERATORS.join(', ')})` });
     return null;
   }
-  const operations: CompiledUpdate['operations'] = [];
+  const groups: CompiledUpdate['groups'] = [];
   const paths: [string, string][] = [];
   for (const [operator, fields] of Object.entries(input)) {
     const where = `${at}.${operator}`;
@@ -233,6 +232,7 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       problems.push({ path: where, message: 'must be a map of field path → value' });
       continue;
     }
+    const operations: CompiledUpdate['groups'][number]['operations'] = [];
     for (const [path, value] of Object.entries(fields)) {
       const pathAt = `${where}.${path}`;
       const segments = path.split('.');
@@ -242,16 +242,11 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       if (clash !== undefined) problems.push({ path: pathAt, message: `conflicts with ${clash[1]}.${clash[0]}: one operator per path` });
       paths.push([path, operator]);
       const resolver = compileOperand(operator as UpdateOperator, value, pathAt, required, problems);
-      if (resolver !== null) operations.push({ operator: operator as UpdateOperator, path, value: resolver });
+      if (resolver !== null) operations.push({ path, value: resolver });
     }
+    if (operations.length > 0) groups.push({ operator: operator as UpdateOperator, operations });
   }
-  const groups: CompiledUpdate['groups'] = [];
-  for (const { operator, path, value } of operations) {
-    let group = groups.find((g) => g.operator === operator);
-    if (group === undefined) groups.push((group = { operator, operations: [] }));
-    group.operations.push({ path, value });
-  }
-  return { operations, groups };
+  return { groups };
 }
 
 function compileOperand(operator: UpdateOperator, value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {

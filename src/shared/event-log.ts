@@ -41,7 +41,7 @@ export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, ts: num
 }
 
 /** Copies bytes; short ranges (most keys and entries) by hand, which beats Buffer.copy's call cost. */
-export function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {
+function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {
   const length = end - start;
   if (length > 64) {
     to.set(from.subarray(start, end), at);
@@ -82,6 +82,26 @@ export function* segmentEntries(segment: Buffer): Generator<LogEntry> {
     at = start + bytes;
   }
 }
+
+/** Starts a segment of `entryBytes` bytes of entries (each with its SEGMENT_ENTRY_HEADER_BYTES). */
+export function newSegment(entryBytes: number, lastOffset: number, newestTs: number, count: number): Buffer {
+  const segment = Buffer.allocUnsafe(SEGMENT_HEADER_BYTES + entryBytes);
+  segment.writeDoubleLE(lastOffset, 0);
+  segment.writeDoubleLE(newestTs, 8);
+  segment.writeUInt32LE(count, 16);
+  return segment;
+}
+
+/** Appends an entry (buf[start, end), written by writeLogEntry) at `at`; returns the next position. */
+export function appendSegmentEntry(segment: Buffer, at: number, offset: number, buf: Buffer, start: number, end: number): number {
+  segment.writeDoubleLE(offset, at);
+  segment.writeUInt32LE(end - start, at + 8);
+  const entryAt = at + SEGMENT_ENTRY_HEADER_BYTES;
+  return entryAt + copyBytes(buf, start, end, segment, entryAt);
+}
+
+/** The ts of an entry written by writeLogEntry at `at`. */
+export const logEntryTs = (buf: Buffer, at: number): number => buf.readDoubleLE(at + 1);
 
 export const segmentLastOffset = (segment: Buffer): number => segment.readDoubleLE(0);
 export const segmentNewestTs = (segment: Buffer): number => segment.readDoubleLE(8);

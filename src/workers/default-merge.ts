@@ -7,18 +7,23 @@ export function newMetaRecord(ts: number): MetaRecord {
   return { version: 0, count: 0, firstTs: ts, lastTs: ts, lastType: '', types: {}, fields: {} };
 }
 
-export function applyDefaultMerge(
-  meta: MetaRecord,
-  type: string,
-  ts: number,
-  data: Record<string, unknown> | null,
-): void {
+/** The counters an event moves on its own key's record, whatever updates its fields. */
+export function countEvent(meta: MetaRecord, type: string, ts: number): void {
   meta.version++;
   meta.count++;
   meta.lastTs = ts;
   meta.lastType = type;
   const types = meta.types;
   types[type] = Object.hasOwn(types, type) ? types[type]! + 1 : 1;
+}
+
+export function applyDefaultMerge(
+  meta: MetaRecord,
+  type: string,
+  ts: number,
+  data: Record<string, unknown> | null,
+): void {
+  countEvent(meta, type, ts);
   if (data === null) return;
   const fields = meta.fields;
   for (const name in data) {

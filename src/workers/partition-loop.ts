@@ -9,7 +9,7 @@
 // lost and nothing is applied twice.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { EventRecordReader, RecordKind } from '../shared/event-record.js';
-import { copyBytes, logEntryBytes, SEGMENT_ENTRY_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentLastOffset, segmentNewestTs, writeLogEntry } from '../shared/event-log.js';
+import { appendSegmentEntry, logEntryBytes, logEntryTs, newSegment, SEGMENT_ENTRY_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentLastOffset, segmentNewestTs, writeLogEntry } from '../shared/event-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
@@ -56,10 +56,13 @@ export class PartitionLoop {
   private logArena = Buffer.allocUnsafeSlow(1 << 20);
   private logBytes = 0;
   private readonly logIndex: number[] = [];
-  /** Per partition, while writeLog runs: segment size, write position, first offset, buffer. */
+  /** Per partition, while writeLog runs: entry bytes, entries, first and last offset, newest ts, write position, buffer. */
   private readonly segmentBytes: Float64Array;
-  private readonly segmentAt: Float64Array;
+  private readonly segmentCount: Float64Array;
   private readonly segmentFirst: Float64Array;
+  private readonly segmentLast: Float64Array;
+  private readonly segmentNewest: Float64Array;
+  private readonly segmentAt: Float64Array;
   private readonly segments: (Buffer | undefined)[] = [];
   /** Per key-hash bucket: 1 when a change there may have a subscriber (set by the front end). */
   private readonly interest: Uint8Array;
@@ -87,8 +90,11 @@ export class PartitionLoop {
     this.cache = new RecordCache(task.cacheKeys);
     this.interest = new Uint8Array(task.interest);
     this.segmentBytes = new Float64Array(task.partitions);
-    this.segmentAt = new Float64Array(task.partitions);
+    this.segmentCount = new Float64Array(task.partitions);
     this.segmentFirst = new Float64Array(task.partitions);
+    this.segmentLast = new Float64Array(task.partitions);
+    this.segmentNewest = new Float64Array(task.partitions);
+    this.segmentAt = new Float64Array(task.partitions);
     this.applied = new Float64Array(task.partitions);
     this.batchOffsets = new Float64Array(task.partitions);
     for (const p of task.ownedPartitions) this.applied[p] = store.partitions.get(p) ?? 0;
@@ -218,36 +224,31 @@ export class PartitionLoop {
    * segments per partition per batch so a lowered retention catches up without one long commit.
    */
   private writeLog(): void {
-    const { store, logIndex, logArena, touchedPartitions, segmentBytes, segmentAt } = this;
+    const { store, logIndex, logArena, touchedPartitions, segmentBytes, segmentCount, segmentFirst, segmentLast, segmentNewest, segmentAt } = this;
     const { logRetentionEvents, logRetentionSeconds } = this.task;
     const oldestTs = logRetentionSeconds > 0 ? Date.now() - logRetentionSeconds * 1000 : -Infinity;
-    // Sized per partition in one pass, filled in a second: entries of a batch interleave partitions.
-    for (let i = 0; i < logIndex.length; i += 4) segmentBytes[logIndex[i]!] += SEGMENT_ENTRY_HEADER_BYTES + logIndex[i + 3]! - logIndex[i + 2]!;
-    const segments: (Buffer | undefined)[] = this.segments;
+    // Entries of a batch interleave partitions: one pass sizes each partition's segment (offsets
+    // only grow, so its first and last entries are the first and last seen), a second fills them.
+    for (let i = 0; i < logIndex.length; i += 4) {
+      const p = logIndex[i]!;
+      if (segmentCount[p]++ === 0) {
+        segmentFirst[p] = logIndex[i + 1]!;
+        segmentNewest[p] = -Infinity;
+      }
+      segmentLast[p] = logIndex[i + 1]!;
+      segmentNewest[p] = Math.max(segmentNewest[p]!, logEntryTs(logArena, logIndex[i + 2]!));
+      segmentBytes[p] += SEGMENT_ENTRY_HEADER_BYTES + logIndex[i + 3]! - logIndex[i + 2]!;
+    }
+    const segments = this.segments;
     for (let t = 0; t < touchedPartitions.length; t++) {
       const p = touchedPartitions[t]!;
-      if (segmentBytes[p] === 0) continue;
-      const segment = Buffer.allocUnsafe(SEGMENT_HEADER_BYTES + segmentBytes[p]!);
-      segment.writeDoubleLE(-Infinity, 8);
-      segment.writeUInt32LE(0, 16);
-      segments[p] = segment;
+      if (segmentCount[p] === 0) continue;
+      segments[p] = newSegment(segmentBytes[p]!, segmentLast[p]!, segmentNewest[p]!, segmentCount[p]!);
       segmentAt[p] = SEGMENT_HEADER_BYTES;
     }
     for (let i = 0; i < logIndex.length; i += 4) {
       const p = logIndex[i]!;
-      const offset = logIndex[i + 1]!;
-      const start = logIndex[i + 2]!;
-      const end = logIndex[i + 3]!;
-      const segment = segments[p]!;
-      let at = segmentAt[p]!;
-      if (at === SEGMENT_HEADER_BYTES) this.segmentFirst[p] = offset;
-      segment.writeDoubleLE(offset, at);
-      segment.writeUInt32LE(end - start, at + 8);
-      at += SEGMENT_ENTRY_HEADER_BYTES;
-      segmentAt[p] = at + copyBytes(logArena, start, end, segment, at);
-      segment.writeDoubleLE(offset, 0);
-      segment.writeDoubleLE(Math.max(segment.readDoubleLE(8), logArena.readDoubleLE(start + 1)), 8);
-      segment.writeUInt32LE(segment.readUInt32LE(16) + 1, 16);
+      segmentAt[p] = appendSegmentEntry(segments[p]!, segmentAt[p]!, logIndex[i + 1]!, logArena, logIndex[i + 2]!, logIndex[i + 3]!);
     }
     for (let t = 0; t < touchedPartitions.length; t++) {
       const p = touchedPartitions[t]!;
@@ -255,11 +256,12 @@ export class PartitionLoop {
       if (segment === undefined) continue;
       segments[p] = undefined;
       segmentBytes[p] = 0;
-      const first = this.segmentFirst[p]!;
+      segmentCount[p] = 0;
+      const first = segmentFirst[p]!;
       store.log.putSync([p, first], segment);
 
       // Collected first, removed after: no cursor is open while the tree changes.
-      const keepFrom = segmentLastOffset(segment) - logRetentionEvents + 1;
+      const keepFrom = segmentLast[p]! - logRetentionEvents + 1;
       const expired: [number, number][] = [];
       for (const { key, value } of store.log.getRange({ start: [p, 0], end: [p, first], limit: 64 })) {
         if (segmentLastOffset(value) >= keepFrom && segmentNewestTs(value) >= oldestTs) break;

@@ -4,6 +4,7 @@
 // with `$slice` keeps the first (positive) or last (negative) N. A type mismatch skips that one
 // operation and is reported back; it never throws and never touches a prototype.
 import type { MetaRecord } from '../shared/metadata.js';
+import { countEvent } from './default-merge.js';
 import { FORBIDDEN_SEGMENTS, type PushSpec, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
 
 export interface OperationError {
@@ -67,12 +68,10 @@ function compare(current: unknown, value: unknown): number | null {
  */
 export function applyRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, doc: UpdateDoc, errors: OperationError[]): void {
   const isInsert = meta.version === 0;
-  meta.version++;
-  meta.lastTs = ts;
-  if (ownKey) {
-    meta.count++;
-    meta.lastType = type;
-    meta.types[type] = Object.hasOwn(meta.types, type) ? meta.types[type]! + 1 : 1;
+  if (ownKey) countEvent(meta, type, ts);
+  else {
+    meta.version++;
+    meta.lastTs = ts;
   }
   applyUpdate(meta.fields, doc, isInsert, errors);
 }
