@@ -17,8 +17,10 @@ import { PartitionChannel } from './partition-channel.js';
 import { EngineMetrics } from './metrics.js';
 import { ProducerRegistry } from './producers.js';
 import { SubscriptionRegistry } from './subscriptions.js';
+import { LogFollows } from './log-follows.js';
 import { createInterest } from '../shared/interest.js';
 import { decodeMeta } from '../shared/meta-codec.js';
+import type { ProgressRecord } from '../shared/progress-record.js';
 import { tlsProblems } from './tls.js';
 import { Router } from './router.js';
 import { loadRoutes, RoutesError } from './routes.js';
@@ -57,6 +59,7 @@ export class Engine {
     readonly pool: PartitionWorkerPool,
     readonly producers: ProducerRegistry,
     readonly subscriptions: SubscriptionRegistry,
+    private readonly follows: LogFollows,
     private readonly log: Logger,
   ) {
     this.expiryTimer = setInterval(() => producers.expire(Date.now()), PRODUCER_EXPIRY_INTERVAL_MS).unref();
@@ -106,7 +109,9 @@ export class Engine {
         metrics.ackLatency.observe(ms / 1000);
       };
       ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
-      const handler = new MessageHandler(ingest, producers, subscriptions, store, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
+      // Follows pause at the same unsent-bytes mark where a subscriber would be dropped.
+      const follows = new LogFollows(store, config.workers, (p) => ownerOf(p, config.workers), { maxPerConnection: config.maxSubscriptions, maxBufferedBytes: config.subscriberMaxLagBytes }, log);
+      const handler = new MessageHandler(ingest, producers, subscriptions, follows, store, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
       handler.onError = (code) => metrics.errors.inc({ code });
       server = new FrontEndServer(
         {
@@ -151,7 +156,7 @@ export class Engine {
         subscriptions.dropAll('a partition worker restarted; updates may have been missed');
       });
       pool.start();
-      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, log);
+      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
@@ -169,10 +174,21 @@ export class Engine {
 
   /** Moves workers' progress reports into acks, and backlog into rings as space frees up. */
   private async pumpProgress(channel: PartitionChannel): Promise<void> {
-    const onReport = this.tracker.onProgress.bind(this.tracker, channel.worker);
+    let reported = false;
+    const onReport = (report: ProgressRecord) => {
+      reported = true;
+      this.tracker.onProgress(channel.worker, report);
+    };
     const onNotice = (key: string, meta: Buffer) => this.subscriptions.deliver(key, () => decodeMeta(meta));
     while (this.pumping) {
       channel.readProgress(onReport, onNotice);
+      if (reported) {
+        reported = false;
+        // lmdb-js keeps this thread's read snapshot until a setTimeout(0) fires, so a read right
+        // after a worker's commit (a follow's, or a `get` racing its pub's ack) could miss it.
+        this.store.root.resetReadTxn();
+        this.follows.onCommitted(channel.worker);
+      }
       if (channel.backlogBytes > 0) channel.drainBacklog();
       await channel.waitForProgress(PROGRESS_WAIT_MS);
     }

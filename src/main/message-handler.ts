@@ -8,14 +8,17 @@ import type { Ingest } from './ingest.js';
 import type { ProducerRegistry } from './producers.js';
 import { decodeFrame, ErrorCode, errorMessage, ProtocolError, type Encoding, type Limits } from './protocol.js';
 import type { SubscriptionRegistry } from './subscriptions.js';
-import { replayPage } from './replay.js';
-import { checkGet, checkHello, checkReplay, checkSub, isPlainObject, requestId } from './validate.js';
+import type { LogFollows } from './log-follows.js';
+import { missedEntries, replayPage } from './replay.js';
+import { partitionOf } from '../shared/partition.js';
+import { checkGet, checkHello, checkReplay, checkSub, checkUnfollow, isPlainObject, requestId } from './validate.js';
 
 export class MessageHandler {
   constructor(
     private readonly ingest: Ingest,
     private readonly producers: ProducerRegistry,
     private readonly subscriptions: SubscriptionRegistry,
+    private readonly follows: LogFollows,
     private readonly store: Store,
     private readonly limits: Limits,
     /** Partitions, and whether the event log is kept (HUNT_LOG_RETENTION_EVENTS > 0). */
@@ -73,8 +76,20 @@ export class MessageHandler {
       case 'replay': {
         const replay = checkReplay(message, this.limits, this.eventLog.partitions);
         if (!this.eventLog.enabled) throw new ProtocolError(ErrorCode.UNSUPPORTED, 'the event log is off (HUNT_LOG_RETENTION_EVENTS=0)', replay.id);
+        if (replay.follow) {
+          this.follows.start(conn, replay, encoding);
+          return;
+        }
         const page = replayPage(this.store, replay.partition, replay.from, replay.limit, replay.key, replay.id);
-        conn.send({ op: 'events', id: replay.id, partition: replay.partition, events: page.events, next: page.next }, encoding, true);
+        conn.send({ op: 'events', id: replay.id, partition: replay.partition, events: page.events, next: page.more ? page.resume : null }, encoding, true);
+        return;
+      }
+      case 'unfollow': {
+        const unfollow = checkUnfollow(message);
+        if (!this.follows.stop(conn, unfollow.replay)) {
+          throw new ProtocolError(ErrorCode.BAD_FRAME, `unfollow: no follow with replay id ${unfollow.replay} on this connection`, unfollow.id);
+        }
+        conn.send({ op: 'ack', id: unfollow.id }, encoding, true);
         return;
       }
       case 'unsub': {
@@ -86,7 +101,7 @@ export class MessageHandler {
       default:
         throw new ProtocolError(
           ErrorCode.BAD_FRAME,
-          `unknown op ${JSON.stringify(typeof message.op === 'string' ? message.op : String(message.op))}; expected pub, get, hello, sub, unsub or replay`,
+          `unknown op ${JSON.stringify(typeof message.op === 'string' ? message.op : String(message.op))}; expected pub, get, hello, sub, unsub, replay or unfollow`,
           requestId(message),
         );
     }
@@ -95,16 +110,35 @@ export class MessageHandler {
   onClose(conn: Connection): void {
     this.producers.detach(conn);
     this.subscriptions.removeConnection(conn);
+    this.follows.removeConnection(conn);
+  }
+
+  onDrain(conn: Connection): void {
+    this.follows.onDrain(conn);
   }
 
   /**
    * Subscribes, acks, then sends each subscribed key's current record as an `update` (read after
    * the subscription took effect: see subscriptions.ts). Prefix subscriptions get changes only.
+   *
+   * With `from` (the version of its one key the subscriber last saw), the ack says whether what it
+   * missed could be `recovered` from the event log; if so, a `missed` message with those events
+   * (versions from+1 up to the snapshot's) comes before the snapshot. If not, the snapshot alone
+   * is the subscriber's new starting point.
    */
   private sub(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
     const sub = checkSub(message, this.limits);
     if (!this.subscriptions.subscribe(conn, sub.keys, sub.prefixes)) {
       throw new ProtocolError(ErrorCode.TOO_LARGE, 'more subscriptions than HUNT_MAX_SUBSCRIPTIONS allows on one connection', sub.id);
+    }
+    if (sub.from !== null) {
+      const key = sub.keys[0]!;
+      const meta = readMeta(this.store, key);
+      const missed = this.eventLog.enabled ? missedEntries(this.store, partitionOf(key, this.eventLog.partitions), key, sub.from, meta?.version ?? 0) : null;
+      conn.send({ op: 'ack', id: sub.id, recovered: missed !== null }, encoding, true);
+      if (missed !== null) conn.send({ op: 'missed', key, events: missed }, encoding, true);
+      if (meta !== undefined) conn.send({ op: 'update', key, meta }, encoding, true);
+      return;
     }
     conn.send({ op: 'ack', id: sub.id }, encoding, true);
     for (const key of sub.keys) {

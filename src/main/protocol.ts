@@ -2,6 +2,7 @@
 import { Unpackr } from 'msgpackr';
 import { msgpack } from '../shared/msgpack.js';
 import type { MetaRecord } from '../shared/metadata.js';
+import type { ReplayedEvent } from './replay.js';
 
 export type Encoding = 'json' | 'msgpack';
 
@@ -60,6 +61,15 @@ export interface ReplayMessage {
   key: string | null;
   from: number;
   limit: number;
+  /** Stream on past the end: every event committed later, until `unfollow`. */
+  follow: boolean;
+}
+
+export interface UnfollowMessage {
+  op: 'unfollow';
+  id: number;
+  /** The id of the `replay` that started the follow. */
+  replay: number;
 }
 
 export interface SubMessage {
@@ -67,6 +77,8 @@ export interface SubMessage {
   id: number;
   keys: string[];
   prefixes: string[];
+  /** sub of one key: the version the subscriber last saw, to be sent what it missed since. */
+  from: number | null;
 }
 
 export interface Limits {
@@ -80,12 +92,13 @@ export interface Limits {
 
 export type ServerMessage =
   | ({ op: 'welcome'; v: 1; encoding: Encoding; partitions: number; durability: string } & Limits)
-  | { op: 'ack'; id: number; dup?: true }
+  | { op: 'ack'; id: number; dup?: true; recovered?: boolean }
   | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number }
   | { op: 'meta'; id: number; key: string; meta: MetaRecord | null }
   | { op: 'update'; key: string; meta: MetaRecord }
   | { op: 'lagging'; message: string }
-  | { op: 'events'; id: number; partition: number; events: Record<string, unknown>[]; next: number | null };
+  | { op: 'events'; id: number; partition: number; events: ReplayedEvent[]; next: number | null }
+  | { op: 'missed'; key: string; events: ReplayedEvent[] };
 
 export class ProtocolError extends Error {
   constructor(

@@ -105,6 +105,10 @@ export class FrontEndServer {
         const conn = ws.getUserData().conn;
         if (conn !== null) this.handler.onFrame(conn, frame, isBinary);
       },
+      drain: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn !== null) this.handler.onDrain(conn);
+      },
       close: (ws) => {
         const conn = ws.getUserData().conn;
         if (conn === null) return;

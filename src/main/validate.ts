@@ -2,7 +2,7 @@
 // produce Sets, RegExps, Errors and BigInts), so every field's type is checked before use, and an
 // event is fully checked before anything of its pub is enqueued.
 import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../shared/partition.js';
-import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type WireEvent } from './protocol.js';
+import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from './protocol.js';
 
 /** Property names that could reach an object's prototype if code ever copied them. */
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
@@ -128,11 +128,7 @@ export const MAX_PRODUCER_BYTES = 256;
 export function checkHello(message: Record<string, unknown>): HelloMessage {
   const id = requestId(message);
   if (message.id !== undefined && id === null) throw new ProtocolError(ErrorCode.BAD_FRAME, 'hello: "id" must be an unsigned integer');
-  for (const name in message) {
-    if (name !== 'op' && name !== 'id' && name !== 'producer') {
-      throw new ProtocolError(ErrorCode.BAD_FRAME, `hello has unknown field ${JSON.stringify(name)}`, id);
-    }
-  }
+  checkFields(message, 'hello', id, ['producer']);
   const producer = message.producer;
   if (
     typeof producer !== 'string' ||
@@ -163,15 +159,32 @@ export function checkSeq(message: Record<string, unknown>, isProducer: boolean, 
   return seq;
 }
 
-/** sub/unsub: `keys` (exact keys) and/or `prefixes` (non-empty key prefixes), each valid keys. */
-export function checkSub(message: Record<string, unknown>, limits: Limits): SubMessage {
-  const op = message.op as 'sub' | 'unsub';
-  const id = requireId(message, op);
+/** Refuses fields a message of `op` does not have (a typo must not be silently ignored). */
+function checkFields(message: Record<string, unknown>, op: string, id: number | null, allowed: readonly string[]): void {
   for (const name in message) {
-    if (name !== 'op' && name !== 'id' && name !== 'keys' && name !== 'prefixes') {
+    if (name !== 'op' && name !== 'id' && !allowed.includes(name)) {
       throw new ProtocolError(ErrorCode.BAD_FRAME, `${op} has unknown field ${JSON.stringify(name)}`, id);
     }
   }
+}
+
+/** An integer field of a request within [min, max]; `fallback` when absent (undefined: required). */
+function integerField(message: Record<string, unknown>, op: string, id: number, name: string, min: number, max: number, fallback: number | undefined): number {
+  const value = message[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: "${name}" must be an integer from ${min} to ${max}`, id);
+  }
+  return value;
+}
+
+/**
+ * sub/unsub: `keys` (exact keys) and/or `prefixes` (non-empty key prefixes), each valid keys; a
+ * sub of exactly one key may give `from`, the version it last saw.
+ */
+export function checkSub(message: Record<string, unknown>, limits: Limits): SubMessage {
+  const op = message.op as 'sub' | 'unsub';
+  const id = requireId(message, op);
+  checkFields(message, op, id, op === 'sub' ? ['keys', 'prefixes', 'from'] : ['keys', 'prefixes']);
   const list = (field: 'keys' | 'prefixes'): string[] => {
     const value = message[field];
     if (value === undefined) return [];
@@ -188,7 +201,11 @@ export function checkSub(message: Record<string, unknown>, limits: Limits): SubM
   const keys = list('keys');
   const prefixes = list('prefixes');
   if (keys.length + prefixes.length === 0) throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: give "keys" and/or "prefixes"`, id);
-  return { op, id, keys, prefixes };
+  if (message.from === undefined) return { op, id, keys, prefixes, from: null };
+  if (keys.length !== 1 || prefixes.length !== 0) {
+    throw new ProtocolError(ErrorCode.BAD_FRAME, 'sub: "from" (a version of one key) needs exactly one key in "keys" and no "prefixes"', id);
+  }
+  return { op, id, keys, prefixes, from: integerField(message, op, id, 'from', 0, Number.MAX_SAFE_INTEGER, undefined) };
 }
 
 export const MAX_REPLAY_LIMIT = 1000;
@@ -196,18 +213,10 @@ export const MAX_REPLAY_LIMIT = 1000;
 /** replay: `partition` or `key` (its partition; only its events), `from` offset, `limit`. */
 export function checkReplay(message: Record<string, unknown>, limits: Limits, partitions: number): ReplayMessage {
   const id = requireId(message, 'replay');
-  for (const name in message) {
-    if (!['op', 'id', 'partition', 'key', 'from', 'limit'].includes(name)) {
-      throw new ProtocolError(ErrorCode.BAD_FRAME, `replay has unknown field ${JSON.stringify(name)}`, id);
-    }
-  }
-  const integer = (name: string, min: number, max: number, fallback: number | undefined): number => {
-    const value = message[name] ?? fallback;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new ProtocolError(ErrorCode.BAD_FRAME, `replay: "${name}" must be an integer from ${min} to ${max}`, id);
-    }
-    return value;
-  };
+  checkFields(message, 'replay', id, ['partition', 'key', 'from', 'limit', 'follow']);
+  const integer = (name: string, min: number, max: number, fallback: number | undefined) => integerField(message, 'replay', id, name, min, max, fallback);
+  const follow = message.follow ?? false;
+  if (typeof follow !== 'boolean') throw new ProtocolError(ErrorCode.BAD_FRAME, 'replay: "follow" must be true or false', id);
   let key: string | null = null;
   let partition: number;
   if (message.key !== undefined) {
@@ -222,5 +231,12 @@ export function checkReplay(message: Record<string, unknown>, limits: Limits, pa
       throw new ProtocolError(ErrorCode.BAD_FRAME, `replay: key ${JSON.stringify(key)} is in partition ${partition}, not ${String(message.partition)}`, id);
     }
   } else partition = integer('partition', 0, partitions - 1, undefined);
-  return { op: 'replay', id, partition, key, from: integer('from', 0, Number.MAX_SAFE_INTEGER, 0), limit: integer('limit', 1, MAX_REPLAY_LIMIT, 100) };
+  return { op: 'replay', id, partition, key, from: integer('from', 0, Number.MAX_SAFE_INTEGER, 0), limit: integer('limit', 1, MAX_REPLAY_LIMIT, 100), follow };
+}
+
+/** unfollow: `replay`, the id of the replay whose follow ends. */
+export function checkUnfollow(message: Record<string, unknown>): UnfollowMessage {
+  const id = requireId(message, 'unfollow');
+  checkFields(message, 'unfollow', id, ['replay']);
+  return { op: 'unfollow', id, replay: integerField(message, 'unfollow', id, 'replay', 0, Number.MAX_SAFE_INTEGER, undefined) };
 }

@@ -5,16 +5,18 @@
 //
 //   key [partition, first offset]
 //   segment: 0 f64 last offset   8 f64 newest ts   16 u32 entries, then per entry: f64 offset, u32 bytes, entry
-//   entry:   0 u8 kind (RecordKind)   1 f64 ts   9 u16 key bytes   11 u16 type bytes   13 key | type | payload
+//   entry:   0 u8 kind (RecordKind)   1 f64 ts   9 f64 version   17 u16 key bytes   19 u16 type bytes   21 key | type | payload
 //
 // payload: the event's `data` (Merge) or the resolved update document (Routed, FanOut), MessagePack.
+// version: the key's record version this entry produced, so a subscriber that knows the version it
+// last saw can be given exactly the entries after it (`sub` with `from`).
 import type { RecordKind } from './event-record.js';
 import { msgpack } from './msgpack.js';
 import type { Store } from './store.js';
 
 export type LogKey = [partition: number, offset: number];
 
-export const LOG_ENTRY_HEADER_BYTES = 13;
+export const LOG_ENTRY_HEADER_BYTES = 21;
 export const SEGMENT_HEADER_BYTES = 20;
 export const SEGMENT_ENTRY_HEADER_BYTES = 12;
 
@@ -24,16 +26,21 @@ export interface LogEntry {
   key: string;
   type: string;
   ts: number;
+  /** The key's record version after this entry. */
+  version: number;
+  /** Bytes the entry takes in the log. */
+  bytes: number;
   /** Merge: the event's data; otherwise the update document applied. */
   payload: unknown;
 }
 
 /** Writes an entry from ring bytes into `out` at `at`; returns its length. */
-export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, ts: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): number {
+export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, ts: number, version: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): number {
   out[at] = kind;
   out.writeDoubleLE(ts, at + 1);
-  out.writeUInt16LE(keyEnd - keyStart, at + 9);
-  out.writeUInt16LE(typeEnd - keyEnd, at + 11);
+  out.writeDoubleLE(version, at + 9);
+  out.writeUInt16LE(keyEnd - keyStart, at + 17);
+  out.writeUInt16LE(typeEnd - keyEnd, at + 19);
   let pos = at + LOG_ENTRY_HEADER_BYTES;
   pos += copyBytes(ring, keyStart, typeEnd, out, pos);
   pos += copyBytes(ring, dataStart, dataEnd, out, pos);
@@ -56,32 +63,51 @@ export function logEntryBytes(keyStart: number, typeEnd: number, dataStart: numb
 }
 
 export function readLogEntry(offset: number, value: Buffer): LogEntry {
-  const keyBytes = value.readUInt16LE(9);
-  const typeBytes = value.readUInt16LE(11);
+  const keyBytes = value.readUInt16LE(17);
+  const typeBytes = value.readUInt16LE(19);
   const keyAt = LOG_ENTRY_HEADER_BYTES;
   const payloadAt = keyAt + keyBytes + typeBytes;
   return {
     offset,
     kind: value[0] as RecordKind,
     ts: value.readDoubleLE(1),
+    version: value.readDoubleLE(9),
+    bytes: value.length,
     key: value.toString('utf8', keyAt, keyAt + keyBytes),
     type: value.toString('utf8', keyAt + keyBytes, payloadAt),
     payload: payloadAt === value.length ? null : msgpack.unpack(value.subarray(payloadAt)),
   };
 }
 
-/** The entries of a segment, in offset order. */
-export function* segmentEntries(segment: Buffer): Generator<LogEntry> {
+/** Whether an entry (as given to readLogEntry) is of the key whose UTF-8 bytes are `key`. */
+function entryHasKey(entry: Buffer, key: Buffer): boolean {
+  const keyBytes = entry.readUInt16LE(17);
+  return keyBytes === key.length && entry.compare(key, 0, keyBytes, LOG_ENTRY_HEADER_BYTES, LOG_ENTRY_HEADER_BYTES + keyBytes) === 0;
+}
+
+/**
+ * The entries of a segment in offset order; with `onlyKey` (a key's UTF-8 bytes) only that key's,
+ * the others skipped undecoded. `visit` returns false to stop early; the result says whether it did.
+ */
+export function forEachSegmentEntry(segment: Buffer, onlyKey: Buffer | null, visit: (entry: LogEntry) => boolean): boolean {
   const count = segment.readUInt32LE(16);
   let at = SEGMENT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     const offset = segment.readDoubleLE(at);
-    const bytes = segment.readUInt32LE(at + 8);
     const start = at + SEGMENT_ENTRY_HEADER_BYTES;
-    yield readLogEntry(offset, segment.subarray(start, start + bytes));
-    at = start + bytes;
+    const end = start + segment.readUInt32LE(at + 8);
+    at = end;
+    const entry = segment.subarray(start, end);
+    if (onlyKey !== null && !entryHasKey(entry, onlyKey)) continue;
+    if (!visit(readLogEntry(offset, entry))) return false;
   }
+  return true;
 }
+
+/** Entries in a segment (for bounding scans). */
+export const segmentEntryCount = (segment: Buffer): number => segment.readUInt32LE(16);
+/** The offset of a segment's first entry. */
+export const segmentFirstOffset = (segment: Buffer): number => segment.readDoubleLE(SEGMENT_HEADER_BYTES);
 
 /** Starts a segment of `entryBytes` bytes of entries (each with its SEGMENT_ENTRY_HEADER_BYTES). */
 export function newSegment(entryBytes: number, lastOffset: number, newestTs: number, count: number): Buffer {

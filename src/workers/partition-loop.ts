@@ -160,7 +160,6 @@ export class PartitionLoop {
       this.batchEvents++;
       if (batchOffsets[p] === 0) this.touchedPartitions.push(p);
       batchOffsets[p] = reader.offset;
-      if (this.task.logRetentionEvents > 0) this.stageLogEntry(p);
       if (reader.producer !== '') this.noteProducerSeq(reader.producer, p, reader.seq);
       const record = this.recordFor(reader);
       if (reader.kind === RecordKind.Merge) {
@@ -172,6 +171,7 @@ export class PartitionLoop {
         applyRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, (data ?? {}) as UpdateDoc, this.operationErrors);
         if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
       }
+      if (this.task.logRetentionEvents > 0) this.stageLogEntry(p, record.meta.version);
       if (record.dirtyIn !== this.batch) {
         record.dirtyIn = this.batch;
         this.dirty.push(record);
@@ -204,8 +204,8 @@ export class PartitionLoop {
     process.exit(70);
   }
 
-  /** Copies the record's event into this batch's log entries (written with the batch). */
-  private stageLogEntry(partition: number): void {
+  /** Copies the record's event, and the version it gave its key, into this batch's log entries. */
+  private stageLogEntry(partition: number, version: number): void {
     const { reader } = this;
     const bytes = logEntryBytes(reader.keyStart, reader.typeEnd, reader.dataStart, reader.dataEnd);
     if (this.logBytes + bytes > this.logArena.length) {
@@ -214,7 +214,7 @@ export class PartitionLoop {
       this.logArena = grown;
     }
     const start = this.logBytes;
-    this.logBytes += writeLogEntry(this.logArena, start, reader.kind, reader.ts, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
+    this.logBytes += writeLogEntry(this.logArena, start, reader.kind, reader.ts, version, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
     this.logIndex.push(partition, reader.offset, start, this.logBytes);
   }
 
