@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { startEngineProcess, startServerProcess, type EngineProcess } from './engine-process.js';
 import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
-import { openSubscribers } from './subscribers.js';
+import { openSubscribers, startDeliveryProbe } from './subscribers.js';
 
 interface Scenario {
   name: string;
@@ -40,6 +40,9 @@ interface Figures {
   peakRssMiB: number;
   generatorCpuUsPerEvent: number;
   errors: number;
+  /** Publish → subscriber update latency, ms (scenarios with subscribers; NaN otherwise). */
+  deliveryP50: number;
+  deliveryP99: number;
 }
 
 const args = process.argv.slice(2);
@@ -68,6 +71,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
   { name: 'engine, async, event log on (100,000 per partition)', server: 'engine', durability: 'async', keys: 10_000, skew: 0, env: { HUNT_LOG_RETENTION_EVENTS: '100000' } },
   { name: 'engine, async, 1,000 subscribers', server: 'engine', durability: 'async', keys: 10_000, skew: 0, subscribers: 1000 },
+  { name: 'engine, async, 1,000 subscribers, half of peak rate', server: 'engine', durability: 'async', keys: 10_000, skew: 0, subscribers: 1000, rateOf: { scenario: 'engine, async', fraction: 0.5 } },
   { name: 'engine, async, beside a flooder and a non-reader', server: 'engine', durability: 'async', keys: 10_000, skew: 0, abusers: true },
   { name: 'engine, async, hunt events, default merge', server: 'engine', durability: 'async', keys: 10_000, skew: 0, hunt: { routes: false } },
   { name: 'engine, async, hunt events, treasure-hunt routes', server: 'engine', durability: 'async', keys: 10_000, skew: 0, hunt: { routes: true } },
@@ -109,17 +113,22 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
       keyPrefix: 'player:',
       shape: scenario.hunt ? 'hunt' : 'plain',
       warmupMs,
-      onMeasuring: () => (cpu0 = server.cpuMicros()),
+      onMeasuring: () => {
+        cpu0 = server.cpuMicros();
+        probe?.reset();
+      },
     };
     const subscribers = scenario.subscribers ? await openSubscribers(load.url, scenario.subscribers, load.keyPrefix) : null;
+    const probe = scenario.subscribers ? await startDeliveryProbe(load.url) : null;
     let cpu0 = server.cpuMicros();
     const abuse = scenario.abusers
       ? Promise.all([runAbusiveClient(load.url, warmupMs + seconds * 1000, 50), runAbusiveClient(load.url, warmupMs + seconds * 1000, 5)])
       : null;
     const result = await runLoad(load);
     await abuse;
+    const delivery = (await probe?.stop()) ?? { p50: NaN, p99: NaN, samples: 0 };
     if (subscribers !== null) {
-      console.log(`  ${scenario.subscribers} subscribers received ${subscribers.updates()} updates`);
+      console.log(`  ${scenario.subscribers} subscribers received ${subscribers.updates()} updates; delivery p50 ${delivery.p50.toFixed(1)} ms, p99 ${delivery.p99.toFixed(1)} ms (${delivery.samples} probes)`);
       await subscribers.close();
     }
     const cpu = server.cpuMicros() - cpu0;
@@ -132,6 +141,8 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
       peakRssMiB: server.peakRssBytes() / 2 ** 20,
       generatorCpuUsPerEvent: result.generatorCpuUsPerEvent,
       errors: Object.values(result.errors).reduce((a, b) => a + b, 0),
+      deliveryP50: delivery.p50,
+      deliveryP99: delivery.p99,
     };
   } finally {
     await server.stop();
@@ -178,6 +189,8 @@ for (const scenario of scenarios) {
     peakRssMiB: pick('peakRssMiB'),
     generatorCpuUsPerEvent: pick('generatorCpuUsPerEvent'),
     errors: pick('errors'),
+    deliveryP50: pick('deliveryP50'),
+    deliveryP99: pick('deliveryP99'),
     runs,
   };
 }
@@ -192,6 +205,9 @@ for (const [name, f] of Object.entries(results)) {
   lines.push(
     `| ${name} | ${fmt(f.eventsPerSecond)} | ${fmt(f.eventsPerSecond / baseline.eventsPerSecond, 2)}× | ${fmt(f.p50, 1)} | ${fmt(f.p99, 1)} | ${fmt(f.p999, 1)} | ${fmt(f.cpuUsPerEvent, 2)} | ${fmt(f.peakRssMiB)} | ${f.errors} |`,
   );
+}
+for (const [name, f] of Object.entries(results)) {
+  if (!Number.isNaN(f.deliveryP50)) lines.push('', `Update delivery, publish → subscriber (${name}): p50 ${fmt(f.deliveryP50, 1)} ms, p99 ${fmt(f.deliveryP99, 1)} ms.`);
 }
 const generatorCpu = median(Object.values(results).map((f) => f.generatorCpuUsPerEvent));
 lines.push('', `Load generator CPU: median ${fmt(generatorCpu, 2)} µs per acked event (its own process, all threads).`);
