@@ -106,28 +106,13 @@ export function forEachSegmentEntry(segment: Buffer, onlyKey: Buffer | null, vis
 
 /** Entries in a segment (for bounding scans). */
 export const segmentEntryCount = (segment: Buffer): number => segment.readUInt32LE(16);
-/** The offset of a segment's first entry. */
-export const segmentFirstOffset = (segment: Buffer): number => segment.readDoubleLE(SEGMENT_HEADER_BYTES);
 
-/** Starts a segment of `entryBytes` bytes of entries (each with its SEGMENT_ENTRY_HEADER_BYTES). */
-export function newSegment(entryBytes: number, lastOffset: number, newestTs: number, count: number): Buffer {
-  const segment = Buffer.allocUnsafe(SEGMENT_HEADER_BYTES + entryBytes);
+/** Fills in a segment's header once its entries are written. */
+export function writeSegmentHeader(segment: Buffer, lastOffset: number, newestTs: number, count: number): void {
   segment.writeDoubleLE(lastOffset, 0);
   segment.writeDoubleLE(newestTs, 8);
   segment.writeUInt32LE(count, 16);
-  return segment;
 }
-
-/** Appends an entry (buf[start, end), written by writeLogEntry) at `at`; returns the next position. */
-export function appendSegmentEntry(segment: Buffer, at: number, offset: number, buf: Buffer, start: number, end: number): number {
-  segment.writeDoubleLE(offset, at);
-  segment.writeUInt32LE(end - start, at + 8);
-  const entryAt = at + SEGMENT_ENTRY_HEADER_BYTES;
-  return entryAt + copyBytes(buf, start, end, segment, entryAt);
-}
-
-/** The ts of an entry written by writeLogEntry at `at`. */
-export const logEntryTs = (buf: Buffer, at: number): number => buf.readDoubleLE(at + 1);
 
 export const segmentLastOffset = (segment: Buffer): number => segment.readDoubleLE(0);
 export const segmentNewestTs = (segment: Buffer): number => segment.readDoubleLE(8);

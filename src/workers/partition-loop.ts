@@ -9,7 +9,6 @@
 // lost and nothing is applied twice.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { EventRecordReader, RecordKind } from '../shared/event-record.js';
-import { appendSegmentEntry, logEntryBytes, logEntryTs, newSegment, SEGMENT_ENTRY_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentLastOffset, segmentNewestTs, writeLogEntry } from '../shared/event-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
@@ -25,6 +24,7 @@ import { applyRoutedUpdate, type OperationError } from './update-operators.js';
 import { mergeFlatMap } from './flat-merge.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
 import { isOfInterest } from '../shared/interest.js';
+import { PartitionLogWriter } from './log-writer.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
 const SPIN_TURNS = 4;
@@ -52,18 +52,8 @@ export class PartitionLoop {
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
   private readonly fieldNames = new Utf8Interner();
-  /** This batch's log entries: bytes in logArena; logIndex holds partition, offset, start, end. */
-  private logArena = Buffer.allocUnsafeSlow(1 << 20);
-  private logBytes = 0;
-  private readonly logIndex: number[] = [];
-  /** Per partition, while writeLog runs: entry bytes, entries, first and last offset, newest ts, write position, buffer. */
-  private readonly segmentBytes: Float64Array;
-  private readonly segmentCount: Float64Array;
-  private readonly segmentFirst: Float64Array;
-  private readonly segmentLast: Float64Array;
-  private readonly segmentNewest: Float64Array;
-  private readonly segmentAt: Float64Array;
-  private readonly segments: (Buffer | undefined)[] = [];
+  /** The event log's writer; null when the log is off. */
+  private readonly logWriter: PartitionLogWriter | null;
   /** Per key-hash bucket: 1 when a change there may have a subscriber (set by the front end). */
   private readonly interest: Uint8Array;
   /** Notices of the last commit, waiting for its report: key bytes, encoded record, key bytes, … */
@@ -89,12 +79,7 @@ export class PartitionLoop {
     this.reader = new EventRecordReader(this.inbound.bytes, this.inbound.view);
     this.cache = new RecordCache(task.cacheKeys);
     this.interest = new Uint8Array(task.interest);
-    this.segmentBytes = new Float64Array(task.partitions);
-    this.segmentCount = new Float64Array(task.partitions);
-    this.segmentFirst = new Float64Array(task.partitions);
-    this.segmentLast = new Float64Array(task.partitions);
-    this.segmentNewest = new Float64Array(task.partitions);
-    this.segmentAt = new Float64Array(task.partitions);
+    this.logWriter = task.logRetentionEvents > 0 ? new PartitionLogWriter(task.partitions, task.logRetentionEvents, task.logRetentionSeconds) : null;
     this.applied = new Float64Array(task.partitions);
     this.batchOffsets = new Float64Array(task.partitions);
     for (const p of task.ownedPartitions) this.applied[p] = store.partitions.get(p) ?? 0;
@@ -171,7 +156,7 @@ export class PartitionLoop {
         applyRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, (data ?? {}) as UpdateDoc, this.operationErrors);
         if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
       }
-      if (this.task.logRetentionEvents > 0) this.stageLogEntry(p, record.meta.version);
+      this.logWriter?.stage(p, reader.offset, reader.kind, reader.ts, record.meta.version, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
       if (record.dirtyIn !== this.batch) {
         record.dirtyIn = this.batch;
         this.dirty.push(record);
@@ -202,73 +187,6 @@ export class PartitionLoop {
     if (Atomics.compareExchange(new Int32Array(fault.fired), 0, 0, 1) !== 0) return;
     this.log.warn({ point, batch: this.batch }, 'test fault: ending this worker thread');
     process.exit(70);
-  }
-
-  /** Copies the record's event, and the version it gave its key, into this batch's log entries. */
-  private stageLogEntry(partition: number, version: number): void {
-    const { reader } = this;
-    const bytes = logEntryBytes(reader.keyStart, reader.typeEnd, reader.dataStart, reader.dataEnd);
-    if (this.logBytes + bytes > this.logArena.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(this.logArena.length * 2, this.logBytes + bytes));
-      this.logArena.copy(grown, 0, 0, this.logBytes);
-      this.logArena = grown;
-    }
-    const start = this.logBytes;
-    this.logBytes += writeLogEntry(this.logArena, start, reader.kind, reader.ts, version, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
-    this.logIndex.push(partition, reader.offset, start, this.logBytes);
-  }
-
-  /**
-   * Writes the batch's log entries as one segment per touched partition, then trims each touched
-   * partition's log to the retention by whole segments (oldest first), removing at most 64
-   * segments per partition per batch so a lowered retention catches up without one long commit.
-   */
-  private writeLog(): void {
-    const { store, logIndex, logArena, touchedPartitions, segmentBytes, segmentCount, segmentFirst, segmentLast, segmentNewest, segmentAt } = this;
-    const { logRetentionEvents, logRetentionSeconds } = this.task;
-    const oldestTs = logRetentionSeconds > 0 ? Date.now() - logRetentionSeconds * 1000 : -Infinity;
-    // Entries of a batch interleave partitions: one pass sizes each partition's segment (offsets
-    // only grow, so its first and last entries are the first and last seen), a second fills them.
-    for (let i = 0; i < logIndex.length; i += 4) {
-      const p = logIndex[i]!;
-      if (segmentCount[p]++ === 0) {
-        segmentFirst[p] = logIndex[i + 1]!;
-        segmentNewest[p] = -Infinity;
-      }
-      segmentLast[p] = logIndex[i + 1]!;
-      segmentNewest[p] = Math.max(segmentNewest[p]!, logEntryTs(logArena, logIndex[i + 2]!));
-      segmentBytes[p] += SEGMENT_ENTRY_HEADER_BYTES + logIndex[i + 3]! - logIndex[i + 2]!;
-    }
-    const segments = this.segments;
-    for (let t = 0; t < touchedPartitions.length; t++) {
-      const p = touchedPartitions[t]!;
-      if (segmentCount[p] === 0) continue;
-      segments[p] = newSegment(segmentBytes[p]!, segmentLast[p]!, segmentNewest[p]!, segmentCount[p]!);
-      segmentAt[p] = SEGMENT_HEADER_BYTES;
-    }
-    for (let i = 0; i < logIndex.length; i += 4) {
-      const p = logIndex[i]!;
-      segmentAt[p] = appendSegmentEntry(segments[p]!, segmentAt[p]!, logIndex[i + 1]!, logArena, logIndex[i + 2]!, logIndex[i + 3]!);
-    }
-    for (let t = 0; t < touchedPartitions.length; t++) {
-      const p = touchedPartitions[t]!;
-      const segment = segments[p];
-      if (segment === undefined) continue;
-      segments[p] = undefined;
-      segmentBytes[p] = 0;
-      segmentCount[p] = 0;
-      const first = segmentFirst[p]!;
-      store.log.putSync([p, first], segment);
-
-      // Collected first, removed after: no cursor is open while the tree changes.
-      const keepFrom = segmentLast[p]! - logRetentionEvents + 1;
-      const expired: [number, number][] = [];
-      for (const { key, value } of store.log.getRange({ start: [p, 0], end: [p, first], limit: 64 })) {
-        if (segmentLastOffset(value) >= keepFrom && segmentNewestTs(value) >= oldestTs) break;
-        expired.push(key);
-      }
-      for (const key of expired) store.log.removeSync(key);
-    }
   }
 
   private noteProducerSeq(producer: string, partition: number, seq: number): void {
@@ -321,7 +239,7 @@ export class PartitionLoop {
           const p = touchedPartitions[i]!;
           store.partitions.putSync(p, batchOffsets[p]!);
         }
-        if (this.logIndex.length > 0) this.writeLog();
+        if (this.logWriter?.hasStaged) this.logWriter.write(store);
         const seenMs = Date.now();
         for (const [producer, marks] of this.batchProducers) {
           for (const p of marks.touched) {
@@ -340,13 +258,12 @@ export class PartitionLoop {
       failure = error as Error;
       // The in-memory records hold the failed batch's changes: forget them, LMDB has the truth.
       for (let i = 0; i < dirty.length; i++) this.cache.forget(dirty[i]!);
+      this.logWriter?.discard();
       this.log.error({ err: failure, records: this.inbound.pendingRecords() }, 'batch commit failed; its events are not applied');
     }
     for (let i = 0; i < touchedPartitions.length; i++) batchOffsets[touchedPartitions[i]!] = 0;
     touchedPartitions.length = 0;
     this.batchProducers.clear();
-    this.logIndex.length = 0;
-    this.logBytes = 0;
     dirty.length = 0;
     this.batchEvents = 0;
     this.batch++;
