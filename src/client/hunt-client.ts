@@ -1,0 +1,394 @@
+// The TypeScript client of the engine's wire protocol v1, for Node and browsers: batching of
+// publishes (linger and size), the in-flight window from the welcome, idempotent producers with
+// re-send of unacknowledged pubs after a reconnect (exactly-once effects end to end), key and
+// prefix subscriptions that survive reconnects (recovering missed updates from the event log when
+// it holds them), `get`, and reconnects with exponential backoff and jitter.
+import { msgpack } from '../shared/msgpack.js';
+import type { MetaRecord } from '../shared/metadata.js';
+
+export interface ClientEvent {
+  key: string;
+  type: string;
+  ts?: number;
+  data?: Record<string, unknown>;
+}
+
+/** The subset of the WebSocket API (browsers, and the `ws` package in Node) the client uses. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: { data?: unknown; code?: number; reason?: string }) => void): void;
+}
+export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;
+
+export interface HuntClientOptions {
+  /** ws:// or wss:// URL of the stream endpoint, e.g. ws://127.0.0.1:9001/v1/stream. */
+  url: string;
+  /** Bearer token (sent as the `token` query parameter, which browsers can set). */
+  token?: string;
+  /** Wire encoding; default msgpack. */
+  encoding?: 'msgpack' | 'json';
+  /**
+   * Idempotent producer name. With it, every pub carries a seq and the pubs not yet acknowledged
+   * when a connection drops are sent again, with their seqs, on the next one: each event applies
+   * exactly once. Without it, pubs in flight when a connection drops fail with DISCONNECTED.
+   */
+  producer?: string;
+  /** How long publish() waits for more events before sending a pub; default 2 ms. */
+  lingerMs?: number;
+  /** Events per pub at most; default 1,000 (never more than the engine's maxEventsPerPub). */
+  maxBatchEvents?: number;
+  /** Reconnect after a lost connection; default true. */
+  reconnect?: boolean;
+  /** Backoff between connection attempts: doubles from initialMs up to maxMs, with ±50% jitter. */
+  backoff?: { initialMs: number; maxMs: number };
+  /** The WebSocket implementation; default globalThis.WebSocket, else the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+}
+
+export interface PublishResult {
+  /** The pub was a re-send the engine had already applied. */
+  dup: boolean;
+}
+
+export interface Update {
+  key: string;
+  meta: MetaRecord;
+}
+
+export class HuntError extends Error {
+  constructor(
+    /** An engine error code (README), or DISCONNECTED / CLOSED from the client. */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HuntError';
+  }
+}
+
+interface Waiter {
+  resolve(result: PublishResult): void;
+  reject(error: Error): void;
+}
+
+interface Batch {
+  id: number;
+  seq: number;
+  events: ClientEvent[];
+  waiters: Waiter[];
+}
+
+interface Subscription {
+  keyOrPrefix: string;
+  prefix: boolean;
+  onUpdate: (update: Update) => void;
+  /** Exact keys: the last version seen, for recovery after a reconnect. */
+  version: number | null;
+}
+
+interface Welcome {
+  maxInFlight: number;
+  maxEventsPerPub: number;
+  partitions: number;
+  durability: string;
+}
+
+type ServerMessage = Record<string, any>;
+
+const OPEN = 1;
+/** The engine closes a producer's older connection with this code when the name says hello again. */
+const FENCED_CLOSE_CODE = 4001;
+const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 5000 };
+
+export class HuntClient {
+  private ws: WebSocketLike | null = null;
+  private welcome: Welcome | null = null;
+  private nextId = 1;
+  private nextSeq = 1;
+  private closed = false;
+  private attempts = 0;
+  /** Events waiting for the linger to end. */
+  private forming: Batch | null = null;
+  private lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Pubs formed and not yet sent (no connection, or the window is full), in seq order. */
+  private readonly queued: Batch[] = [];
+  private readonly inFlight = new Map<number, Batch>();
+  private readonly requests = new Map<number, { resolve(message: ServerMessage): void; reject(error: Error): void }>();
+  private readonly subscriptions = new Set<Subscription>();
+  private ready: Promise<void>;
+  private markReady!: () => void;
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly options: Required<Omit<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>> & Pick<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>;
+
+  private constructor(options: HuntClientOptions) {
+    this.options = { encoding: 'msgpack', lingerMs: 2, maxBatchEvents: 1000, reconnect: true, backoff: DEFAULT_BACKOFF, ...options };
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+  }
+
+  /** Connects (and says hello as the producer, if any); rejects if the first attempt fails. */
+  static async connect(options: HuntClientOptions): Promise<HuntClient> {
+    const client = new HuntClient(options);
+    await client.open();
+    return client;
+  }
+
+  /** The engine's welcome: partitions, durability and limits. */
+  get limits(): Welcome | null {
+    return this.welcome;
+  }
+
+  /** Publishes events; resolves once the engine acknowledged the pub that carried them. */
+  publish(events: ClientEvent | ClientEvent[]): Promise<PublishResult> {
+    if (this.closed) return Promise.reject(new HuntError('CLOSED', 'the client is closed'));
+    const list = Array.isArray(events) ? events : [events];
+    const max = Math.min(this.options.maxBatchEvents, this.welcome?.maxEventsPerPub ?? Infinity);
+    if (list.length > max) {
+      const parts: Promise<PublishResult>[] = [];
+      for (let i = 0; i < list.length; i += max) parts.push(this.publish(list.slice(i, i + max)));
+      return Promise.all(parts).then((results) => ({ dup: results.every((r) => r.dup) }));
+    }
+    return new Promise((resolve, reject) => {
+      if (this.forming !== null && this.forming.events.length + list.length > max) this.formBatch();
+      this.forming ??= { id: 0, seq: 0, events: [], waiters: [] };
+      for (const event of list) this.forming.events.push(event);
+      this.forming.waiters.push({ resolve, reject });
+      if (this.forming.events.length >= max) this.formBatch();
+      else this.lingerTimer ??= setTimeout(() => this.formBatch(), this.options.lingerMs);
+    });
+  }
+
+  /** Resolves when every event published so far is acknowledged (or failed). */
+  flush(): Promise<void> {
+    this.formBatch();
+    if (this.queued.length === 0 && this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** A key's metadata record, or null if the key has none. */
+  async get(key: string): Promise<MetaRecord | null> {
+    const reply = await this.request({ op: 'get', key });
+    return reply.meta as MetaRecord | null;
+  }
+
+  /**
+   * Calls `onUpdate` with each committed change of a key (starting with its current record), or
+   * of every key that starts with a prefix. Returns a function that ends the subscription.
+   */
+  async subscribe(keyOrPrefix: string, onUpdate: (update: Update) => void, options: { prefix?: boolean } = {}): Promise<() => Promise<void>> {
+    const subscription: Subscription = { keyOrPrefix, prefix: options.prefix ?? false, onUpdate, version: null };
+    this.subscriptions.add(subscription);
+    await this.request(this.subMessage(subscription));
+    return async () => {
+      this.subscriptions.delete(subscription);
+      const field = subscription.prefix ? 'prefixes' : 'keys';
+      if (![...this.subscriptions].some((s) => s.prefix === subscription.prefix && s.keyOrPrefix === keyOrPrefix)) {
+        await this.request({ op: 'unsub', [field]: [keyOrPrefix] });
+      }
+    };
+  }
+
+  /** Closes the connection; pubs not yet acknowledged fail with CLOSED. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(new HuntError('CLOSED', 'the client was closed before the engine acknowledged this'), true);
+    this.ws?.close(1000, 'client closed');
+  }
+
+  private open(): Promise<void> {
+    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    return (WebSocketImpl === undefined ? import('ws').then((m) => m.default as unknown as WebSocketConstructor) : Promise.resolve(WebSocketImpl)).then(
+      (Impl) =>
+        new Promise<void>((resolve, reject) => {
+          const url = this.options.token === undefined ? this.options.url : `${this.options.url}${this.options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.options.token)}`;
+          const ws = new Impl(url, [`hunt.v1.${this.options.encoding}`]);
+          ws.binaryType = 'arraybuffer';
+          this.ws = ws;
+          let welcomed = false;
+          ws.addEventListener('message', (event) => {
+            const message = this.decode(event.data);
+            if (message === null) return;
+            if (!welcomed && message.op === 'welcome') {
+              welcomed = true;
+              this.onWelcome(message).then(resolve, reject);
+              return;
+            }
+            this.onMessage(message);
+          });
+          ws.addEventListener('close', (event) => {
+            if (this.ws === ws) this.onClose(event.code ?? 1006, event.reason ?? '');
+            if (!welcomed) reject(new HuntError('DISCONNECTED', `connection to ${this.options.url} closed before the welcome (${event.code ?? 1006})`));
+          });
+          ws.addEventListener('error', () => {
+            // A close event follows every error; it decides what happens next.
+          });
+        }),
+    );
+  }
+
+  private async onWelcome(message: ServerMessage): Promise<void> {
+    this.welcome = { maxInFlight: message.maxInFlight, maxEventsPerPub: message.maxEventsPerPub, partitions: message.partitions, durability: message.durability };
+    this.attempts = 0;
+    if (this.options.producer !== undefined) await this.request({ op: 'hello', producer: this.options.producer }, true);
+    for (const subscription of this.subscriptions) void this.request(this.subMessage(subscription), true).catch(() => {});
+    this.markReady();
+    this.pump();
+  }
+
+  private onMessage(message: ServerMessage): void {
+    switch (message.op) {
+      case 'update':
+        for (const subscription of this.subscriptions) {
+          if (subscription.prefix ? (message.key as string).startsWith(subscription.keyOrPrefix) : message.key === subscription.keyOrPrefix) {
+            if (!subscription.prefix) subscription.version = message.meta.version;
+            subscription.onUpdate({ key: message.key, meta: message.meta });
+          }
+        }
+        return;
+      case 'ack':
+      case 'error': {
+        const id = message.id as number | null;
+        if (id === null) return;
+        const batch = this.inFlight.get(id);
+        if (batch !== undefined) return this.settle(batch, message);
+        const request = this.requests.get(id);
+        if (request === undefined) return;
+        this.requests.delete(id);
+        if (message.op === 'error') request.reject(new HuntError(message.code, message.message));
+        else request.resolve(message);
+        return;
+      }
+      case 'meta': {
+        const request = this.requests.get(message.id);
+        this.requests.delete(message.id);
+        request?.resolve(message);
+        return;
+      }
+      default:
+      // missed, lagging and events need nothing here: the snapshot update after a recovery, and
+      // the resubscription after a lagging close, bring the subscriber up to date.
+    }
+  }
+
+  private settle(batch: Batch, message: ServerMessage): void {
+    this.inFlight.delete(batch.id);
+    if (message.op === 'ack') {
+      for (const waiter of batch.waiters) waiter.resolve({ dup: message.dup === true });
+    } else if (message.code === 'OVERLOADED' || message.code === 'SHUTTING_DOWN') {
+      // Not applied: send it again later, before the pubs formed after it.
+      this.queued.unshift(batch);
+      setTimeout(() => this.pump(), this.backoffMs(1));
+    } else {
+      const error = new HuntError(message.code, message.message);
+      for (const waiter of batch.waiters) waiter.reject(error);
+    }
+    this.pump();
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.ws = null;
+    if (code === FENCED_CLOSE_CODE) {
+      // Another connection speaks for this producer now; reconnecting would fence it in turn.
+      this.closed = true;
+      this.failAll(new HuntError('FENCED', `producer ${this.options.producer ?? ''} connected elsewhere: ${reason}`), true);
+      for (const [, request] of this.requests) request.reject(new HuntError('FENCED', reason));
+      this.requests.clear();
+      return;
+    }
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+    const lost = new HuntError('DISCONNECTED', `connection lost (${code} ${reason}) before the engine acknowledged this`);
+    for (const [, request] of this.requests) request.reject(lost);
+    this.requests.clear();
+    if (this.options.producer !== undefined) {
+      // Unacknowledged pubs go again, with their seqs and in seq order, on the next connection.
+      const resend = [...this.inFlight.values()].sort((a, b) => a.seq - b.seq);
+      this.inFlight.clear();
+      this.queued.unshift(...resend);
+    } else this.failAll(lost, false);
+    if (this.closed || !this.options.reconnect) {
+      this.failAll(this.closed ? new HuntError('CLOSED', 'the client is closed') : lost, true);
+      return;
+    }
+    setTimeout(() => this.reconnect(), this.backoffMs(this.attempts++));
+  }
+
+  private reconnect(): void {
+    if (this.closed) return;
+    this.open().catch(() => {
+      // onClose has already scheduled the next attempt.
+    });
+  }
+
+  /** Sends queued pubs while the connection is up and the window has room. */
+  private pump(): void {
+    const ws = this.ws;
+    const window = this.welcome?.maxInFlight ?? 0;
+    while (ws !== null && ws.readyState === OPEN && this.queued.length > 0 && this.inFlight.size < window) {
+      const batch = this.queued.shift()!;
+      batch.id = this.nextId++;
+      this.inFlight.set(batch.id, batch);
+      ws.send(this.encode(this.options.producer === undefined ? { op: 'pub', id: batch.id, events: batch.events } : { op: 'pub', id: batch.id, seq: batch.seq, events: batch.events }));
+    }
+    if (this.queued.length === 0 && this.inFlight.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private formBatch(): void {
+    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    const batch = this.forming;
+    if (batch === null) return;
+    this.forming = null;
+    batch.seq = this.nextSeq++;
+    this.queued.push(batch);
+    this.pump();
+  }
+
+  private subMessage(subscription: Subscription): Record<string, unknown> {
+    if (subscription.prefix) return { op: 'sub', prefixes: [subscription.keyOrPrefix] };
+    return subscription.version === null ? { op: 'sub', keys: [subscription.keyOrPrefix] } : { op: 'sub', keys: [subscription.keyOrPrefix], from: subscription.version };
+  }
+
+  /** Sends a request and resolves with its reply; waits for a connection unless `now`. */
+  private async request(message: Record<string, unknown>, now = false): Promise<ServerMessage> {
+    if (this.closed) throw new HuntError('CLOSED', 'the client is closed');
+    if (!now && this.ws === null && !this.options.reconnect) throw new HuntError('DISCONNECTED', 'not connected, and reconnect is off');
+    if (!now) await this.ready;
+    if (this.closed) throw new HuntError('CLOSED', 'the client is closed');
+    const ws = this.ws;
+    if (ws === null) throw new HuntError('DISCONNECTED', 'not connected');
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.requests.set(id, { resolve, reject });
+      ws.send(this.encode({ ...message, id }));
+    });
+  }
+
+  private failAll(error: HuntError, queuedToo: boolean): void {
+    for (const batch of this.inFlight.values()) for (const waiter of batch.waiters) waiter.reject(error);
+    this.inFlight.clear();
+    if (queuedToo) {
+      if (this.forming !== null) this.queued.push(this.forming);
+      this.forming = null;
+      for (const batch of this.queued.splice(0)) for (const waiter of batch.waiters) waiter.reject(error);
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private backoffMs(attempt: number): number {
+    const { initialMs, maxMs } = this.options.backoff;
+    return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20)) * (0.5 + Math.random());
+  }
+
+  private encode(message: Record<string, unknown>): string | Uint8Array {
+    return this.options.encoding === 'json' ? JSON.stringify(message) : msgpack.pack(message);
+  }
+
+  private decode(data: unknown): ServerMessage | null {
+    if (typeof data === 'string') return JSON.parse(data) as ServerMessage;
+    if (data instanceof ArrayBuffer) return msgpack.unpack(new Uint8Array(data)) as ServerMessage;
+    return null;
+  }
+}
