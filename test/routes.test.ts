@@ -12,7 +12,7 @@ import { partitionOf } from '../src/shared/partition.js';
 import { getKey, runEngineToExit, startEngine, tempDir, TestClient } from './helpers.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
-const CHECK_CONFIG = fileURLToPath(new URL('../src/main/check-config.js', import.meta.url));
+const HUNT_CLI = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
 
 const body = async (port: number, key: string) => (await getKey(port, key)).body;
 
@@ -149,10 +149,10 @@ t.test('check-config and start-up refuse an invalid file; a valid one is summari
   const dir = tempDir(t);
   const bad = path.join(dir, 'bad.json');
   fs.writeFileSync(bad, '{"routes": [\n  {"type": "a",\n   "update": {"$set": {"x": 1},}}\n]}');
-  const syntax = spawnSync(process.execPath, [CHECK_CONFIG, bad], { encoding: 'utf8' });
+  const syntax = spawnSync(process.execPath, [HUNT_CLI, 'check-config', bad], { encoding: 'utf8' });
   t.equal(syntax.status, 1);
   t.match(syntax.stderr, /\(file\): is not valid JSON: .*\(line 3, column \d+\)/);
-  const good = spawnSync(process.execPath, [CHECK_CONFIG, EXAMPLE], { encoding: 'utf8' });
+  const good = spawnSync(process.execPath, [HUNT_CLI, 'check-config', EXAMPLE], { encoding: 'utf8' });
   t.equal(good.status, 0, good.stderr);
   t.match(good.stdout, /valid, 4 route\(s\); unmatched events: reject/);
   t.match(good.stdout, /"clue found": type "clue.found" keys "player:…" requires hunt:string, clue:string, points:number, zone:string/);

@@ -19,7 +19,7 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
-  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: { data?: unknown; code?: number; reason?: string }) => void): void;
+  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: { data?: unknown; code?: number; reason?: string; message?: string }) => void): void;
 }
 export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;
 
@@ -72,6 +72,8 @@ export class HuntError extends Error {
 interface Waiter {
   resolve(result: PublishResult): void;
   reject(error: Error): void;
+  /** How many of the batch's events are this publish's (they follow the previous waiter's). */
+  events: number;
 }
 
 interface Batch {
@@ -102,6 +104,16 @@ const OPEN = 1;
 /** The engine closes a producer's older connection with this code when the name says hello again. */
 const FENCED_CLOSE_CODE = 4001;
 const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 5000 };
+
+/** What makes an event malformed whatever the engine's settings (caught before batching it with others). */
+function shapeProblem(event: ClientEvent): string | null {
+  if (typeof event !== 'object' || event === null) return 'an event must be an object';
+  if (typeof event.key !== 'string' || event.key === '') return 'key must be a non-empty string';
+  if (typeof event.type !== 'string' || event.type === '') return 'type must be a non-empty string';
+  if (event.ts !== undefined && (typeof event.ts !== 'number' || !Number.isFinite(event.ts))) return 'ts must be a finite number';
+  if (event.data !== undefined && (typeof event.data !== 'object' || event.data === null || Array.isArray(event.data))) return 'data must be an object';
+  return null;
+}
 
 export class HuntClient {
   private ws: WebSocketLike | null = null;
@@ -144,6 +156,8 @@ export class HuntClient {
   publish(events: ClientEvent | ClientEvent[]): Promise<PublishResult> {
     if (this.closed) return Promise.reject(new HuntError('CLOSED', 'the client is closed'));
     const list = Array.isArray(events) ? events : [events];
+    const invalid = list.findIndex((event) => shapeProblem(event) !== null);
+    if (invalid >= 0) return Promise.reject(new HuntError('BAD_EVENT', `events[${invalid}]: ${shapeProblem(list[invalid]!)}`));
     const max = Math.min(this.options.maxBatchEvents, this.welcome?.maxEventsPerPub ?? Infinity);
     if (list.length > max) {
       const parts: Promise<PublishResult>[] = [];
@@ -154,7 +168,7 @@ export class HuntClient {
       if (this.forming !== null && this.forming.events.length + list.length > max) this.formBatch();
       this.forming ??= { id: 0, seq: 0, events: [], waiters: [] };
       for (const event of list) this.forming.events.push(event);
-      this.forming.waiters.push({ resolve, reject });
+      this.forming.waiters.push({ resolve, reject, events: list.length });
       if (this.forming.events.length >= max) this.formBatch();
       else this.lingerTimer ??= setTimeout(() => this.formBatch(), this.options.lingerMs);
     });
@@ -208,6 +222,7 @@ export class HuntClient {
           ws.binaryType = 'arraybuffer';
           this.ws = ws;
           let welcomed = false;
+          let failure = '';
           ws.addEventListener('message', (event) => {
             const message = this.decode(event.data);
             if (message === null) return;
@@ -220,11 +235,10 @@ export class HuntClient {
           });
           ws.addEventListener('close', (event) => {
             if (this.ws === ws) this.onClose(event.code ?? 1006, event.reason ?? '');
-            if (!welcomed) reject(new HuntError('DISCONNECTED', `connection to ${this.options.url} closed before the welcome (${event.code ?? 1006})`));
+            if (!welcomed) reject(new HuntError('DISCONNECTED', `cannot connect to ${this.options.url}: ${failure || `closed before the welcome (${event.code ?? 1006})`}`));
           });
-          ws.addEventListener('error', () => {
-            // A close event follows every error; it decides what happens next.
-          });
+          // A close event follows every error and decides what happens next; keep the reason.
+          ws.addEventListener('error', (event) => (failure = event.message ?? ''));
         }),
     );
   }
@@ -232,7 +246,11 @@ export class HuntClient {
   private async onWelcome(message: ServerMessage): Promise<void> {
     this.welcome = { maxInFlight: message.maxInFlight, maxEventsPerPub: message.maxEventsPerPub, partitions: message.partitions, durability: message.durability };
     this.attempts = 0;
-    if (this.options.producer !== undefined) await this.request({ op: 'hello', producer: this.options.producer }, true);
+    if (this.options.producer !== undefined) {
+      const ack = await this.request({ op: 'hello', producer: this.options.producer }, true);
+      // Pubs of this client keep their seqs (re-sends); new ones go above what the engine has taken.
+      this.nextSeq = Math.max(this.nextSeq, (ack.seq as number) + 1);
+    }
     for (const subscription of this.subscriptions) void this.request(this.subMessage(subscription), true).catch(() => {});
     this.markReady();
     this.pump();
@@ -281,11 +299,32 @@ export class HuntClient {
       // Not applied: send it again later, before the pubs formed after it.
       this.queued.unshift(batch);
       setTimeout(() => this.pump(), this.backoffMs(1));
+    } else if (typeof message.index === 'number' && batch.waiters.length > 1) {
+      this.dropInvalid(batch, message.index, new HuntError(message.code, message.message));
     } else {
       const error = new HuntError(message.code, message.message);
       for (const waiter of batch.waiters) waiter.reject(error);
     }
     this.pump();
+  }
+
+  /**
+   * A pub was refused for one event (`index`), so nothing of it was applied: that event's publish
+   * fails, and the other publishes batched with it go again as a new pub, after those already
+   * queued (with a new seq, which must be above every seq sent before it).
+   */
+  private dropInvalid(batch: Batch, index: number, error: HuntError): void {
+    const rest: Batch = { id: 0, seq: this.nextSeq++, events: [], waiters: [] };
+    let first = 0;
+    for (const waiter of batch.waiters) {
+      if (index >= first && index < first + waiter.events) waiter.reject(error);
+      else {
+        for (let i = first; i < first + waiter.events; i++) rest.events.push(batch.events[i]!);
+        rest.waiters.push(waiter);
+      }
+      first += waiter.events;
+    }
+    if (rest.events.length > 0) this.queued.push(rest);
   }
 
   private onClose(code: number, reason: string): void {

@@ -157,6 +157,10 @@ export class MessageHandler {
       throw new ProtocolError(ErrorCode.OVERLOADED, 'the engine knows as many producers as HUNT_MAX_PRODUCERS allows; retry later', hello.id);
     }
     conn.producer = producer;
-    if (hello.id !== null) conn.send({ op: 'ack', id: hello.id }, encoding, true);
+    // The highest seq taken from this producer, so a producer process that starts afresh (with no
+    // pubs of its own to re-send) can number its pubs above it instead of having them taken for re-sends.
+    let seq = 0;
+    for (const taken of producer.seqs) if (taken > seq) seq = taken;
+    if (hello.id !== null) conn.send({ op: 'ack', id: hello.id, seq }, encoding, true);
   }
 }

@@ -92,7 +92,7 @@ export interface Limits {
 
 export type ServerMessage =
   | ({ op: 'welcome'; v: 1; encoding: Encoding; partitions: number; durability: string } & Limits)
-  | { op: 'ack'; id: number; dup?: true; recovered?: boolean }
+  | { op: 'ack'; id: number; dup?: true; recovered?: boolean; seq?: number }
   | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number }
   | { op: 'meta'; id: number; key: string; meta: MetaRecord | null }
   | { op: 'update'; key: string; meta: MetaRecord }

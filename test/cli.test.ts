@@ -1,0 +1,89 @@
+// The `hunt` CLI as a user runs it (a child process) against a live engine: pub from stdin with a
+// summary and per-line errors, a producer name that survives re-runs, get, tail, partition, and
+// one-line errors with non-zero exit codes.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { partitionOf } from '../src/shared/partition.js';
+import { startEngine, tempDir } from './helpers.js';
+
+const HUNT = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `hunt ...args` (never spawnSync: the engine under test shares this event loop). */
+function hunt(args: string[], stdin = ''): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [HUNT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+t.test('pub, get, tail and partition against a live engine', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_PARTITIONS: '8' });
+  t.teardown(() => engine.stop());
+  const url = ['--url', `ws://127.0.0.1:${engine.port}/v1/stream`];
+  const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ key: `k${i % 10}`, type: 'step', data: { i } }));
+  // Line 1002 the client refuses; line 1003 only the engine (key over maxKeyBytes), in a pub with others.
+  const bad = [JSON.stringify({ key: '', type: 'step' }), JSON.stringify({ key: 'x'.repeat(600), type: 'step' })];
+  const input = [...lines.slice(0, 1000), '{not json', ...bad, '', ...lines.slice(1000)].join('\n');
+
+  const tail = spawn(process.execPath, [HUNT, 'tail', 'k', '--prefix', ...url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let tailed = '';
+  tail.stdout.on('data', (chunk: Buffer) => (tailed += chunk));
+  await new Promise((r) => setTimeout(r, 500));
+
+  const first = await hunt(['pub', '--producer', 'cli-test', ...url], input);
+  t.equal(first.code, 1, 'a failed line makes the exit code 1');
+  t.match(first.stderr, /line 1001: NOT_JSON:/);
+  t.match(first.stderr, /line 1002: BAD_EVENT: .*key must be a non-empty string/);
+  t.match(first.stderr, /line 1003: BAD_EVENT: .*more than maxKeyBytes/);
+  t.match(first.stderr, /2003 events read: 2000 acknowledged, failed: 1 NOT_JSON, 2 BAD_EVENT/);
+  const get = await hunt(['get', 'k3', ...url]);
+  t.equal(get.code, 0, get.stderr);
+  t.match(JSON.parse(get.stdout), { count: 200, fields: { i: 1993 } });
+
+  // The same producer name again: its pubs are numbered above the last run's, so nothing is lost.
+  const again = await hunt(['pub', '--producer', 'cli-test', ...url], lines.slice(0, 10).join('\n'));
+  t.equal(again.code, 0, again.stderr);
+  t.match(again.stderr, /10 events read: 10 acknowledged, none failed/);
+  t.match(JSON.parse((await hunt(['get', 'k3', ...url])).stdout), { count: 201 });
+
+  await new Promise((r) => setTimeout(r, 300));
+  tail.kill('SIGINT');
+  await new Promise((r) => tail.once('close', r));
+  const updates = tailed.trim().split('\n').map((line) => JSON.parse(line) as { key: string; version: number });
+  t.ok(updates.length > 0 && updates.every((u) => u.key.startsWith('k')), `tail printed ${updates.length} updates`);
+  t.equal(Math.max(...updates.filter((u) => u.key === 'k3').map((u) => u.version)), 201, 'up to the last change');
+
+  const partition = await hunt(['partition', 'player:ann', ...url]);
+  t.same(JSON.parse(partition.stdout), { key: 'player:ann', partition: partitionOf('player:ann', 8), partitions: 8, worker: partitionOf('player:ann', 8) % 2 });
+});
+
+t.test('errors are one line and a non-zero exit code', async (t) => {
+  const missing = await hunt(['get', 'k', '--url', 'ws://127.0.0.1:1/v1/stream']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /^hunt: DISCONNECTED: cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/stream: connect ECONNREFUSED/);
+  t.equal(missing.stderr.trim().split('\n').length, 1);
+  const unknown = await hunt(['frobnicate']);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /unknown command "frobnicate"; commands: serve, check-config, get, tail, pub, partition, bench/);
+  const usage = await hunt(['get']);
+  t.equal(usage.code, 2);
+  t.match(usage.stderr, /usage: hunt get KEY/);
+  const badFlag = await hunt(['partition', 'k', '--partitions', 'x', '--workers', '1']);
+  t.equal(badFlag.code, 2);
+  t.match(badFlag.stderr, /--partitions must be a positive integer, got "x"/);
+  const help = await hunt(['pub', '--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /usage: hunt pub/);
+});
