@@ -69,6 +69,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 } },
+  { name: 'engine, async, metrics off', server: 'engine', durability: 'async', keys: 10_000, skew: 0, env: { HUNT_METRICS: 'off' } },
   { name: 'engine, async, event log on (100,000 per partition)', server: 'engine', durability: 'async', keys: 10_000, skew: 0, env: { HUNT_LOG_RETENTION_EVENTS: '100000' } },
   { name: 'engine, async, 1,000 subscribers', server: 'engine', durability: 'async', keys: 10_000, skew: 0, subscribers: 1000 },
   { name: 'engine, async, 1,000 subscribers, half of peak rate', server: 'engine', durability: 'async', keys: 10_000, skew: 0, subscribers: 1000, rateOf: { scenario: 'engine, async', fraction: 0.5 } },

@@ -1,5 +1,7 @@
 // GET /metrics: Prometheus text with the engine's counters and gauges, moving with the traffic.
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import t from 'tap';
 import { startEngine, tempDir, TestClient } from './helpers.js';
 
@@ -44,5 +46,42 @@ t.test('counters and gauges follow the traffic', async (t) => {
   t.ok(value(text, 'hunt_lmdb_file_bytes')! > 0);
   t.match(text, /hunt_process_cpu_user_seconds_total/, 'process metrics included');
   t.match(text, /hunt_nodejs_eventloop_lag_p99_seconds/);
+  // Kept by the workers in shared memory: a batch per pub and worker (pubs were sent one by one).
+  const perWorker = (series: string) => value(text, `${series}{worker="0"}`)! + value(text, `${series}{worker="1"}`)!;
+  t.equal(perWorker('hunt_commit_batch_events_sum'), 6, 'every event in a committed batch');
+  t.equal(value(text, 'hunt_commit_batch_events_count{worker="0"}'), 3);
+  t.equal(value(text, 'hunt_commit_batch_events_bucket{worker="0",le="10"}'), 3);
+  t.equal(value(text, 'hunt_commit_seconds_count{worker="0"}'), 3);
+  t.ok(value(text, 'hunt_commit_seconds_sum{worker="0"}')! > 0, 'commit and fsync take time');
+  t.equal(value(text, 'hunt_worker_lag_records{worker="0"}'), 0);
+  t.match(text, /hunt_partition_lag_events\{partition="0"\} 0/);
   await client.close();
+});
+
+t.test('route matches are counted per route, across a reload; HUNT_METRICS=off serves no metrics', async (t) => {
+  const dir = tempDir(t);
+  const routesFile = path.join(dir, 'routes.json');
+  const routes = (name: string) => JSON.stringify({ routes: [{ name, type: 'clue', update: { $inc: { n: 1 } } }, { name: 'quiet', type: 'noise', drop: true }] });
+  fs.writeFileSync(routesFile, routes('clues'));
+  const engine = await startEngine({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_DURABILITY: 'async', HUNT_ROUTES: routesFile });
+  t.teardown(() => engine.stop());
+  const client = await TestClient.connect(engine.port);
+  await client.welcome();
+  const pub = (id: number, types: string[]) => client.request({ op: 'pub', id, events: types.map((type) => ({ key: 'k', type })) });
+  t.match(await pub(1, ['clue', 'clue', 'noise', 'other']), { op: 'ack' });
+  fs.writeFileSync(routesFile, routes('clues v2'));
+  t.ok(engine.reloadRoutes());
+  t.match(await pub(2, ['clue']), { op: 'ack' });
+  const { text } = await scrape(engine.port);
+  t.equal(value(text, 'hunt_route_matches_total{route="clues"}'), 2);
+  t.equal(value(text, 'hunt_route_matches_total{route="clues v2"}'), 1);
+  t.equal(value(text, 'hunt_route_matches_total{route="quiet"}'), 1);
+  t.equal(value(text, 'hunt_route_matches_total{route="(none)"}'), 1);
+  await client.close();
+
+  const off = await startEngine({ HUNT_DATA_DIR: path.join(dir, 'data-off'), HUNT_METRICS: 'off' });
+  t.teardown(() => off.stop());
+  const scraped = await scrape(off.port);
+  t.equal(scraped.status, 404);
+  t.match(JSON.parse(scraped.text), { error: 'NOT_FOUND', message: /HUNT_METRICS=off/ });
 });

@@ -18,6 +18,8 @@ export interface PendingPub {
   dup: boolean;
   /** performance.now() when the pub was taken (for the ack-latency histogram). */
   takenAt: number;
+  /** Events in the pub (for the acked-events counter). */
+  events: number;
 }
 
 export class AckTracker {
@@ -27,7 +29,7 @@ export class AckTracker {
   pending = 0;
   private onIdle: (() => void) | null = null;
   /** Told how each pub ended — acked, dup (a re-send) or failed (STORAGE) — and after how many ms. */
-  onSettled: (result: 'acked' | 'dup' | 'failed', ms: number) => void = () => {};
+  onSettled: (result: 'acked' | 'dup' | 'failed', ms: number, events: number) => void = () => {};
 
   constructor(workers: number) {
     for (let w = 0; w < workers; w++) {
@@ -71,7 +73,7 @@ export class AckTracker {
 
   private settle(pub: PendingPub): void {
     this.pending--;
-    this.onSettled(pub.failure !== null ? 'failed' : pub.dup ? 'dup' : 'acked', performance.now() - pub.takenAt);
+    this.onSettled(pub.failure !== null ? 'failed' : pub.dup ? 'dup' : 'acked', performance.now() - pub.takenAt, pub.events);
     const conn = pub.conn;
     conn.inFlight--;
     if (!conn.closed) {

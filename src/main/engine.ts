@@ -1,7 +1,7 @@
 // Composition of the engine: data directory, LMDB, rings, partition workers, ack tracking and the
 // uWS front end; and the orderly stop (stop taking, finish and ack what was taken, close storage).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, type EngineConfig } from '../shared/config.js';
+import { ConfigError, redactedConfig, type EngineConfig } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { ownerOf, partitionsOwnedBy } from '../shared/partition.js';
 import { maxRecordPayload } from '../shared/ring.js';
@@ -21,6 +21,7 @@ import { LogFollows } from './log-follows.js';
 import { createInterest } from '../shared/interest.js';
 import { decodeMeta } from '../shared/meta-codec.js';
 import type { ProgressRecord } from '../shared/progress-record.js';
+import { WorkerStats } from '../shared/worker-stats.js';
 import { tlsProblems } from './tls.js';
 import { Router } from './router.js';
 import { loadRoutes, RoutesError } from './routes.js';
@@ -60,6 +61,7 @@ export class Engine {
     readonly producers: ProducerRegistry,
     readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
+    private readonly retiredRouteMatches: Map<string, number>,
     private readonly log: Logger,
   ) {
     this.expiryTimer = setInterval(() => producers.expire(Date.now()), PRODUCER_EXPIRY_INTERVAL_MS).unref();
@@ -96,23 +98,34 @@ export class Engine {
       const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
       const interest = createInterest();
       const subscriptions = new SubscriptionRegistry(interest, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
-      const metrics = new EngineMetrics({
-        connections: () => server?.connectionCount ?? 0,
-        pubsInFlight: () => tracker.pending,
-        channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes })),
-        subscriptionUpdates: () => subscriptions.updatesSent,
-        producers: () => producers.size,
-        dataDir: config.dataDir,
-      });
-      tracker.onSettled = (result, ms) => {
-        metrics.pubsSettled.inc({ result });
-        metrics.ackLatency.observe(ms / 1000);
-      };
-      ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
+      const workerStats = channels.map(() => WorkerStats.create());
+      // Route matches of routes replaced by a reload, so the counters never go back.
+      const retiredRouteMatches = new Map<string, number>();
+      const metrics = config.metrics
+        ? new EngineMetrics({
+            connections: () => server?.connectionCount ?? 0,
+            pubsInFlight: () => tracker.pending,
+            channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
+            partitionLags: () => Array.from(lastOffsets, (last, partition) => ({ partition, lag: last - (store!.partitions.get(partition) ?? 0) })),
+            subscriptionUpdates: () => subscriptions.updatesSent,
+            producers: () => producers.size,
+            routeMatches: () => {
+              const matches = new Map(retiredRouteMatches);
+              ingest.router?.matchCounts(matches);
+              return matches;
+            },
+            workerStats,
+            dataDir: config.dataDir,
+          })
+        : null;
+      if (metrics !== null) {
+        tracker.onSettled = metrics.onSettled.bind(metrics);
+        ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
+      }
       // Follows pause at the same unsent-bytes mark where a subscriber would be dropped.
       const follows = new LogFollows(store, config.workers, (p) => ownerOf(p, config.workers), { maxPerConnection: config.maxSubscriptions, maxBufferedBytes: config.subscriberMaxLagBytes }, log);
       const handler = new MessageHandler(ingest, producers, subscriptions, follows, store, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
-      handler.onError = (code) => metrics.errors.inc({ code });
+      if (metrics !== null) handler.onError = (code) => metrics.errors.inc({ code });
       server = new FrontEndServer(
         {
           host: config.host,
@@ -121,7 +134,8 @@ export class Engine {
           idleTimeoutSeconds: config.idleTimeoutSeconds,
           maxConnections: config.maxConnections,
           partitions: () => partitionInfo(partitions, config.workers, lastOffsets, store!, channels),
-          metrics: () => metrics.registry.metrics(),
+          metrics: metrics === null ? null : () => metrics.registry.metrics(),
+          stats: metrics === null ? null : async () => ({ ...(await metrics.stats()), partitions, config: redactedConfig(config) }),
           tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
           welcome: { partitions, durability: config.durability },
         },
@@ -142,6 +156,7 @@ export class Engine {
         cacheKeys: Math.ceil(config.cacheKeys / config.workers),
         logLevel: config.logLevel,
         interest,
+        stats: workerStats[channel.worker]!.buffer,
         logRetentionEvents: config.logRetentionEvents,
         logRetentionSeconds: config.logRetentionSeconds,
         ...(hooks.workerFault !== undefined && channel.worker === 0 ? { fault: hooks.workerFault } : {}),
@@ -152,11 +167,11 @@ export class Engine {
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
       const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal, () => {
-        metrics.workerRestarts.inc();
+        metrics?.workerRestarts.inc();
         subscriptions.dropAll('a partition worker restarted; updates may have been missed');
       });
       pool.start();
-      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, log);
+      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, retiredRouteMatches, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
@@ -206,6 +221,7 @@ export class Engine {
     }
     try {
       const routes = loadRoutes(file);
+      this.ingest.router?.matchCounts(this.retiredRouteMatches);
       this.ingest.router = new Router(routes);
       this.log.info({ file, routes: routes.routes.length }, 'routes reloaded');
       return true;

@@ -149,7 +149,7 @@ export class Ingest {
     if (producer !== null) {
       for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[targets.hash[i]! % partitions] = seq;
     }
-    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null, dup: producer !== null && fresh === 0 && count > 0, takenAt: performance.now() };
+    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null, dup: producer !== null && fresh === 0 && count > 0, takenAt: performance.now(), events: events.length };
     for (let i = 0; i < touched.length; i++) {
       const channel = channels[touched[i]!]!;
       // A re-send waits for what its partitions took before; nothing, if they are done already.

@@ -120,6 +120,11 @@ export class PartitionChannel {
     return this.outbound.waitForData(timeoutMs);
   }
 
+  /** Records enqueued and not yet reported done or failed. */
+  pendingRecords(): number {
+    return (this.enqueued - this.settledThrough) >>> 0;
+  }
+
   /** Whether every record enqueued so far has been reported done or failed. */
   isSettled(): boolean {
     return this.settledThrough === this.enqueued;

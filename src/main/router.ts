@@ -6,10 +6,23 @@ import type { CompiledRoute, FieldKind, RoutesConfig } from './routes.js';
 
 const TYPE_CACHE_LIMIT = 10_000;
 
+/** The name under which events that match no route are counted. */
+export const NO_ROUTE = '(none)';
+
 export class Router {
   private readonly byType = new Map<string, CompiledRoute[]>();
+  /** Events matched per route (by index; the last slot: no route), counted as they are validated. */
+  private readonly matches: Float64Array;
 
-  constructor(readonly config: RoutesConfig) {}
+  constructor(readonly config: RoutesConfig) {
+    this.matches = new Float64Array(config.routes.length + 1);
+  }
+
+  /** Events matched so far, by route name (NO_ROUTE: none matched); for /metrics. */
+  matchCounts(into: Map<string, number>): void {
+    const names = [...this.config.routes.map((r) => r.name), NO_ROUTE];
+    names.forEach((name, i) => into.set(name, (into.get(name) ?? 0) + this.matches[i]!));
+  }
 
   /**
    * The route for an event, or null for the default merge; throws BAD_EVENT when the event
@@ -17,6 +30,7 @@ export class Router {
    */
   route(key: string, type: string, data: Record<string, unknown> | undefined, index: number, id: number): CompiledRoute | null {
     const route = this.candidates(type).find((r) => key.startsWith(r.keyPrefix)) ?? null;
+    this.matches[route === null ? this.config.routes.length : route.index]++;
     if (route === null) {
       if (this.config.unmatched === 'reject') {
         throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}] (type ${JSON.stringify(type)}) matches no route and the routes reject unmatched events`, id, index);

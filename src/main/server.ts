@@ -9,6 +9,7 @@ import type { Producer } from './producers.js';
 import type { TlsFiles } from './tls.js';
 import { DEFAULT_LIST_LIMIT, listKeys, MAX_LIST_LIMIT, type PartitionInfo } from './listings.js';
 import type { MessageHandler } from './message-handler.js';
+import { loadDashboardAssets } from './dashboard-assets.js';
 import { encodeMessage, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from './protocol.js';
 import { uws } from './uws.js';
 import { checkKey } from './validate.js';
@@ -71,8 +72,10 @@ export interface ServerOptions {
   tls: TlsFiles | undefined;
   /** The partitions' figures for GET /v1/partitions. */
   partitions: () => PartitionInfo[];
-  /** Prometheus text for GET /metrics. */
-  metrics: () => Promise<string>;
+  /** Prometheus text for GET /metrics; null with HUNT_METRICS=off. */
+  metrics: (() => Promise<string>) | null;
+  /** The dashboard's figures for GET /v1/stats; null with HUNT_METRICS=off. */
+  stats: (() => Promise<unknown>) | null;
   /** Extra fields of the welcome message. */
   welcome: { partitions: number; durability: string };
 }
@@ -130,6 +133,13 @@ export class FrontEndServer {
       if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
       this.json(res, '200 OK', { partitions: this.options.partitions() });
     });
+    this.app.get('/v1/stats', (res, req) => this.stats(res, req));
+    // The dashboard's files are public (they hold no data); the page asks for its token.
+    for (const [url, file] of loadDashboardAssets()) {
+      this.app.get(url, (res) => {
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('cache-control', 'no-cache').end(file.body));
+      });
+    }
     this.app.any('/*', (res) => this.json(res, '404 Not Found', { error: 'NOT_FOUND' }));
   }
 
@@ -265,13 +275,24 @@ export class FrontEndServer {
   }
 
   private metrics(res: HttpResponse, req: HttpRequest): void {
+    this.collected(res, req, this.options.metrics, (text) =>
+      res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').end(text)),
+    );
+  }
+
+  private stats(res: HttpResponse, req: HttpRequest): void {
+    this.collected(res, req, this.options.stats, (body) => this.json(res, '200 OK', body));
+  }
+
+  /** Answers with what `collect` (null: metrics off) produces asynchronously, unless the client went away. */
+  private collected<T>(res: HttpResponse, req: HttpRequest, collect: (() => Promise<T>) | null, answer: (value: T) => void): void {
     if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+    if (collect === null) return this.json(res, '404 Not Found', { error: 'NOT_FOUND', message: 'metrics are off (HUNT_METRICS=off)' });
     let aborted = false;
     res.onAborted(() => (aborted = true));
-    this.options.metrics().then(
-      (text) => {
-        if (aborted) return;
-        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').end(text));
+    collect().then(
+      (value) => {
+        if (!aborted) answer(value);
       },
       (error: Error) => {
         this.log.error({ err: error }, 'collecting metrics failed');

@@ -40,6 +40,8 @@ export interface EngineConfig {
   subscriberMaxLagBytes: number;
   logRetentionEvents: number;
   logRetentionSeconds: number;
+  /** Serve GET /metrics and keep its counters (off: no instrumentation on the hot path). */
+  metrics: boolean;
 }
 
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
@@ -105,6 +107,7 @@ const SETTINGS = {
   HUNT_SUBSCRIBER_MAX_LAG_BYTES: [int(64 * 1024, 3 * 1024 * 1024), String(1024 * 1024)],
   HUNT_TLS_CERT: [z.string(), ''],
   HUNT_TLS_KEY: [z.string(), ''],
+  HUNT_METRICS: [oneOf(['on', 'off']), 'on'],
 } as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -174,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       subscriberMaxLagBytes: p.HUNT_SUBSCRIBER_MAX_LAG_BYTES,
       tlsCert: p.HUNT_TLS_CERT === '' ? undefined : p.HUNT_TLS_CERT,
       tlsKey: p.HUNT_TLS_KEY === '' ? undefined : p.HUNT_TLS_KEY,
+      metrics: p.HUNT_METRICS === 'on',
     },
   };
 }

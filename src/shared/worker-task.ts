@@ -18,6 +18,8 @@ export interface PartitionWorkerTask {
   logRetentionSeconds: number;
   /** Per key-hash bucket, 1 where a change may have a subscriber (main/subscriptions.ts). */
   interest: SharedArrayBuffer;
+  /** The worker's histograms for /metrics (worker-stats.ts). */
+  stats: SharedArrayBuffer;
   /** Test-only: kill this worker thread once at a chosen point (see WorkerFault). */
   fault?: WorkerFault;
 }

@@ -25,6 +25,7 @@ import { mergeFlatMap } from './flat-merge.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
 import { isOfInterest } from '../shared/interest.js';
 import { PartitionLogWriter } from './log-writer.js';
+import { WorkerStats } from '../shared/worker-stats.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
 const SPIN_TURNS = 4;
@@ -52,6 +53,7 @@ export class PartitionLoop {
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
   private readonly fieldNames = new Utf8Interner();
+  private readonly stats: WorkerStats;
   /** The event log's writer; null when the log is off. */
   private readonly logWriter: PartitionLogWriter | null;
   /** Per key-hash bucket: 1 when a change there may have a subscriber (set by the front end). */
@@ -79,6 +81,7 @@ export class PartitionLoop {
     this.reader = new EventRecordReader(this.inbound.bytes, this.inbound.view);
     this.cache = new RecordCache(task.cacheKeys);
     this.interest = new Uint8Array(task.interest);
+    this.stats = new WorkerStats(task.stats);
     this.logWriter = task.logRetentionEvents > 0 ? new PartitionLogWriter(task.partitions, task.logRetentionEvents, task.logRetentionSeconds) : null;
     this.applied = new Float64Array(task.partitions);
     this.batchOffsets = new Float64Array(task.partitions);
@@ -228,6 +231,8 @@ export class PartitionLoop {
   private async commitBatch(): Promise<void> {
     const { store, dirty, touchedPartitions, batchOffsets, applied } = this;
     const from = this.inbound.releasedRecords();
+    const started = performance.now();
+    this.stats.batchEvents.observe(this.batchEvents);
     let failure: Error | null = null;
     try {
       store.root.transactionSync(() => {
@@ -277,11 +282,12 @@ export class PartitionLoop {
       return;
     }
     if (this.task.durability === 'async') {
+      this.stats.commitSeconds.observe((performance.now() - started) / 1000);
       await this.sendNotices();
       await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
       this.reportedThrough = through;
     } else {
-      this.flushInFlight = this.flushAndReport(through);
+      this.flushInFlight = this.flushAndReport(through, started);
     }
   }
 
@@ -317,10 +323,11 @@ export class PartitionLoop {
   }
 
   /** fsyncs everything committed so far, then reports it (or its failure) to the front end. */
-  private async flushAndReport(through: number): Promise<void> {
+  private async flushAndReport(through: number, commitStarted: number): Promise<void> {
     const from = this.reportedThrough;
     try {
       await flushToDisk(this.store);
+      this.stats.commitSeconds.observe((performance.now() - commitStarted) / 1000);
       await this.sendNotices();
       await this.report({ kind: ProgressKind.Done, from, through, message: '' });
     } catch (error) {
