@@ -8,6 +8,8 @@ import { partitionOf } from '../src/shared/partition.js';
 import { startEngine, tempDir } from './helpers.js';
 
 const HUNT = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
+const SIMULATE_HUNT = fileURLToPath(new URL('../examples/simulate-hunt.js', import.meta.url));
+const EXAMPLE_ROUTES = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
 
 interface Run {
   code: number | null;
@@ -16,9 +18,9 @@ interface Run {
 }
 
 /** Runs `hunt ...args` (never spawnSync: the engine under test shares this event loop). */
-function hunt(args: string[], stdin = ''): Promise<Run> {
+function hunt(args: string[], stdin = '', script = HUNT): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HUNT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
@@ -86,4 +88,14 @@ t.test('errors are one line and a non-zero exit code', async (t) => {
   const help = await hunt(['pub', '--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /usage: hunt pub/);
+});
+
+t.test('the example simulation streams a hunt through the client and prints what the routes kept', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_ROUTES: EXAMPLE_ROUTES });
+  t.teardown(() => engine.stop());
+  const run = await hunt([`ws://127.0.0.1:${engine.port}`, '6'], '', SIMULATE_HUNT);
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stdout, /^hunt h\w+: \d+ events in 22 pubs/);
+  t.match(run.stdout, /hunt:h\w+ \{"players":6,/, 'the hunt record counts its players');
+  t.match(run.stdout, /zone:h\w+:north \{"finds":\d+,"points":\d+\}/);
 });

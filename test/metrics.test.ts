@@ -31,6 +31,7 @@ t.test('counters and gauges follow the traffic', async (t) => {
   await client.welcome();
   for (let i = 0; i < 3; i++) t.match(await client.request({ op: 'pub', id: i, events: [{ key: 'a', type: 't' }, { key: 'b', type: 't' }] }), { op: 'ack' });
   t.match(await client.request({ op: 'pub', id: 9, events: [{ key: '', type: 't' }] }), { code: 'BAD_EVENT' });
+  t.match(await client.request({ op: 'sub', id: 10, keys: ['a'] }), { op: 'ack' });
 
   const { status, type, text } = await scrape(engine.port, auth);
   t.equal(status, 200);
@@ -39,6 +40,9 @@ t.test('counters and gauges follow the traffic', async (t) => {
   t.equal(value(text, 'hunt_pubs_settled_total{result="acked"}'), 3);
   t.equal(value(text, 'hunt_errors_total{code="BAD_EVENT"}'), 1);
   t.equal(value(text, 'hunt_connections'), 1);
+  t.equal(value(text, 'hunt_subscribers'), 1);
+  t.equal(value(text, 'hunt_log_follows'), 0);
+  t.equal(value(text, 'hunt_events_acked_total'), 6);
   t.equal(value(text, 'hunt_pubs_in_flight'), 0);
   t.equal(value(text, 'hunt_ack_latency_seconds_count'), 3, 'the BAD_EVENT pub was never taken');
   t.equal(value(text, 'hunt_ack_latency_seconds_bucket{le="+Inf"}'), 3);

@@ -108,6 +108,8 @@ export class Engine {
             channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
             partitionLags: () => Array.from(lastOffsets, (last, partition) => ({ partition, lag: last - (store!.partitions.get(partition) ?? 0) })),
             subscriptionUpdates: () => subscriptions.updatesSent,
+            subscribers: () => subscriptions.subscribers,
+            logFollows: () => follows.size,
             producers: () => producers.size,
             routeMatches: () => {
               const matches = new Map(retiredRouteMatches);

@@ -14,6 +14,8 @@ export interface MetricsSources {
   /** Per partition: events routed to it and not yet committed. */
   partitionLags(): { partition: number; lag: number }[];
   subscriptionUpdates(): number;
+  subscribers(): number;
+  logFollows(): number;
   producers(): number;
   /** Events matched per route name so far. */
   routeMatches(): Map<string, number>;
@@ -144,6 +146,8 @@ export class EngineMetrics {
     sharedHistogram(this.registry, 'hunt_commit_batch_events', 'Events per committed batch', (s) => s.batchEvents, sources.workerStats);
     sharedHistogram(this.registry, 'hunt_commit_seconds', 'From starting a batch commit to its being durable (async: committed; sync: flushed)', (s) => s.commitSeconds, sources.workerStats);
     new Gauge({ name: 'hunt_subscription_updates_sent', help: 'Updates sent to subscribers since start', registers, collect() { this.set(sources.subscriptionUpdates()); } });
+    new Gauge({ name: 'hunt_subscribers', help: 'Connections holding key or prefix subscriptions', registers, collect() { this.set(sources.subscribers()); } });
+    new Gauge({ name: 'hunt_log_follows', help: 'Running replay follows', registers, collect() { this.set(sources.logFollows()); } });
     new Gauge({
       name: 'hunt_lmdb_file_bytes',
       help: 'Size of the LMDB data file',

@@ -36,8 +36,13 @@ export class SubscriptionRegistry {
   private readonly exactPerBucket = new Uint32Array(INTEREST_BUCKETS);
   private readonly interest: Uint8Array;
   private readonly byConnection = new Map<Connection, { keys: Set<string>; prefixes: Set<string> }>();
-  /** Updates sent so far (for tests and, later, metrics). */
+  /** Updates sent so far (for metrics). */
   updatesSent = 0;
+
+  /** Connections holding at least one subscription. */
+  get subscribers(): number {
+    return this.byConnection.size;
+  }
 
   constructor(
     interest: SharedArrayBuffer,
