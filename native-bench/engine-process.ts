@@ -50,10 +50,7 @@ export function startServerProcess(args: string[], env: Record<string, string>, 
         pid,
         port: Number(match[1]),
         output: () => output,
-        cpuMicros: () => {
-          const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-          return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
-        },
+        cpuMicros: () => cpuMicrosOf(pid),
         peakRssBytes: () => statusKiB(pid, 'VmHWM') * 1024,
         rssBytes: () => statusKiB(pid, 'VmRSS') * 1024,
         stop: (signal = 'SIGTERM') => {
@@ -71,8 +68,14 @@ export function startServerProcess(args: string[], env: Record<string, string>, 
   });
 }
 
+/** CPU time (user + system) of all of a process's threads so far, in µs. */
+export function cpuMicrosOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
+}
+
 /** A `kB` field of /proc/<pid>/status (0 when absent). */
-function statusKiB(pid: number, field: string): number {
+export function statusKiB(pid: number, field: string): number {
   const line = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return line === null ? 0 : Number(line[1]);
 }

@@ -1,4 +1,4 @@
-// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only NAME-PART]`
+// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only NAME-PART] [--install-peers]`
 //
 // Starts each server as its own process, drives it with the load generator over real WebSockets,
 // and reports events/s acknowledged, ack latency (HDR), the server's CPU time per event (from
@@ -12,10 +12,16 @@ import { startEngineProcess, startServerProcess, type EngineProcess } from './en
 import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
 import { openSubscribers, startDeliveryProbe } from './subscribers.js';
+import { installPeers, peerUnavailable, startRedisPeer } from './peers.js';
+import { ceilingLines, chartSvg, figuresTable, targetLines, type ScenarioFigures } from './report.js';
+import { measureCeilings } from './ceilings.js';
 
 interface Scenario {
   name: string;
-  server: 'engine' | 'naive';
+  /** engine; naive: ws + lmdb-js in one thread; uws-ceiling: bare uWS count-and-ack; redis: ws + redis-server. */
+  server: 'engine' | 'naive' | 'uws-ceiling' | 'redis';
+  /** redis: the AOF's appendfsync (durability then says which engine mode it is compared with). */
+  appendfsync?: 'everysec' | 'always';
   durability: 'sync' | 'async';
   keys: number;
   skew: number;
@@ -31,18 +37,8 @@ interface Scenario {
   hunt?: { routes: boolean };
 }
 
-interface Figures {
-  eventsPerSecond: number;
-  p50: number;
-  p99: number;
-  p999: number;
-  cpuUsPerEvent: number;
-  peakRssMiB: number;
+interface Figures extends ScenarioFigures {
   generatorCpuUsPerEvent: number;
-  errors: number;
-  /** Publish → subscriber update latency, ms (scenarios with subscribers; NaN otherwise). */
-  deliveryP50: number;
-  deliveryP99: number;
 }
 
 const args = process.argv.slice(2);
@@ -80,7 +76,15 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, async, K=1M', server: 'engine', durability: 'async', keys: 1_000_000, skew: 0 },
   { name: 'engine, sync, K=1M', server: 'engine', durability: 'sync', keys: 1_000_000, skew: 0 },
   { name: 'naive ws+lmdb, async', server: 'naive', durability: 'async', keys: 10_000, skew: 0 },
+  { name: 'uWS count+ack ceiling', server: 'uws-ceiling', durability: 'async', keys: 10_000, skew: 0 },
+  { name: 'ws + Redis, AOF everysec', server: 'redis', appendfsync: 'everysec', durability: 'async', keys: 10_000, skew: 0 },
+  { name: 'ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0 },
 ];
+
+/** Debian packages of the peers, installed with --install-peers. */
+const PEER_PACKAGES: Partial<Record<Scenario['server'], { binary: string; package: string }>> = {
+  redis: { binary: 'redis-server', package: 'redis-server' },
+};
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -93,6 +97,8 @@ async function startServer(scenario: Scenario, dataDir: string): Promise<EngineP
     const routes: Record<string, string> = scenario.hunt?.routes ? { HUNT_ROUTES: HUNT_ROUTES_FILE } : {};
     return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...routes, ...scenario.env });
   }
+  if (scenario.server === 'redis') return startRedisPeer(dataDir, scenario.appendfsync!);
+  if (scenario.server === 'uws-ceiling') return startServerProcess([fileURLToPath(new URL('./uws-ceiling-server.js', import.meta.url))], {});
   const entry = fileURLToPath(new URL('./naive-server.js', import.meta.url));
   return startServerProcess([entry, dataDir, scenario.durability], {});
 }
@@ -167,11 +173,27 @@ const selected = (s: Scenario) => only === '' || s.name.includes(only);
 const scenarios = SCENARIOS.filter(
   (s) => selected(s) || s.name === BASELINE || SCENARIOS.some((o) => selected(o) && o.rateOf?.scenario === s.name),
 );
+if (args.includes('--install-peers')) {
+  const packages = [...new Set(scenarios.flatMap((s) => (PEER_PACKAGES[s.server] === undefined || peerUnavailable(PEER_PACKAGES[s.server]!.binary) === null ? [] : [PEER_PACKAGES[s.server]!.package])))];
+  if (packages.length > 0) installPeers(packages);
+}
+process.stderr.write('ceilings of our parts (in-process)…\n');
+const ceilings = await measureCeilings(preset === 'quick' ? 1 : 3);
 const results: Record<string, Figures & { runs: Figures[] }> = {};
+/** Peers that could not run here, with the reason (reported, never silently left out). */
+const skipped: Record<string, string> = {};
 const total = scenarios.length * repeat;
 let done = 0;
 const started = Date.now();
 for (const scenario of scenarios) {
+  const peer = PEER_PACKAGES[scenario.server];
+  const unavailable = peer === undefined ? null : peerUnavailable(peer.binary);
+  if (unavailable !== null) {
+    skipped[scenario.name] = unavailable;
+    process.stderr.write(`skipped: ${scenario.name}: ${unavailable}\n`);
+    done += repeat;
+    continue;
+  }
   const runs: Figures[] = [];
   for (let r = 0; r < repeat; r++) {
     const target = scenario.rateOf ? results[scenario.rateOf.scenario]!.eventsPerSecond * scenario.rateOf.fraction : 0;
@@ -196,26 +218,26 @@ for (const scenario of scenarios) {
   };
 }
 
-const baseline = results[BASELINE]!;
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const lines = [
-  `| scenario | events/s acked | ÷ naive sync | p50 ms | p99 ms | p99.9 ms | server CPU µs/event | peak RSS MiB | errors |`,
-  `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
-];
-for (const [name, f] of Object.entries(results)) {
-  lines.push(
-    `| ${name} | ${fmt(f.eventsPerSecond)} | ${fmt(f.eventsPerSecond / baseline.eventsPerSecond, 2)}× | ${fmt(f.p50, 1)} | ${fmt(f.p99, 1)} | ${fmt(f.p999, 1)} | ${fmt(f.cpuUsPerEvent, 2)} | ${fmt(f.peakRssMiB)} | ${f.errors} |`,
-  );
-}
+const lines = figuresTable(results, BASELINE);
 for (const [name, f] of Object.entries(results)) {
   if (!Number.isNaN(f.deliveryP50)) lines.push('', `Update delivery, publish → subscriber (${name}): p50 ${fmt(f.deliveryP50, 1)} ms, p99 ${fmt(f.deliveryP99, 1)} ms.`);
 }
+for (const [name, reason] of Object.entries(skipped)) lines.push('', `Skipped: ${name}: ${reason}.`);
 const generatorCpu = median(Object.values(results).map((f) => f.generatorCpuUsPerEvent));
 lines.push('', `Load generator CPU: median ${fmt(generatorCpu, 2)} µs per acked event (its own process, all threads).`);
+lines.push('', '## Ceilings of our parts (same run)', '', ...ceilingLines(ceilings, results));
+lines.push('', '## Targets (ratios from this run)', '', ...targetLines(results, skipped));
 console.log(lines.join('\n'));
 
 const resultsDir = fileURLToPath(new URL('../../native-bench/results/', import.meta.url));
 fs.mkdirSync(resultsDir, { recursive: true });
-const file = path.join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${machine.host}.json`);
-fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results }, null, 2)}\n`);
-console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
+const stem = path.join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${machine.host}`);
+fs.writeFileSync(`${stem}.json`, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, skipped, ceilings }, null, 2)}\n`);
+const title = `native-bench ${new Date().toISOString().slice(0, 10)} on ${machine.host} (${machine.cores} cores, ${machine.cpu})`;
+fs.writeFileSync(`${stem}.svg`, chartSvg(results, title));
+fs.writeFileSync(
+  `${stem}.md`,
+  [`# ${title}`, '', `Settings: ${JSON.stringify(settings)}. Machine: ${JSON.stringify(machine)}.`, '', `![throughput and p99 per system](${path.basename(stem)}.svg)`, '', ...lines, ''].join('\n'),
+);
+console.log(`\nresults: ${path.relative(process.cwd(), stem)}.{json,md,svg}`);
