@@ -2,6 +2,7 @@
 // stopped by the bench itself, on loopback only. A peer whose server is not installed is reported
 // as skipped with the reason; `--install-peers` installs Debian's package first.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { cpuMicrosOf, startServerProcess, statusKiB, type EngineProcess } from './engine-process.js';
@@ -83,6 +84,86 @@ export async function startRedisPeer(dataDir: string, appendfsync: 'everysec' | 
     };
   } catch (error) {
     redis.kill('SIGKILL');
+    throw error;
+  }
+}
+
+/** CPU µs of a process and all its descendants (RabbitMQ runs as a tree of Erlang processes). */
+function treeCpuMicros(root: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      parents.set(Number(entry), Number(fs.readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  let total = 0;
+  for (const pid of parents.keys()) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parents.get(p)) {
+      if (p !== root) continue;
+      try {
+        total += cpuMicrosOf(pid);
+      } catch {
+        // Gone meanwhile.
+      }
+      break;
+    }
+  }
+  return total;
+}
+
+/**
+ * RabbitMQ (a node of its own, in `dataDir`, on free loopback ports), the consumer that applies the
+ * pubs to LMDB, and the `ws` front end that publishes them: one EngineProcess for all three.
+ */
+export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'async'): Promise<EngineProcess> {
+  const [amqpPort, distPort] = [await freePort(), await freePort()];
+  const node = `hunt-bench-${amqpPort}@localhost`;
+  const rabbit = spawn('/usr/lib/rabbitmq/bin/rabbitmq-server', [], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      HOME: dataDir,
+      RABBITMQ_NODENAME: node,
+      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+      RABBITMQ_NODE_PORT: String(amqpPort),
+      RABBITMQ_DIST_PORT: String(distPort),
+      RABBITMQ_MNESIA_BASE: `${dataDir}/mnesia`,
+      RABBITMQ_LOG_BASE: `${dataDir}/log`,
+      RABBITMQ_ENABLED_PLUGINS_FILE: `${dataDir}/enabled_plugins`,
+      RABBITMQ_CONFIG_FILE: `${dataDir}/none`,
+    },
+  });
+  const killRabbit = () => {
+    try {
+      process.kill(-rabbit.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  try {
+    await waitForLine(rabbit, /Starting broker\.\.\. completed/, 'rabbitmq-server', 60_000);
+    const url = `amqp://guest:guest@127.0.0.1:${amqpPort}`;
+    const consumer = spawn(process.execPath, [fileURLToPath(new URL('./rabbitmq-consumer.js', import.meta.url)), url, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitForLine(consumer, /"msg":"consuming"/, 'the RabbitMQ consumer');
+    const front = await startServerProcess([fileURLToPath(new URL('./rabbitmq-front-server.js', import.meta.url)), url], {});
+    return {
+      ...front,
+      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + treeCpuMicros(rabbit.pid!),
+      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024,
+      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024,
+      stop: async (signal = 'SIGTERM') => {
+        const code = await front.stop(signal);
+        consumer.kill('SIGKILL');
+        killRabbit();
+        return code;
+      },
+    };
+  } catch (error) {
+    killRabbit();
     throw error;
   }
 }

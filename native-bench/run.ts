@@ -1,4 +1,4 @@
-// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only NAME-PART] [--install-peers]`
+// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only NAME-PART[,PART…]] [--install-peers]`
 //
 // Starts each server as its own process, drives it with the load generator over real WebSockets,
 // and reports events/s acknowledged, ack latency (HDR), the server's CPU time per event (from
@@ -12,14 +12,14 @@ import { startEngineProcess, startServerProcess, type EngineProcess } from './en
 import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
 import { openSubscribers, startDeliveryProbe } from './subscribers.js';
-import { installPeers, peerUnavailable, startRedisPeer } from './peers.js';
+import { installPeers, peerUnavailable, startRabbitPeer, startRedisPeer } from './peers.js';
 import { ceilingLines, chartSvg, figuresTable, targetLines, type ScenarioFigures } from './report.js';
 import { measureCeilings } from './ceilings.js';
 
 interface Scenario {
   name: string;
   /** engine; naive: ws + lmdb-js in one thread; uws-ceiling: bare uWS count-and-ack; redis: ws + redis-server. */
-  server: 'engine' | 'naive' | 'uws-ceiling' | 'redis';
+  server: 'engine' | 'naive' | 'uws-ceiling' | 'redis' | 'rabbitmq';
   /** redis: the AOF's appendfsync (durability then says which engine mode it is compared with). */
   appendfsync?: 'everysec' | 'always';
   durability: 'sync' | 'async';
@@ -79,11 +79,13 @@ const SCENARIOS: Scenario[] = [
   { name: 'uWS count+ack ceiling', server: 'uws-ceiling', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'ws + Redis, AOF everysec', server: 'redis', appendfsync: 'everysec', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0 },
+  { name: 'ws + RabbitMQ + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0 },
 ];
 
 /** Debian packages of the peers, installed with --install-peers. */
 const PEER_PACKAGES: Partial<Record<Scenario['server'], { binary: string; package: string }>> = {
   redis: { binary: 'redis-server', package: 'redis-server' },
+  rabbitmq: { binary: '/usr/lib/rabbitmq/bin/rabbitmq-server', package: 'rabbitmq-server' },
 };
 
 const median = (values: number[]) => {
@@ -98,6 +100,7 @@ async function startServer(scenario: Scenario, dataDir: string): Promise<EngineP
     return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...routes, ...scenario.env });
   }
   if (scenario.server === 'redis') return startRedisPeer(dataDir, scenario.appendfsync!);
+  if (scenario.server === 'rabbitmq') return startRabbitPeer(dataDir, scenario.durability);
   if (scenario.server === 'uws-ceiling') return startServerProcess([fileURLToPath(new URL('./uws-ceiling-server.js', import.meta.url))], {});
   const entry = fileURLToPath(new URL('./naive-server.js', import.meta.url));
   return startServerProcess([entry, dataDir, scenario.durability], {});
@@ -168,8 +171,9 @@ const machine = {
 const settings = { preset, only, seconds, warmupSeconds: warmupMs / 1000, repeat, connections, batch, window, workers: 'engine default', loadThreads: 1 };
 console.log(`# native-bench ${new Date().toISOString()}\n${JSON.stringify({ machine, settings })}`);
 
-// --only keeps the scenarios whose name contains it (and the baseline, for the ratios).
-const selected = (s: Scenario) => only === '' || s.name.includes(only);
+// --only keeps the scenarios whose name contains it, or one of its comma-separated parts (and the
+// baseline, for the ratios).
+const selected = (s: Scenario) => only === '' || only.split(',').some((part) => s.name.includes(part));
 const scenarios = SCENARIOS.filter(
   (s) => selected(s) || s.name === BASELINE || SCENARIOS.some((o) => selected(o) && o.rateOf?.scenario === s.name),
 );
