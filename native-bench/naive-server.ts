@@ -6,6 +6,7 @@
 //   node dist/native-bench/naive-server.js <dataDir> <sync|async>   → prints {"port":N}
 import { open } from 'lmdb';
 import { Packr } from 'msgpackr';
+import { announceAndServe } from './ws-peer.js';
 import { WebSocketServer } from 'ws';
 import type { MetaRecord } from '../src/shared/metadata.js';
 import { applyDefaultMerge, newMetaRecord } from '../src/workers/default-merge.js';
@@ -32,11 +33,4 @@ server.on('connection', (socket) => {
     durable.then(() => socket.send(wire.pack({ op: 'ack', id: message.id })));
   });
 });
-server.on('listening', () => {
-  const address = server.address();
-  console.log(JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0, msg: 'listening on' }));
-});
-process.on('SIGTERM', () => {
-  server.close();
-  void db.close().then(() => process.exit(0));
-});
+announceAndServe(server, () => db.close());

@@ -5,6 +5,7 @@
 //   node dist/native-bench/rabbitmq-front-server.js <amqpUrl>   → prints {"port":N,"msg":"listening on"}
 import amqp from 'amqplib';
 import { Packr } from 'msgpackr';
+import { announceAndServe } from './ws-peer.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PUBS_QUEUE, REPLIES_QUEUE } from './rabbitmq-queues.js';
 
@@ -45,11 +46,4 @@ server.on('connection', (socket) => {
     });
   });
 });
-server.on('listening', () => {
-  const address = server.address();
-  console.log(JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0, msg: 'listening on' }));
-});
-process.on('SIGTERM', () => {
-  server.close();
-  void connection.close().then(() => process.exit(0));
-});
+announceAndServe(server, () => connection.close());

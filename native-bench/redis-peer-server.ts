@@ -7,6 +7,7 @@
 //   node dist/native-bench/redis-peer-server.js <redisPort>   → prints {"port":N,"msg":"listening on"}
 import { Packr } from 'msgpackr';
 import { createClient } from 'redis';
+import { announceAndServe } from './ws-peer.js';
 import { WebSocketServer } from 'ws';
 
 const redisPort = Number(process.argv[2]);
@@ -39,11 +40,4 @@ server.on('connection', (socket) => {
     );
   });
 });
-server.on('listening', () => {
-  const address = server.address();
-  console.log(JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0, msg: 'listening on' }));
-});
-process.on('SIGTERM', () => {
-  server.close();
-  void redis.quit().then(() => process.exit(0));
-});
+announceAndServe(server, () => redis.quit());
