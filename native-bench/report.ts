@@ -51,6 +51,15 @@ export function figuresTable(results: Record<string, ScenarioFigures>, baseline:
 /** Each target: met, missed (by how much), or not measured (and why). */
 export function targetLines(results: Record<string, ScenarioFigures>, skipped: Record<string, string>): string[] {
   const lines = ['| target | engine ÷ peer | verdict |', '|---|---:|---|'];
+  const sameLoad = Object.entries(results).filter(([name]) => name.startsWith('at '));
+  const engineAtLoad = sameLoad.find(([name]) => name.includes(': engine'));
+  if (engineAtLoad !== undefined && sameLoad.length > 1) {
+    const peers = sameLoad.filter(([name]) => name !== engineAtLoad[0]);
+    const worst = peers.filter(([, f]) => f.p99 <= engineAtLoad[1].p99).map(([name]) => name);
+    lines.push(
+      `| engine p99 below every peer's at the same offered load | ${fmt(engineAtLoad[1].p99, 1)} ms vs ${peers.map(([name, f]) => `${name.split(': ')[1]} ${fmt(f.p99, 1)}`).join(', ')} ms | ${worst.length === 0 ? 'met' : `missed: not below ${worst.join(', ')}`} |`,
+    );
+  }
   for (const target of TARGETS) {
     const engine = results[target.engine];
     const peer = results[target.peer];

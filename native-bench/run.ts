@@ -1,4 +1,4 @@
-// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only NAME-PART[,PART…]] [--install-peers]`
+// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only 'NAME-PART[|PART…]'] [--install-peers]`
 //
 // Starts each server as its own process, drives it with the load generator over real WebSockets,
 // and reports events/s acknowledged, ack latency (HDR), the server's CPU time per event (from
@@ -27,6 +27,8 @@ interface Scenario {
   skew: number;
   /** Fraction of a named scenario's median rate to offer (for latency at partial load). */
   rateOf?: { scenario: string; fraction: number };
+  /** A fixed rate to offer, events/s (every system at the same load, for comparing latency). */
+  rate?: number;
   /** Run a flooding producer and a client that never reads next to the measured load. */
   abusers?: boolean;
   /** Extra engine settings for the scenario. */
@@ -57,6 +59,9 @@ const only = flag('only', '');
 
 const HUNT_ROUTES_FILE = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
 
+/** The offered load of the same-load latency comparison, events/s (below every peer's peak here). */
+const SAME_LOAD = 60_000;
+
 /** The scenario every ratio is taken against. */
 const BASELINE = 'naive ws+lmdb, sync';
 
@@ -80,6 +85,11 @@ const SCENARIOS: Scenario[] = [
   { name: 'ws + Redis, AOF everysec', server: 'redis', appendfsync: 'everysec', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'ws + RabbitMQ + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0 },
+  // Every system at the same offered load, below what the slowest sustains: the p99s compare.
+  { name: 'at 60k/s: engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
+  { name: 'at 60k/s: naive ws+lmdb, sync', server: 'naive', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
+  { name: 'at 60k/s: ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
+  { name: 'at 60k/s: ws + RabbitMQ + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
 ];
 
 /** Debian packages of the peers, installed with --install-peers. */
@@ -171,9 +181,9 @@ const machine = {
 const settings = { preset, only, seconds, warmupSeconds: warmupMs / 1000, repeat, connections, batch, window, workers: 'engine default', loadThreads: 1 };
 console.log(`# native-bench ${new Date().toISOString()}\n${JSON.stringify({ machine, settings })}`);
 
-// --only keeps the scenarios whose name contains it, or one of its comma-separated parts (and the
+// --only keeps the scenarios whose name contains it, or one of its |-separated parts (and the
 // baseline, for the ratios).
-const selected = (s: Scenario) => only === '' || only.split(',').some((part) => s.name.includes(part));
+const selected = (s: Scenario) => only === '' || only.split('|').some((part) => s.name.includes(part));
 const scenarios = SCENARIOS.filter(
   (s) => selected(s) || s.name === BASELINE || SCENARIOS.some((o) => selected(o) && o.rateOf?.scenario === s.name),
 );
@@ -200,7 +210,7 @@ for (const scenario of scenarios) {
   }
   const runs: Figures[] = [];
   for (let r = 0; r < repeat; r++) {
-    const target = scenario.rateOf ? results[scenario.rateOf.scenario]!.eventsPerSecond * scenario.rateOf.fraction : 0;
+    const target = scenario.rate ?? (scenario.rateOf ? results[scenario.rateOf.scenario]!.eventsPerSecond * scenario.rateOf.fraction : 0);
     const eta = done === 0 ? '?' : `${Math.round((((Date.now() - started) / done) * (total - done)) / 1000)} s`;
     process.stderr.write(`[${done + 1}/${total}] ${scenario.name} (run ${r + 1}/${repeat}), about ${eta} left\n`);
     runs.push(await runOnce(scenario, target));
