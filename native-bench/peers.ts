@@ -167,3 +167,35 @@ export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'asy
     throw error;
   }
 }
+
+/**
+ * nats-server with JetStream (file storage in `dataDir`), the consumer half of nats-peer.ts and its
+ * `ws` front half: one EngineProcess for the three.
+ */
+export async function startNatsPeer(dataDir: string, durability: 'sync' | 'async'): Promise<EngineProcess> {
+  const port = await freePort();
+  const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', `${dataDir}/jetstream`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await waitForLine(nats, /Server is ready/, 'nats-server');
+    const url = `127.0.0.1:${port}`;
+    const script = fileURLToPath(new URL('./nats-peer.js', import.meta.url));
+    const consumer = spawn(process.execPath, [script, 'consumer', url, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitForLine(consumer, /"msg":"consuming"/, 'the NATS consumer');
+    const front = await startServerProcess([script, 'front', url], {});
+    return {
+      ...front,
+      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + cpuMicrosOf(nats.pid!),
+      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024 + statusKiB(nats.pid!, 'VmHWM') * 1024,
+      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024 + statusKiB(nats.pid!, 'VmRSS') * 1024,
+      stop: async (signal = 'SIGTERM') => {
+        const code = await front.stop(signal);
+        consumer.kill('SIGKILL');
+        nats.kill('SIGKILL');
+        return code;
+      },
+    };
+  } catch (error) {
+    nats.kill('SIGKILL');
+    throw error;
+  }
+}
