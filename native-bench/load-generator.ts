@@ -26,6 +26,24 @@ export interface LoadResult {
 
 const WORKER_FILE = new URL('./load-worker.js', import.meta.url);
 
+/** The bench's standard workload against `port`, unthrottled: C=8, B=100, K=10,000 uniform, window 64. */
+export function standardLoad(port: number, seconds: number, warmupSeconds: number): LoadOptions {
+  return {
+    url: `ws://127.0.0.1:${port}/v1/stream`,
+    connections: 8,
+    batch: 100,
+    keys: 10_000,
+    skew: 0,
+    window: 64,
+    durationMs: seconds * 1000,
+    warmupMs: warmupSeconds * 1000,
+    targetEventsPerSecond: 0,
+    threads: 1,
+    keyPrefix: 'player:',
+    shape: 'plain',
+  };
+}
+
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const threads = Math.max(1, Math.min(options.threads, options.connections));
   const pubsPerSecondPerConnection =

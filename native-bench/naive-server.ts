@@ -5,30 +5,21 @@
 //
 //   node dist/native-bench/naive-server.js <dataDir> <sync|async>   → prints {"port":N}
 import { open } from 'lmdb';
-import { Packr } from 'msgpackr';
-import { announceAndServe } from './ws-peer.js';
 import { WebSocketServer } from 'ws';
 import type { MetaRecord } from '../src/shared/metadata.js';
-import { applyDefaultMerge, newMetaRecord } from '../src/workers/default-merge.js';
+import { mergeEvents, wire, type BenchEvent } from './queue-pipeline.js';
+import { announceAndServe } from './ws-peer.js';
 
 const [dataDir, durability = 'sync'] = process.argv.slice(2);
-const wire = new Packr({ useRecords: false });
 const db = open<MetaRecord, string>({ path: dataDir!, noSync: durability === 'async' });
 
 const server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 2 * 1024 * 1024 });
 server.on('connection', (socket) => {
   socket.send(wire.pack({ op: 'welcome', v: 1 }));
   socket.on('message', (frame: Buffer) => {
-    const message = wire.unpack(frame) as { op: string; id: number; events: { key: string; type: string; ts?: number; data?: Record<string, unknown> }[] };
+    const message = wire.unpack(frame) as { op: string; id: number; events: BenchEvent[] };
     const now = Date.now();
-    const committed = db.transaction(() => {
-      for (const event of message.events) {
-        const ts = event.ts ?? now;
-        const meta = db.get(event.key) ?? newMetaRecord(ts);
-        applyDefaultMerge(meta, event.type, ts, event.data ?? null);
-        db.put(event.key, meta);
-      }
-    });
+    const committed = db.transaction(() => mergeEvents(db, message.events, now));
     const durable = durability === 'sync' ? committed.then(() => db.flushed) : committed;
     durable.then(() => socket.send(wire.pack({ op: 'ack', id: message.id })));
   });

@@ -7,8 +7,8 @@
 //   node dist/native-bench/redis-peer-server.js <redisPort>   → prints {"port":N,"msg":"listening on"}
 import { Packr } from 'msgpackr';
 import { createClient } from 'redis';
-import { announceAndServe } from './ws-peer.js';
 import { WebSocketServer } from 'ws';
+import { announceAndServe } from './ws-peer.js';
 
 const redisPort = Number(process.argv[2]);
 const wire = new Packr({ useRecords: false });

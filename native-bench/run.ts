@@ -15,6 +15,7 @@ import { openSubscribers, startDeliveryProbe } from './subscribers.js';
 import { installPeers, peerUnavailable, startNatsPeer, startRabbitPeer, startRedisPeer } from './peers.js';
 import { ceilingLines, chartSvg, figuresTable, targetLines, type ScenarioFigures } from './report.js';
 import { measureCeilings } from './ceilings.js';
+import { profileEngine, profileLines } from './profile.js';
 
 interface Scenario {
   name: string;
@@ -245,7 +246,13 @@ for (const [name, reason] of Object.entries(skipped)) lines.push('', `Skipped: $
 const generatorCpu = median(Object.values(results).map((f) => f.generatorCpuUsPerEvent));
 lines.push('', `Load generator CPU: median ${fmt(generatorCpu, 2)} µs per acked event (its own process, all threads).`);
 lines.push('', '## Ceilings of our parts (same run)', '', ...ceilingLines(ceilings, results));
-lines.push('', '## Targets (ratios from this run)', '', ...targetLines(results, skipped));
+const targets = targetLines(results, skipped);
+lines.push('', '## Targets (ratios from this run)', '', ...targets);
+if (targets.some((line) => line.includes('| missed'))) {
+  // A missed target: say where the engine's time goes, from a CPU profile under the same load.
+  process.stderr.write('a target was missed: profiling the engine (async) under load…\n');
+  lines.push('', "## Where the engine's time goes (async, V8 CPU profile under the bench's load, top functions by self time)", ...profileLines(await profileEngine({ HUNT_DURABILITY: 'async' }, 5)));
+}
 console.log(lines.join('\n'));
 
 const resultsDir = fileURLToPath(new URL('../../native-bench/results/', import.meta.url));

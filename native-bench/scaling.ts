@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEngineProcess } from './engine-process.js';
-import { runLoad } from './load-generator.js';
+import { runLoad, standardLoad } from './load-generator.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -60,21 +60,7 @@ for (const partitions of partitionCounts) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-scaling-'));
     const engine = await startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: durability, HUNT_WORKERS: String(workers), HUNT_PARTITIONS: String(partitions), HUNT_LOG_LEVEL: 'info' });
     let before = new Map<number, number>();
-    const result = await runLoad({
-      url: `ws://127.0.0.1:${engine.port}/v1/stream`,
-      connections: 8,
-      batch: 100,
-      keys: 10_000,
-      skew: 0,
-      window: 64,
-      durationMs: seconds * 1000,
-      warmupMs: 2000,
-      targetEventsPerSecond: 0,
-      threads: 1,
-      keyPrefix: 'player:',
-      shape: 'plain',
-      onMeasuring: () => (before = threadCpu(engine.pid)),
-    });
+    const result = await runLoad({ ...standardLoad(engine.port, seconds, 2), onMeasuring: () => (before = threadCpu(engine.pid)) });
     const after = threadCpu(engine.pid);
     await engine.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
