@@ -13,7 +13,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEngineProcess } from './engine-process.js';
+import { fileURLToPath } from 'node:url';
 import { runLoad, standardLoad } from './load-generator.js';
+import { scalingSvg } from './report.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -104,3 +106,11 @@ lines.push(
   }),
 );
 console.log(lines.join('\n'));
+
+// Beside the bench's results: the tables and a curve of events/s over workers.
+const resultsDir = fileURLToPath(new URL('../../native-bench/results/', import.meta.url));
+fs.mkdirSync(resultsDir, { recursive: true });
+const stem = path.join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${os.hostname()}-scaling`);
+fs.writeFileSync(`${stem}.svg`, scalingSvg(rows, `events/s over HUNT_WORKERS, ${durability}, measured on ${os.hostname()} (${os.availableParallelism()} cores)`));
+fs.writeFileSync(`${stem}.md`, `${lines.join('\n')}\n\n![events/s over workers](${path.basename(stem)}.svg)\n`);
+console.log(`\nresults: ${path.relative(process.cwd(), stem)}.{md,svg}`);
