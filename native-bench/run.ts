@@ -198,6 +198,13 @@ if (args.includes('--install-peers')) {
 }
 process.stderr.write('ceilings of our parts (in-process)…\n');
 const ceilings = await measureCeilings(preset === 'quick' ? 1 : 3);
+/** A progress bar on a terminal (one line, redrawn); a line per run otherwise (logs, CI). */
+function progress(what: string): void {
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${done + 1}/${total} ${what}`.slice(0, process.stderr.columns ?? 200));
+  else process.stderr.write(`[${done + 1}/${total}] ${what}\n`);
+}
 const results: Record<string, Figures & { runs: Figures[] }> = {};
 /** Peers that could not run here, with the reason (reported, never silently left out). */
 const skipped: Record<string, string> = {};
@@ -217,7 +224,7 @@ for (const scenario of scenarios) {
   for (let r = 0; r < repeat; r++) {
     const target = scenario.rate ?? (scenario.rateOf ? results[scenario.rateOf.scenario]!.eventsPerSecond * scenario.rateOf.fraction : 0);
     const eta = done === 0 ? '?' : `${Math.round((((Date.now() - started) / done) * (total - done)) / 1000)} s`;
-    process.stderr.write(`[${done + 1}/${total}] ${scenario.name} (run ${r + 1}/${repeat}), about ${eta} left\n`);
+    progress(`${scenario.name} (run ${r + 1}/${repeat}), about ${eta} left`);
     runs.push(await runOnce(scenario, target));
     done++;
   }
@@ -237,6 +244,7 @@ for (const scenario of scenarios) {
   };
 }
 
+if (process.stderr.isTTY) process.stderr.write('\n');
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const lines = figuresTable(results, BASELINE);
 for (const [name, f] of Object.entries(results)) {
