@@ -30,40 +30,52 @@ export function startEngineProcess(env: Record<string, string>, timeoutMs = 15_0
  * Starts `node ...args` and resolves once it logs a line with "port" and a "listening on" message
  * (the engine's pino line; the benchmark's baseline servers print the same shape).
  */
-export function startServerProcess(args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<EngineProcess> {
+export async function startServerProcess(args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<EngineProcess> {
   const child = spawn(process.execPath, args, {
     env: { ...process.env, HUNT_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { match, output } = await waitForOutput(child, /"port":(\d+)[^\n]*"msg":"listening on/, 'the server', timeoutMs);
+  const pid = child.pid!;
+  return {
+    child,
+    pid,
+    port: Number(match[1]),
+    output,
+    cpuMicros: () => cpuMicrosOf(pid),
+    peakRssBytes: () => statusKiB(pid, 'VmHWM') * 1024,
+    rssBytes: () => statusKiB(pid, 'VmRSS') * 1024,
+    stop: (signal = 'SIGTERM') => {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/**
+ * Resolves once a child's stdout or stderr so far matches `pattern` (rejects if it exits first or
+ * `timeoutMs` passes); its output keeps being collected for `output()`.
+ */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 15_000): Promise<{ match: RegExpExecArray; output: () => string }> {
+  let output = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`engine did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    let started = false;
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /"port":(\d+)[^\n]*"msg":"listening on/.exec(output);
+      if (started) return;
+      const match = pattern.exec(output);
       if (match === null) return;
+      started = true;
       clearTimeout(timer);
-      const pid = child.pid!;
-      resolve({
-        child,
-        pid,
-        port: Number(match[1]),
-        output: () => output,
-        cpuMicros: () => cpuMicrosOf(pid),
-        peakRssBytes: () => statusKiB(pid, 'VmHWM') * 1024,
-        rssBytes: () => statusKiB(pid, 'VmRSS') * 1024,
-        stop: (signal = 'SIGTERM') => {
-          child.kill(signal);
-          return exited;
-        },
-      });
+      resolve({ match, output: () => output });
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`engine exited with ${code} before listening:\n${output}`));
+      if (!started) reject(new Error(`${what} exited with ${code} before it started:\n${output}`));
     });
   });
 }

@@ -1,11 +1,11 @@
 // The servers the bench compares the engine with, other than the naive baseline: each started and
 // stopped by the bench itself, on loopback only. A peer whose server is not installed is reported
 // as skipped with the reason; `--install-peers` installs Debian's package first.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { cpuMicrosOf, startServerProcess, statusKiB, type EngineProcess } from './engine-process.js';
+import { cpuMicrosOf, startServerProcess, statusKiB, waitForOutput, type EngineProcess } from './engine-process.js';
 
 /** Why a peer cannot run here (null: it can). */
 export function peerUnavailable(binary: string): string | null {
@@ -35,27 +35,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Waits until `child` prints `ready` (or exits, or `timeoutMs` passes). */
-function waitForLine(child: ChildProcess, ready: RegExp, what: string, timeoutMs = 15_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code}:\n${output}`));
-    });
-  });
-}
-
 /**
  * redis-server with an append-only file (`appendfsync` everysec or always) in `dataDir`, and the
  * `ws` front end of redis-peer-server.ts in front of it: one EngineProcess whose CPU and memory are
@@ -68,7 +47,7 @@ export async function startRedisPeer(dataDir: string, appendfsync: 'everysec' | 
   });
   const redisExited = new Promise<void>((resolve) => redis.once('exit', () => resolve()));
   try {
-    await waitForLine(redis, /Ready to accept connections/, 'redis-server');
+    await waitForOutput(redis, /Ready to accept connections/, 'redis-server');
     const front = await startServerProcess([fileURLToPath(new URL('./redis-peer-server.js', import.meta.url)), String(port)], {});
     return {
       ...front,
@@ -145,10 +124,10 @@ export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'asy
     }
   };
   try {
-    await waitForLine(rabbit, /Starting broker\.\.\. completed/, 'rabbitmq-server', 60_000);
+    await waitForOutput(rabbit, /Starting broker\.\.\. completed/, 'rabbitmq-server', 60_000);
     const url = `amqp://guest:guest@127.0.0.1:${amqpPort}`;
     const consumer = spawn(process.execPath, [fileURLToPath(new URL('./rabbitmq-consumer.js', import.meta.url)), url, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitForLine(consumer, /"msg":"consuming"/, 'the RabbitMQ consumer');
+    await waitForOutput(consumer, /"msg":"consuming"/, 'the RabbitMQ consumer');
     const front = await startServerProcess([fileURLToPath(new URL('./rabbitmq-front-server.js', import.meta.url)), url], {});
     return {
       ...front,
@@ -176,11 +155,11 @@ export async function startNatsPeer(dataDir: string, durability: 'sync' | 'async
   const port = await freePort();
   const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', `${dataDir}/jetstream`], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    await waitForLine(nats, /Server is ready/, 'nats-server');
+    await waitForOutput(nats, /Server is ready/, 'nats-server');
     const url = `127.0.0.1:${port}`;
     const script = fileURLToPath(new URL('./nats-peer.js', import.meta.url));
     const consumer = spawn(process.execPath, [script, 'consumer', url, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitForLine(consumer, /"msg":"consuming"/, 'the NATS consumer');
+    await waitForOutput(consumer, /"msg":"consuming"/, 'the NATS consumer');
     const front = await startServerProcess([script, 'front', url], {});
     return {
       ...front,
