@@ -34,10 +34,10 @@ const MAX_SCANNED = 100_000;
 /** A page stops growing past this many entry bytes (a page of big events stays a sane frame). */
 const MAX_PAGE_BYTES = 256 * 1024;
 /** Missed updates a `sub` with `from` recovers at most; past that the subscriber resyncs from the snapshot. */
-export const MAX_RECOVERED = 1000;
+const MAX_RECOVERED = 1000;
 
 /** Throws OUT_OF_RANGE if the retention removed offset `from` of the partition. */
-export function checkRetained(store: Store, partition: number, from: number, id: number): void {
+function checkRetained(store: Store, partition: number, from: number, id: number): void {
   const range = retainedRange(store, partition);
   // Offsets start at 1: below the first held entry is an error only if earlier entries existed.
   if (range !== null && range.first > 1 && from < range.first) {
@@ -45,7 +45,7 @@ export function checkRetained(store: Store, partition: number, from: number, id:
   }
 }
 
-export function toReplayedEvent(entry: LogEntry): ReplayedEvent {
+function toReplayedEvent(entry: LogEntry): ReplayedEvent {
   const { offset, key, type, ts, version, kind, payload } = entry;
   return kind === RecordKind.Merge
     ? { offset, key, type, ts, version, data: payload ?? undefined }

@@ -62,7 +62,7 @@ export function logEntryBytes(keyStart: number, typeEnd: number, dataStart: numb
   return LOG_ENTRY_HEADER_BYTES + (typeEnd - keyStart) + (dataEnd - dataStart);
 }
 
-export function readLogEntry(offset: number, value: Buffer): LogEntry {
+function readLogEntry(offset: number, value: Buffer): LogEntry {
   const keyBytes = value.readUInt16LE(17);
   const typeBytes = value.readUInt16LE(19);
   const keyAt = LOG_ENTRY_HEADER_BYTES;
