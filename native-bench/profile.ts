@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ENGINE_ENTRY, startServerProcess } from './engine-process.js';
-import { runLoad, standardLoad } from './load-generator.js';
+import { runLoad, standardLoad, type LoadOptions } from './load-generator.js';
 
 interface ProfileNode {
   id: number;
@@ -42,11 +42,12 @@ function summarise(profile: CpuProfile, top: number): { totalMs: number; top: { 
   return { totalMs: total / 1000, top: sorted.map(([fn, us]) => ({ fn, share: us / total })) };
 }
 
-export async function profileEngine(env: Record<string, string>, seconds: number, top = 8): Promise<ThreadProfile[]> {
+/** Profiles the engine started with `env` under the bench's standard load of `shape` events. */
+export async function profileEngine(env: Record<string, string>, shape: LoadOptions['shape'], seconds: number, top = 8): Promise<ThreadProfile[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-profile-'));
   try {
     const engine = await startServerProcess(['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'profiles')}`, ENGINE_ENTRY], { HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_LOG_LEVEL: 'info', ...env });
-    await runLoad(standardLoad(engine.port, seconds, 1));
+    await runLoad({ ...standardLoad(engine.port, seconds, 1), shape });
     await engine.stop();
     // Profile files are named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main one.
     return fs

@@ -15,7 +15,7 @@ export interface ScenarioFigures {
   deliveryP99: number;
 }
 
-interface Target {
+export interface Target {
   what: string;
   engine: string;
   peer: string;
@@ -23,14 +23,25 @@ interface Target {
   atLeast: number;
 }
 
-/** The targets of native-bench (issue 6 and the core issue), as ratios between two scenarios. */
+/** The targets of native-bench (issue 6, the core issue and the routes issue), as ratios between two scenarios. */
 export const TARGETS: Target[] = [
   { what: 'engine sync ≥ 3× the naive ws + lmdb server', engine: 'engine, sync', peer: 'naive ws+lmdb, sync', atLeast: 3 },
   { what: 'engine sync ≥ 2× ws + Redis (appendfsync always)', engine: 'engine, sync', peer: 'ws + Redis, AOF always', atLeast: 2 },
   { what: 'engine async ≥ 1.5× ws + Redis (appendfsync everysec)', engine: 'engine, async', peer: 'ws + Redis, AOF everysec', atLeast: 1.5 },
   { what: 'engine async ≥ 50% of the bare uWS count+ack ceiling', engine: 'engine, async', peer: 'uWS count+ack ceiling', atLeast: 0.5 },
   { what: 'engine sync ≥ 5× the RabbitMQ pipeline', engine: 'engine, sync', peer: 'ws + RabbitMQ + consumer', atLeast: 5 },
+  {
+    what: 'treasure-hunt routes (with fan-out) ≥ 70% of the default merge',
+    engine: 'engine, async, hunt events, treasure-hunt routes',
+    peer: 'engine, async, hunt events, default merge',
+    atLeast: 0.7,
+  },
 ];
+
+/** The targets missed in this run (measured and below their ratio). */
+export function missedTargets(results: Record<string, ScenarioFigures>): Target[] {
+  return TARGETS.filter((t) => results[t.engine] !== undefined && results[t.peer] !== undefined && results[t.engine]!.eventsPerSecond / results[t.peer]!.eventsPerSecond < t.atLeast);
+}
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 

@@ -13,7 +13,7 @@ import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
 import { openSubscribers, startDeliveryProbe } from './subscribers.js';
 import { installPeers, peerUnavailable, startNatsPeer, startRabbitPeer, startRedisPeer } from './peers.js';
-import { ceilingLines, chartSvg, figuresTable, targetLines, type ScenarioFigures } from './report.js';
+import { ceilingLines, chartSvg, figuresTable, missedTargets, targetLines, type ScenarioFigures } from './report.js';
 import { measureCeilings } from './ceilings.js';
 import { profileEngine, profileLines } from './profile.js';
 
@@ -108,10 +108,14 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
+/** The scenario's engine settings beyond data dir and durability. */
+function engineEnv(scenario: Scenario): Record<string, string> {
+  return { ...(scenario.hunt?.routes ? { HUNT_ROUTES: HUNT_ROUTES_FILE } : {}), ...scenario.env };
+}
+
 async function startServer(scenario: Scenario, dataDir: string): Promise<EngineProcess> {
   if (scenario.server === 'engine') {
-    const routes: Record<string, string> = scenario.hunt?.routes ? { HUNT_ROUTES: HUNT_ROUTES_FILE } : {};
-    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...routes, ...scenario.env });
+    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...engineEnv(scenario) });
   }
   if (scenario.server === 'redis') return startRedisPeer(dataDir, scenario.appendfsync!);
   if (scenario.server === 'rabbitmq') return startRabbitPeer(dataDir, scenario.durability);
@@ -256,16 +260,19 @@ lines.push('', `Load generator CPU: median ${fmt(generatorCpu, 2)} µs per acked
 lines.push('', '## Ceilings of our parts (same run)', '', ...ceilingLines(ceilings, results));
 const targets = targetLines(results, skipped);
 lines.push('', '## Targets (ratios from this run)', '', ...targets);
-if (targets.some((line) => line.includes('| missed'))) {
-  // A missed target: say where the engine's time goes, from a CPU profile under the same load.
-  process.stderr.write('a target was missed: profiling the engine (async) under load…\n');
-  lines.push('', "## Where the engine's time goes (async, V8 CPU profile under the bench's load, top functions by self time)", ...profileLines(await profileEngine({ HUNT_DURABILITY: 'async' }, 5)));
+// A missed target: say where the engine's time goes, from a CPU profile of its scenario's load.
+for (const name of new Set(missedTargets(results).map((t) => t.engine))) {
+  const scenario = SCENARIOS.find((s) => s.name === name)!;
+  process.stderr.write(`a target was missed: profiling the engine (${name}) under load…\n`);
+  const profiles = await profileEngine({ HUNT_DURABILITY: scenario.durability, ...engineEnv(scenario) }, scenario.hunt ? 'hunt' : 'plain', 5);
+  lines.push('', `## Where the engine's time goes (${name}: V8 CPU profile under the bench's load, top functions by self time)`, ...profileLines(profiles));
 }
 console.log(lines.join('\n'));
 
 const resultsDir = fileURLToPath(new URL('../../native-bench/results/', import.meta.url));
 fs.mkdirSync(resultsDir, { recursive: true });
-const stem = path.join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${machine.host}`);
+// A run cut down by --only does not replace the day's full results.
+const stem = path.join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${machine.host}${only === '' ? '' : '-partial'}`);
 fs.writeFileSync(`${stem}.json`, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, skipped, ceilings }, null, 2)}\n`);
 const title = `native-bench ${new Date().toISOString().slice(0, 10)} on ${machine.host} (${machine.cores} cores, ${machine.cpu})`;
 fs.writeFileSync(`${stem}.svg`, chartSvg(results, title));
