@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { compileRoutes, type RouteProblem } from '../src/main/routes.js';
 import { partitionOf } from '../src/shared/partition.js';
-import { getKey, runEngineToExit, startEngine, tempDir, TestClient } from './helpers.js';
+import { getKey, runEngineToExit, startEngine, tempDir, TestClient, type Message } from './helpers.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
 const HUNT_CLI = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
@@ -74,6 +74,37 @@ t.test('a re-sent pub with fan-out is applied once, fan-out included', async (t)
   t.equal((await body(engine.port, 'player:dee')).fields.points, 4);
   t.equal((await body(engine.port, 'hunt:h2')).fields.finds, 1);
   t.equal((await body(engine.port, 'zone:h2:z')).fields.points, 4);
+});
+
+t.test("a pub's fan-out updates of one key are folded into one record, one log entry, exactly", async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: EXAMPLE, HUNT_DURABILITY: 'sync', HUNT_LOG_RETENTION_EVENTS: '1000' });
+  t.teardown(() => engine.stop());
+  const client = await TestClient.connect(engine.port);
+  await client.welcome();
+  const find = (i: number) => ({ key: `player:p${i}`, type: 'clue.found', ts: 1000 + i, data: { hunt: 'h9', clue: `c${i}`, points: i, zone: 'z' } });
+  t.match(await client.request({ op: 'pub', id: 1, events: [find(0)] }), { op: 'ack' });
+  t.match(await client.request({ op: 'pub', id: 2, events: Array.from({ length: 20 }, (_, i) => find(i + 1)) }), { op: 'ack' });
+
+  const hunt = await body(engine.port, 'hunt:h9');
+  t.match(hunt, { version: 21, lastTs: 1020 }, 'the version counts every update folded');
+  t.equal(hunt.fields.finds, 21);
+  t.same(hunt.fields.recentFinds.map((f: { points: number }) => f.points), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+  t.match(await body(engine.port, 'zone:h9:z'), { version: 21, fields: { finds: 21, points: (20 * 21) / 2 } });
+
+  const replay = await client.request({ op: 'replay', id: 3, key: 'hunt:h9', from: 0 });
+  t.same(
+    replay.events.map((e: Message) => [e.version, e.updates, e.update.$inc]),
+    [[1, undefined, { finds: 1 }], [21, 20, { finds: 20 }]],
+    'one log entry per record: the second folds 20 updates',
+  );
+
+  const subscriber = await TestClient.connect(engine.port);
+  await subscriber.welcome();
+  t.match(await subscriber.request({ op: 'sub', id: 4, keys: ['hunt:h9'], from: 1 }), { op: 'ack', recovered: true });
+  t.match((await subscriber.next((m) => m.op === 'missed')).events, [{ version: 21, updates: 20, fanOut: true }], 'recovery across a folded entry');
+  t.match(await subscriber.request({ op: 'sub', id: 5, keys: ['hunt:h9'], from: 7 }), { recovered: false }, 'a version inside a fold was never a state of the record');
+  await subscriber.close();
+  await client.close();
 });
 
 t.test('reload: a valid file switches between frames, an invalid one keeps the old routes', async (t) => {

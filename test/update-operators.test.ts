@@ -1,7 +1,8 @@
 // Operator by operator, the update semantics of routes (MongoDB's where they overlap), including
 // type mismatches (skipped and reported, never thrown) and prototype safety.
 import t from 'tap';
-import { applyRoutedUpdate, applyUpdate, structurallyEqual, type OperationError } from '../src/workers/update-operators.js';
+import { applyRoutedUpdate, applyUpdate, type OperationError } from '../src/workers/update-operators.js';
+import { structurallyEqual } from '../src/shared/update-ops.js';
 import { newMetaRecord } from '../src/workers/default-merge.js';
 
 function run(fields: Record<string, unknown>, doc: Record<string, Record<string, unknown>>, isInsert = false) {

@@ -14,7 +14,8 @@ import type { PartitionChannel } from './partition-channel.js';
 import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from './protocol.js';
 import { PubTargets } from './pub-targets.js';
 import type { Router } from './router.js';
-import { writeResolvedUpdate, type EventContext } from './routes.js';
+import { resolveValues, writeUpdateDocument, type CompiledRoute, type EventContext } from './routes.js';
+import { FoldedUpdate, MAX_FOLDED_UPDATES } from './update-fold.js';
 import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
 
 /** WebSocket close code for a connection that floods past OVERLOADED (1008: policy violation). */
@@ -38,6 +39,10 @@ export class Ingest {
   private readonly recordProducer: RecordProducer = { name: '', nameBytes: 0, seq: 0 };
   private readonly payloadWriter = new BinaryWriter();
   private readonly touched: number[] = [];
+  /** Fan-out records of the pub being staged that later updates of their key may fold into: key → target. */
+  private readonly openFanOuts = new Map<string, number>();
+  /** Resolved operation values of the update being written (reused). */
+  private readonly resolved: unknown[] = [];
   private stamp = 0;
   /** Set when the engine stops: new pubs are refused. */
   draining = false;
@@ -139,12 +144,19 @@ export class Ingest {
         }
       } else {
         const route = targets.routes[i]!;
-        writeResolvedUpdate(kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update, targets.contexts[i]!, writer);
+        const fold = targets.folds[i]!;
+        if (fold !== null) writeUpdateDocument(fold.update, fold.values, true, writer);
+        else {
+          const update = kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update;
+          if (update === null) writer.msgpackMapHeader(0);
+          else writeUpdateDocument(update, resolveValues(update, targets.contexts[i]!, this.resolved), false, writer);
+        }
         payload = writer.bytes();
       }
       const offset = nextOffsets[partition]! + 1;
       nextOffsets[partition] = offset;
-      channels[worker]!.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? now, record, kind, payload);
+      const updates = kind === RecordKind.FanOut ? (targets.folds[i]?.updates ?? 1) : 1;
+      channels[worker]!.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? now, record, kind, updates, payload);
     }
     if (producer !== null) {
       for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[targets.hash[i]! % partitions] = seq;
@@ -162,15 +174,21 @@ export class Ingest {
     if (pub.waiting === 0) this.tracker.settleNow(pub);
   }
 
-  /** Validates every event (and its route's fan-out keys) and stages the records of the pub. */
+  /**
+   * Validates every event (and its route's fan-out keys) and stages the records of the pub. A
+   * fan-out update of a key that already has a record of the same shape in this pub is folded into
+   * it, unless another record of that key came in between (per-key order is kept).
+   */
   private stage(events: unknown[], id: number, now: number): void {
-    const { options, targets, router } = this;
+    const { options, targets, router, openFanOuts } = this;
     targets.reset();
+    openFanOuts.clear();
     for (let i = 0; i < events.length; i++) {
       const hash = checkEvent(events[i], i, options, id);
       const keyBytes = lastHashedByteLength();
       const event = events[i] as WireEvent;
       const route = router === null ? null : router.route(event.key, event.type, event.data, i, id);
+      if (openFanOuts.size > 0) openFanOuts.delete(event.key);
       if (route === null) {
         targets.add(hash, keyBytes, i, RecordKind.Merge, -1, event.key, null, null);
         continue;
@@ -179,11 +197,28 @@ export class Ingest {
       const context: EventContext = { key: event.key, type: event.type, ts: event.ts ?? now, data: event.data };
       targets.add(hash, keyBytes, i, RecordKind.Routed, -1, event.key, route, context);
       for (let j = 0; j < route.also.length; j++) {
-        const key = route.also[j]!.key(context);
+        const also = route.also[j]!;
+        const key = also.key(context);
+        const open = openFanOuts.get(key);
+        if (open !== undefined && this.foldInto(open, route, j, context)) {
+          targets.event[open] = i; // the record's type and ts are its last event's
+          continue;
+        }
         const derivedHash = checkKey(key, options, id, `events[${i}]: the key ${JSON.stringify(key)} made by route ${JSON.stringify(route.name)}`, i);
-        targets.add(derivedHash, lastHashedByteLength(), i, RecordKind.FanOut, j, key, route, context);
+        const at = targets.add(derivedHash, lastHashedByteLength(), i, RecordKind.FanOut, j, key, route, context);
+        if (also.update.foldable) openFanOuts.set(key, at);
+        else openFanOuts.delete(key);
       }
     }
+  }
+
+  /** Folds a fan-out update into staged record `at` if it has the same shape; false if it cannot. */
+  private foldInto(at: number, route: CompiledRoute, also: number, context: EventContext): boolean {
+    const { targets } = this;
+    if (targets.routes[at] !== route || targets.also[at] !== also) return false;
+    let fold = targets.folds[at]!;
+    if (fold === null) fold = targets.folds[at] = new FoldedUpdate(route.also[also]!.update, targets.contexts[at]!);
+    return fold.updates < MAX_FOLDED_UPDATES && fold.fold(context);
   }
 
   private backlogBytes(): number {

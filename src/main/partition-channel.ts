@@ -54,6 +54,7 @@ export class PartitionChannel {
     ts: number,
     producer: RecordProducer,
     kind: RecordKind,
+    updates: number,
     data: Uint8Array | null,
   ): void {
     const maxBytes = eventRecordMaxBytes(keyBytes, type, producer, data);
@@ -61,12 +62,12 @@ export class PartitionChannel {
     if (this.backlog.length === 0) {
       const at = this.inbound.reserve(maxBytes);
       if (at !== -1) {
-        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, producer, kind, data));
+        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, producer, kind, updates, data));
         return;
       }
     }
     const chunk = this.backlogChunkFor(4 + maxBytes);
-    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, producer, kind, data);
+    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, producer, kind, updates, data);
     chunk.view.setUint32(chunk.writeAt, length, true);
     chunk.writeAt += 4 + length;
     this.backlogBytes += 4 + length;

@@ -1,9 +1,11 @@
 // The records one pub will write, staged while the pub is validated: one per event (its own key)
-// and one per fan-out key of its route. Nothing is written until every event and every derived key
+// and one per fan-out key of its route (later updates of the same fan-out key folded into it,
+// update-fold.ts). Nothing is written until every event and every derived key
 // has passed, so an invalid pub leaves no trace. Reused from pub to pub (no per-event allocation
 // on the plain path).
 import { RecordKind } from '../shared/event-record.js';
 import type { CompiledRoute, EventContext } from './routes.js';
+import type { FoldedUpdate } from './update-fold.js';
 
 export class PubTargets {
   count = 0;
@@ -16,6 +18,8 @@ export class PubTargets {
   keys: string[] = [];
   routes: (CompiledRoute | null)[] = [];
   contexts: (EventContext | null)[] = [];
+  /** For FanOut: the updates of later events of the pub folded into this record, if any. */
+  folds: (FoldedUpdate | null)[] = [];
 
   constructor(capacity: number) {
     this.hash = new Uint32Array(capacity);
@@ -29,7 +33,8 @@ export class PubTargets {
     this.count = 0;
   }
 
-  add(hash: number, keyBytes: number, event: number, kind: RecordKind, also: number, key: string, route: CompiledRoute | null, context: EventContext | null): void {
+  /** Stages a record; returns its index. */
+  add(hash: number, keyBytes: number, event: number, kind: RecordKind, also: number, key: string, route: CompiledRoute | null, context: EventContext | null): number {
     if (this.count === this.hash.length) this.grow();
     const i = this.count++;
     this.hash[i] = hash;
@@ -40,6 +45,8 @@ export class PubTargets {
     this.keys[i] = key;
     this.routes[i] = route;
     this.contexts[i] = context;
+    this.folds[i] = null;
+    return i;
   }
 
   private grow(): void {

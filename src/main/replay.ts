@@ -19,6 +19,8 @@ export interface ReplayedEvent {
   /** The update a route resolved for this key (`fanOut`: the key was derived, not the event's own). */
   update?: unknown;
   fanOut?: boolean;
+  /** Present (above 1) when a fan-out entry folds the updates of that many events of one pub. */
+  updates?: number;
 }
 
 export interface ReplayPage {
@@ -46,10 +48,11 @@ function checkRetained(store: Store, partition: number, from: number, id: number
 }
 
 function toReplayedEvent(entry: LogEntry): ReplayedEvent {
-  const { offset, key, type, ts, version, kind, payload } = entry;
-  return kind === RecordKind.Merge
-    ? { offset, key, type, ts, version, data: payload ?? undefined }
-    : { offset, key, type, ts, version, update: payload, fanOut: kind === RecordKind.FanOut };
+  const { offset, key, type, ts, version, kind, payload, updates } = entry;
+  if (kind === RecordKind.Merge) return { offset, key, type, ts, version, data: payload ?? undefined };
+  const event: ReplayedEvent = { offset, key, type, ts, version, update: payload, fanOut: kind === RecordKind.FanOut };
+  if (updates > 1) event.updates = updates;
+  return event;
 }
 
 export function replayPage(store: Store, partition: number, from: number, limit: number, key: string | null, id: number): ReplayPage {
@@ -104,13 +107,15 @@ export function missedEntries(store: Store, partition: number, key: string, from
       return true;
     });
     newestFirst.push(inSegment);
-    if (inSegment.length > 0 && inSegment[0]!.version === fromVersion + 1) reached = true;
+    if (inSegment.length > 0 && inSegment[0]!.version - inSegment[0]!.updates === fromVersion) reached = true;
     if (reached) break;
     scanned += segmentEntryCount(value);
     if (scanned >= MAX_SCANNED) return null;
   }
   const missed = newestFirst.reverse().flat();
-  // One entry per version: a gap means the log was off for a while.
-  if (!reached || missed.length !== toVersion - fromVersion) return null;
+  // Every version accounted for (an entry moves it by its updates): a gap means the log was off for a while.
+  let versions = 0;
+  for (const entry of missed) versions += entry.updates;
+  if (!reached || versions !== toVersion - fromVersion) return null;
   return missed.map(toReplayedEvent);
 }

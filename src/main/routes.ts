@@ -17,9 +17,9 @@
 // }
 //
 // Values: literals, or "$data.a.b", "$ts", "$type", "$key"; {"$literal": "$text"} for a string
-// that starts with "$". `$push` also takes {"$each": [values], "$slice": N}.
+// that starts with "$". `$push` also takes {"$each": [values], "$slice": N}, `$addToSet` {"$each": [values]}.
 import fs from 'node:fs';
-import type { BinaryWriter } from '../shared/binary-writer.js';
+import { BinaryWriter } from '../shared/binary-writer.js';
 import { FORBIDDEN_SEGMENTS, UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
 
 export const FIELD_KINDS = ['number', 'string', 'boolean', 'array', 'map', 'any'] as const;
@@ -35,9 +35,26 @@ export interface EventContext {
 
 type Resolver = (event: EventContext) => unknown;
 
-interface CompiledUpdate {
+export interface CompiledOperation {
+  operator: UpdateOperator;
+  path: string;
+  /** The path as a MessagePack string, encoded once. */
+  pathBytes: Uint8Array;
+  /** The operand, resolved per event; for an `each` operation, the list of values to add. */
+  value: Resolver;
+  /** `$push` with `$each` (written as {$each, $slice}); `$addToSet`'s values when folded. */
+  each: boolean;
+  /** `$push`'s `$slice`, if any. */
+  slice: number | undefined;
+}
+
+export interface CompiledUpdate {
   /** One group per operator, in file order: the shape of the resolved update document. */
-  groups: { operator: UpdateOperator; operations: { path: string; value: Resolver }[] }[];
+  groups: { operator: UpdateOperator; header: Uint8Array; operations: CompiledOperation[] }[];
+  /** Every operation, in document order (the index of a resolved value in update-fold.ts). */
+  operations: CompiledOperation[];
+  /** Whether updates of this shape from one pub can be folded into one (update-fold.ts). */
+  foldable: boolean;
 }
 
 export interface CompiledRoute {
@@ -222,6 +239,7 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
   }
   const groups: CompiledUpdate['groups'] = [];
   const paths: [string, string][] = [];
+  let foldable = true;
   for (const [operator, fields] of Object.entries(input)) {
     const where = `${at}.${operator}`;
     if (!(UPDATE_OPERATORS as readonly string[]).includes(operator)) {
@@ -232,7 +250,7 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       problems.push({ path: where, message: 'must be a map of field path → value' });
       continue;
     }
-    const operations: CompiledUpdate['groups'][number]['operations'] = [];
+    const operations: CompiledOperation[] = [];
     for (const [path, value] of Object.entries(fields)) {
       const pathAt = `${where}.${path}`;
       const segments = path.split('.');
@@ -241,41 +259,63 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       const clash = paths.find(([other]) => other === path || other.startsWith(`${path}.`) || path.startsWith(`${other}.`));
       if (clash !== undefined) problems.push({ path: pathAt, message: `conflicts with ${clash[1]}.${clash[0]}: one operator per path` });
       paths.push([path, operator]);
-      const resolver = compileOperand(operator as UpdateOperator, value, pathAt, required, problems);
-      if (resolver !== null) operations.push({ path, value: resolver });
+      const operand = compileOperand(operator as UpdateOperator, value, pathAt, required, problems);
+      if (operand === null) continue;
+      operations.push({ operator: operator as UpdateOperator, path, pathBytes: preEncoded((w) => w.msgpackString(path)), value: operand.value, each: operand.each, slice: operand.slice });
+      // Folding keeps the smallest/largest of the folded values: they must be comparable.
+      if (operator === '$min' || operator === '$max') {
+        const kind = valueKind(value, required);
+        if (kind !== 'number' && kind !== 'string') foldable = false;
+      }
     }
-    if (operations.length > 0) groups.push({ operator: operator as UpdateOperator, operations });
+    if (operations.length > 0) groups.push({ operator: operator as UpdateOperator, header: preEncoded((w) => (w.msgpackString(operator), w.msgpackMapHeader(operations.length))), operations });
   }
-  return { groups };
+  return { groups, operations: groups.flatMap((g) => g.operations), foldable };
 }
 
-function compileOperand(operator: UpdateOperator, value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {
+/** MessagePack written once at compile time, copied per event. */
+function preEncoded(write: (writer: BinaryWriter) => void): Uint8Array {
+  const writer = new BinaryWriter(64);
+  write(writer);
+  return Uint8Array.from(writer.bytes());
+}
+
+interface Operand {
+  value: Resolver;
+  each: boolean;
+  slice: number | undefined;
+}
+
+function compileOperand(operator: UpdateOperator, value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Operand | null {
+  const plain = (resolve: Resolver | null): Operand | null => (resolve === null ? null : { value: resolve, each: false, slice: undefined });
   switch (operator) {
     case '$unset':
       if (value !== '' && value !== true) problems.push({ path: at, message: '$unset takes "" or true' });
-      return () => '';
+      return plain(() => '');
     case '$inc': {
       const kind = valueKind(value, required);
       if (kind !== 'number') {
         problems.push({ path: at, message: `$inc needs a number or a reference to a required number field, got ${describeOperand(value)}` });
         return null;
       }
-      return compileValue(value, at, required, problems);
+      return plain(compileValue(value, at, required, problems));
     }
     case '$push':
+    case '$addToSet':
       if (isMap(value) && Object.hasOwn(value, '$each')) {
         const slice = value.$slice;
+        const allowed = operator === '$push' ? ['$each', '$slice'] : ['$each'];
         if (!Array.isArray(value.$each)) problems.push({ path: `${at}.$each`, message: 'must be an array of values' });
         if (slice !== undefined && !Number.isSafeInteger(slice)) problems.push({ path: `${at}.$slice`, message: 'must be an integer (negative: keep the last N)' });
         for (const name of Object.keys(value)) {
-          if (name !== '$each' && name !== '$slice') problems.push({ path: `${at}.${name}`, message: 'unknown; allowed are $each, $slice' });
+          if (!allowed.includes(name)) problems.push({ path: `${at}.${name}`, message: `unknown; allowed are ${allowed.join(', ')}` });
         }
         const each = Array.isArray(value.$each) ? value.$each.map((v, i) => compileValue(v, `${at}.$each[${i}]`, required, problems)) : [];
-        return (event) => ({ $each: each.map((resolve) => resolve?.(event)), ...(slice === undefined ? {} : { $slice: slice }) });
+        return { value: (event) => each.map((resolve) => resolve?.(event)), each: true, slice: slice as number | undefined };
       }
-      return compileValue(value, at, required, problems);
+      return plain(compileValue(value, at, required, problems));
     default:
-      return compileValue(value, at, required, problems);
+      return plain(compileValue(value, at, required, problems));
   }
 }
 
@@ -287,6 +327,8 @@ function describeOperand(value: unknown): string {
 function valueKind(value: unknown, required: Map<string, FieldKind>): FieldKind | null {
   if (typeof value === 'number') return 'number';
   if (value === '$ts') return 'number';
+  if (value === '$type' || value === '$key') return 'string';
+  if (typeof value === 'string' && !value.startsWith('$')) return 'string';
   if (typeof value === 'string' && value.startsWith('$data.')) {
     const segments = value.slice('$data.'.length).split('.');
     return segments.length === 1 ? (required.get(segments[0]!) ?? null) : null;
@@ -392,18 +434,44 @@ function compileTemplate(input: unknown, at: string, required: Map<string, Field
 }
 
 /**
- * Resolves a compiled update for one event and writes it as the MessagePack of its literal update
- * document (update-ops.ts), straight from the compiled shape: no document object is built.
+ * Writes an update of `update`'s shape as the MessagePack of its literal update document
+ * (update-ops.ts), from its operations' resolved values (`values[i]` for `update.operations[i]`):
+ * no document object is built. `folded` (update-fold.ts): `$addToSet` and `$push` values are
+ * lists, written with `$each`.
  */
-export function writeResolvedUpdate(update: CompiledUpdate | null, event: EventContext, writer: BinaryWriter): void {
-  if (update === null) return writer.msgpackMapHeader(0);
+export function writeUpdateDocument(update: CompiledUpdate, values: unknown[], folded: boolean, writer: BinaryWriter): void {
   writer.msgpackMapHeader(update.groups.length);
+  let i = 0;
   for (const group of update.groups) {
-    writer.msgpackString(group.operator);
-    writer.msgpackMapHeader(group.operations.length);
+    writer.rawBytes(group.header);
+    const addsToList = group.operator === '$addToSet' || group.operator === '$push';
     for (const operation of group.operations) {
-      writer.msgpackString(operation.path);
-      writer.msgpackValue(operation.value(event));
+      writer.rawBytes(operation.pathBytes);
+      const value = values[i++];
+      if (!addsToList) {
+        writer.msgpackValue(value);
+        continue;
+      }
+      // Always as {$each: [...]}: a value taken from event data that is itself a map with $each
+      // then stays a value to add, never a modifier.
+      writer.msgpackMapHeader(operation.slice === undefined ? 1 : 2);
+      writer.msgpackString('$each');
+      if (operation.each || folded) writer.msgpackValue(value);
+      else {
+        writer.msgpackArrayHeader(1);
+        writer.msgpackValue(value);
+      }
+      if (operation.slice !== undefined) {
+        writer.msgpackString('$slice');
+        writer.msgpackValue(operation.slice);
+      }
     }
   }
+}
+
+/** Resolves each operation's value of `update` for one event into `into` (reused by the caller). */
+export function resolveValues(update: CompiledUpdate, event: EventContext, into: unknown[]): unknown[] {
+  const operations = update.operations;
+  for (let i = 0; i < operations.length; i++) into[i] = operations[i]!.value(event);
+  return into;
 }

@@ -85,6 +85,11 @@ export class BinaryWriter {
     this.collectionHeader(size, 0x80, 0xde, 0xdf);
   }
 
+  /** The header of an array of `size` items; the caller writes them. */
+  msgpackArrayHeader(size: number): void {
+    this.collectionHeader(size, 0x90, 0xdc, 0xdd);
+  }
+
   msgpackValue(value: unknown): void {
     switch (typeof value) {
       case 'number':
@@ -96,12 +101,12 @@ export class BinaryWriter {
       default:
         if (value === null) return this.u8(0xc0);
         if (Array.isArray(value)) {
-          this.collectionHeader(value.length, 0x90, 0xdc, 0xdd);
+          this.msgpackArrayHeader(value.length);
           for (let i = 0; i < value.length; i++) this.msgpackValue(value[i]);
           return;
         }
         if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) return this.msgpackMap(value as Record<string, unknown>);
-        return this.raw(msgpack.pack(value));
+        return this.rawBytes(msgpack.pack(value));
     }
   }
 
@@ -216,7 +221,8 @@ export class BinaryWriter {
     return true;
   }
 
-  private raw(bytes: Uint8Array): void {
+  /** Copies bytes that are already encoded (e.g. a MessagePack string made once). */
+  rawBytes(bytes: Uint8Array): void {
     this.ensure(bytes.length);
     this.buf.set(bytes, this.length);
     this.length += bytes.length;

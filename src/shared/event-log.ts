@@ -5,11 +5,14 @@
 //
 //   key [partition, first offset]
 //   segment: 0 f64 last offset   8 f64 newest ts   16 u32 entries, then per entry: f64 offset, u32 bytes, entry
-//   entry:   0 u8 kind (RecordKind)   1 f64 ts   9 f64 version   17 u16 key bytes   19 u16 type bytes   21 key | type | payload
+//   entry:   0 u8 kind (RecordKind; | FOLDED_FLAG)   1 f64 ts   9 f64 version   17 u16 key bytes
+//           19 u16 type bytes   [21 u16 updates, only with FOLDED_FLAG]   then key | type | payload
 //
 // payload: the event's `data` (Merge) or the resolved update document (Routed, FanOut), MessagePack.
 // version: the key's record version this entry produced, so a subscriber that knows the version it
-// last saw can be given exactly the entries after it (`sub` with `from`).
+// last saw can be given exactly the entries after it (`sub` with `from`). A FanOut entry that folds
+// several events' updates (main/update-fold.ts) moved the version by `updates`; entries without
+// the flag (all entries written before folding existed) moved it by one.
 import type { RecordKind } from './event-record.js';
 import { msgpack } from './msgpack.js';
 import type { Store } from './store.js';
@@ -17,6 +20,9 @@ import type { Store } from './store.js';
 export type LogKey = [partition: number, offset: number];
 
 export const LOG_ENTRY_HEADER_BYTES = 21;
+/** Set in an entry's kind byte when a u16 count of folded updates follows the header. */
+const FOLDED_FLAG = 0x80;
+const FOLDED_BYTES = 2;
 export const SEGMENT_HEADER_BYTES = 20;
 export const SEGMENT_ENTRY_HEADER_BYTES = 12;
 
@@ -28,6 +34,8 @@ export interface LogEntry {
   ts: number;
   /** The key's record version after this entry. */
   version: number;
+  /** Updates this entry applied (versions it moved): more than 1 when a fan-out folded several. */
+  updates: number;
   /** Bytes the entry takes in the log. */
   bytes: number;
   /** Merge: the event's data; otherwise the update document applied. */
@@ -35,13 +43,17 @@ export interface LogEntry {
 }
 
 /** Writes an entry from ring bytes into `out` at `at`; returns its length. */
-export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, ts: number, version: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): number {
-  out[at] = kind;
+export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, updates: number, ts: number, version: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): number {
+  out[at] = updates === 1 ? kind : kind | FOLDED_FLAG;
   out.writeDoubleLE(ts, at + 1);
   out.writeDoubleLE(version, at + 9);
   out.writeUInt16LE(keyEnd - keyStart, at + 17);
   out.writeUInt16LE(typeEnd - keyEnd, at + 19);
   let pos = at + LOG_ENTRY_HEADER_BYTES;
+  if (updates !== 1) {
+    out.writeUInt16LE(updates, pos);
+    pos += FOLDED_BYTES;
+  }
   pos += copyBytes(ring, keyStart, typeEnd, out, pos);
   pos += copyBytes(ring, dataStart, dataEnd, out, pos);
   return pos - at;
@@ -58,20 +70,24 @@ function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array,
   return length;
 }
 
-export function logEntryBytes(keyStart: number, typeEnd: number, dataStart: number, dataEnd: number): number {
-  return LOG_ENTRY_HEADER_BYTES + (typeEnd - keyStart) + (dataEnd - dataStart);
+export function logEntryBytes(updates: number, keyStart: number, typeEnd: number, dataStart: number, dataEnd: number): number {
+  return LOG_ENTRY_HEADER_BYTES + (updates === 1 ? 0 : FOLDED_BYTES) + (typeEnd - keyStart) + (dataEnd - dataStart);
 }
+
+/** Where an entry's key starts (after the header and, if folded, its count). */
+const keyStartOf = (entry: Buffer): number => LOG_ENTRY_HEADER_BYTES + (entry[0]! & FOLDED_FLAG ? FOLDED_BYTES : 0);
 
 function readLogEntry(offset: number, value: Buffer): LogEntry {
   const keyBytes = value.readUInt16LE(17);
   const typeBytes = value.readUInt16LE(19);
-  const keyAt = LOG_ENTRY_HEADER_BYTES;
+  const keyAt = keyStartOf(value);
   const payloadAt = keyAt + keyBytes + typeBytes;
   return {
     offset,
-    kind: value[0] as RecordKind,
+    kind: (value[0]! & ~FOLDED_FLAG) as RecordKind,
     ts: value.readDoubleLE(1),
     version: value.readDoubleLE(9),
+    updates: value[0]! & FOLDED_FLAG ? value.readUInt16LE(LOG_ENTRY_HEADER_BYTES) : 1,
     bytes: value.length,
     key: value.toString('utf8', keyAt, keyAt + keyBytes),
     type: value.toString('utf8', keyAt + keyBytes, payloadAt),
@@ -82,7 +98,8 @@ function readLogEntry(offset: number, value: Buffer): LogEntry {
 /** Whether an entry (as given to readLogEntry) is of the key whose UTF-8 bytes are `key`. */
 function entryHasKey(entry: Buffer, key: Buffer): boolean {
   const keyBytes = entry.readUInt16LE(17);
-  return keyBytes === key.length && entry.compare(key, 0, keyBytes, LOG_ENTRY_HEADER_BYTES, LOG_ENTRY_HEADER_BYTES + keyBytes) === 0;
+  const keyAt = keyStartOf(entry);
+  return keyBytes === key.length && entry.compare(key, 0, keyBytes, keyAt, keyAt + keyBytes) === 0;
 }
 
 /**

@@ -7,6 +7,7 @@
 //  28  u32 key hash (FNV-1a of the key's UTF-8, the partition hash: the worker's cache looks
 //      records up by it without decoding the key)
 //  32  u8 kind (RecordKind: what `data` holds and how the record is updated)   33 reserved
+//  34  u16 updates (FanOut: how many events' updates `data` folds together, main/update-fold.ts; else 1)
 //  36  key | type | producer | f64 seq (only with a producer) | data
 import type { Utf8Buffer } from './utf8-buffer.js';
 import { Utf8Interner } from './utf8-interner.js';
@@ -19,7 +20,7 @@ export const RecordKind = {
   Merge: 0,
   /** The event's own key under a route: `data` is a resolved update document. */
   Routed: 1,
-  /** Another key a route fans out to: `data` is a resolved update document. */
+  /** Another key a route fans out to: `data` is a resolved update document (maybe several folded). */
   FanOut: 2,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
@@ -55,6 +56,7 @@ export function writeEventRecord(
   ts: number,
   producer: RecordProducer,
   kind: RecordKind,
+  updates: number,
   data: Uint8Array | null,
 ): number {
   let pos = at + EVENT_HEADER_BYTES;
@@ -81,6 +83,7 @@ export function writeEventRecord(
   view.setUint32(at + 24, dataBytes, true);
   view.setUint32(at + 28, keyHash, true);
   view.setUint8(at + 32, kind);
+  view.setUint16(at + 34, updates, true);
   return pos - at;
 }
 
@@ -98,6 +101,8 @@ export class EventRecordReader {
   typeEnd = 0;
   type = '';
   kind: RecordKind = RecordKind.Merge;
+  /** Updates folded into the record (1 unless a FanOut record folds several). */
+  updates = 1;
   /** '' when the pub came from no idempotent producer. */
   producer = '';
   seq = 0;
@@ -124,6 +129,7 @@ export class EventRecordReader {
     this.ts = view.getFloat64(at + 16, true);
     this.keyHash = view.getUint32(at + 28, true);
     this.kind = view.getUint8(at + 32) as RecordKind;
+    this.updates = view.getUint16(at + 34, true);
     this.keyStart = at + EVENT_HEADER_BYTES;
     this.keyEnd = this.keyStart + keyBytes;
     const typeEnd = (this.typeEnd = this.keyEnd + typeBytes);

@@ -16,3 +16,20 @@ export type UpdateDoc = Partial<Record<UpdateOperator, Record<string, unknown>>>
 
 /** Path segments that could reach a prototype; refused in routes and never written. */
 export const FORBIDDEN_SEGMENTS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** MongoDB's equality for `$addToSet`: maps field by field in order, arrays item by item, NaN equal to NaN. */
+export function structurallyEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return Number.isNaN(a) && Number.isNaN(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((item, i) => structurallyEqual(item, b[i]));
+  }
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  }
+  const aKeys = Object.keys(a);
+  const bKeys = Object.keys(b);
+  if (aKeys.length !== bKeys.length) return false;
+  return aKeys.every((key, i) => key === bKeys[i] && structurallyEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+}

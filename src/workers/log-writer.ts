@@ -41,8 +41,8 @@ export class PartitionLogWriter {
   }
 
   /** Appends an event, read from the ring, and the version it gave its key, to its partition's segment. */
-  stage(partition: number, offset: number, kind: RecordKind, ts: number, version: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): void {
-    const entryBytes = logEntryBytes(keyStart, typeEnd, dataStart, dataEnd);
+  stage(partition: number, offset: number, kind: RecordKind, updates: number, ts: number, version: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): void {
+    const entryBytes = logEntryBytes(updates, keyStart, typeEnd, dataStart, dataEnd);
     let at = this.at[partition]!;
     if (at === 0) {
       at = SEGMENT_HEADER_BYTES;
@@ -53,7 +53,7 @@ export class PartitionLogWriter {
     const buffer = this.bufferFor(partition, at + SEGMENT_ENTRY_HEADER_BYTES + entryBytes);
     buffer.writeDoubleLE(offset, at);
     buffer.writeUInt32LE(entryBytes, at + 8);
-    writeLogEntry(buffer, at + SEGMENT_ENTRY_HEADER_BYTES, kind, ts, version, ring, keyStart, keyEnd, typeEnd, dataStart, dataEnd);
+    writeLogEntry(buffer, at + SEGMENT_ENTRY_HEADER_BYTES, kind, updates, ts, version, ring, keyStart, keyEnd, typeEnd, dataStart, dataEnd);
     this.at[partition] = at + SEGMENT_ENTRY_HEADER_BYTES + entryBytes;
     this.count[partition]++;
     this.last[partition] = offset;

@@ -156,10 +156,10 @@ export class PartitionLoop {
         applyDefaultMerge(record.meta, reader.type, reader.ts, empty || flat ? null : this.unpackData(reader.dataStart, reader.dataEnd));
       } else {
         const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
-        applyRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, (data ?? {}) as UpdateDoc, this.operationErrors);
+        applyRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, (data ?? {}) as UpdateDoc, this.operationErrors, reader.updates);
         if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
       }
-      this.logWriter?.stage(p, reader.offset, reader.kind, reader.ts, record.meta.version, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
+      this.logWriter?.stage(p, reader.offset, reader.kind, reader.updates, reader.ts, record.meta.version, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
       if (record.dirtyIn !== this.batch) {
         record.dirtyIn = this.batch;
         this.dirty.push(record);

@@ -5,7 +5,7 @@
 // operation and is reported back; it never throws and never touches a prototype.
 import type { MetaRecord } from '../shared/metadata.js';
 import { countEvent } from './default-merge.js';
-import { FORBIDDEN_SEGMENTS, type PushSpec, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
+import { FORBIDDEN_SEGMENTS, structurallyEqual, type PushSpec, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
 
 export interface OperationError {
   operator: UpdateOperator;
@@ -40,22 +40,6 @@ function containerOf(fields: Container, segments: string[], create: boolean): Co
   return FORBIDDEN_SEGMENTS.has(last) ? `path segment ${JSON.stringify(last)} is not allowed` : at;
 }
 
-export function structurallyEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return Number.isNaN(a) && Number.isNaN(b);
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((item, i) => structurallyEqual(item, b[i]));
-  }
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
-  }
-  const aKeys = Object.keys(a);
-  const bKeys = Object.keys(b);
-  if (aKeys.length !== bKeys.length) return false;
-  return aKeys.every((key, i) => key === bKeys[i] && structurallyEqual((a as Container)[key], (b as Container)[key]));
-}
-
 function compare(current: unknown, value: unknown): number | null {
   if (typeof current === 'number' && typeof value === 'number') return current - value;
   if (typeof current === 'string' && typeof value === 'string') return current < value ? -1 : current > value ? 1 : 0;
@@ -64,13 +48,14 @@ function compare(current: unknown, value: unknown): number | null {
 
 /**
  * A routed update of a metadata record: `version` and `lastTs` move for every update; `count`,
- * `lastType` and the per-type counts only for the event's own key (not for fan-out keys).
+ * `lastType` and the per-type counts only for the event's own key (not for fan-out keys). A
+ * fan-out record may carry `updates` events' updates folded into one (main/update-fold.ts).
  */
-export function applyRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, doc: UpdateDoc, errors: OperationError[]): void {
+export function applyRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, doc: UpdateDoc, errors: OperationError[], updates = 1): void {
   const isInsert = meta.version === 0;
   if (ownKey) countEvent(meta, type, ts);
   else {
-    meta.version++;
+    meta.version += updates;
     meta.lastTs = ts;
   }
   applyUpdate(meta.fields, doc, isInsert, errors);
@@ -136,12 +121,10 @@ function applyOne(fields: Container, operator: UpdateOperator, path: string, val
       return null;
     }
     case '$addToSet': {
-      if (!exists) {
-        container[name] = [value];
-        return null;
-      }
-      if (!Array.isArray(current)) return `cannot $addToSet to a ${describe(current)}`;
-      if (!current.some((item) => structurallyEqual(item, value))) current.push(value);
+      if (exists && !Array.isArray(current)) return `cannot $addToSet to a ${describe(current)}`;
+      const set = exists ? (current as unknown[]) : (container[name] = []);
+      const values = isMap(value) && Array.isArray(value.$each) ? value.$each : [value];
+      for (const item of values) if (!set.some((member) => structurallyEqual(member, item))) set.push(item);
       return null;
     }
     case '$push': {
