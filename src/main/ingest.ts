@@ -22,6 +22,7 @@ import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
 export const FLOODING_CLOSE_CODE = 1008;
 /** Pubs refused in a row for a full window (or the window size, if larger) before that close. */
 const FLOOD_REFUSALS = 1024;
+const OPEN_HASH_MASK = 4095;
 
 export interface IngestOptions extends Limits {
   partitions: number;
@@ -41,6 +42,9 @@ export class Ingest {
   private readonly touched: number[] = [];
   /** Fan-out records of the pub being staged that later updates of their key may fold into: key → target. */
   private readonly openFanOuts = new Map<string, number>();
+  /** Per hash bucket: the stagedPubs count of the last pub that opened a fan-out there. */
+  private readonly openHashes = new Uint32Array(OPEN_HASH_MASK + 1);
+  private stagedPubs = 0;
   /** Resolved operation values of the update being written (reused). */
   private readonly resolved: unknown[] = [];
   private stamp = 0;
@@ -145,7 +149,7 @@ export class Ingest {
       } else {
         const route = targets.routes[i]!;
         const fold = targets.folds[i]!;
-        if (fold !== null) writeUpdateDocument(fold.update, fold.values, true, writer);
+        if (fold !== null) writeUpdateDocument(fold.update, fold.finished(), true, writer);
         else {
           const update = kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update;
           if (update === null) writer.msgpackMapHeader(0);
@@ -183,12 +187,14 @@ export class Ingest {
     const { options, targets, router, openFanOuts } = this;
     targets.reset();
     openFanOuts.clear();
+    const pubStamp = (this.stagedPubs = (this.stagedPubs + 1) >>> 0 || 1);
     for (let i = 0; i < events.length; i++) {
       const hash = checkEvent(events[i], i, options, id);
       const keyBytes = lastHashedByteLength();
       const event = events[i] as WireEvent;
       const route = router === null ? null : router.route(event.key, event.type, event.data, i, id);
-      if (openFanOuts.size > 0) openFanOuts.delete(event.key);
+      // Another record of a key closes its open fan-out; most keys never had one (checked by hash first).
+      if (openFanOuts.size > 0 && this.openHashes[hash & OPEN_HASH_MASK] === pubStamp) openFanOuts.delete(event.key);
       if (route === null) {
         targets.add(hash, keyBytes, i, RecordKind.Merge, -1, event.key, null, null);
         continue;
@@ -204,10 +210,12 @@ export class Ingest {
           targets.event[open] = i; // the record's type and ts are its last event's
           continue;
         }
-        const derivedHash = checkKey(key, options, id, `events[${i}]: the key ${JSON.stringify(key)} made by route ${JSON.stringify(route.name)}`, i);
+        const derivedHash = checkKey(key, options, id, () => `events[${i}]: the key ${JSON.stringify(key)} made by route ${JSON.stringify(route.name)}`, i);
         const at = targets.add(derivedHash, lastHashedByteLength(), i, RecordKind.FanOut, j, key, route, context);
-        if (also.update.foldable) openFanOuts.set(key, at);
-        else openFanOuts.delete(key);
+        if (also.update.foldable) {
+          openFanOuts.set(key, at);
+          this.openHashes[derivedHash & OPEN_HASH_MASK] = pubStamp;
+        } else openFanOuts.delete(key);
       }
     }
   }

@@ -405,12 +405,12 @@ function compileTemplate(input: unknown, at: string, required: Map<string, Field
     problems.push({ path: at, message: 'must be a non-empty string, e.g. "hunt:${data.hunt}"' });
     return null;
   }
-  const parts: ((event: EventContext) => string)[] = [];
+  // Literal text and field readers, alternating; joined by concatenation (no array per event).
+  const parts: (string | ((event: EventContext) => string))[] = [];
   let last = 0;
   let ok = true;
   for (const match of input.matchAll(TEMPLATE_PART)) {
-    const literal = input.slice(last, match.index);
-    parts.push(() => literal);
+    parts.push(input.slice(last, match.index));
     last = match.index! + match[0].length;
     const name = match[1]!;
     if (name === 'key') parts.push((event) => event.key);
@@ -428,9 +428,27 @@ function compileTemplate(input: unknown, at: string, required: Map<string, Field
       problems.push({ path: at, message: `\${${name}} is not a template field; use \${data.<field>}, \${key} or \${type}` });
     }
   }
-  const tail = input.slice(last);
-  parts.push(() => tail);
-  return ok ? (event) => parts.map((part) => part(event)).join('') : null;
+  parts.push(input.slice(last));
+  return ok ? concatenation(parts) : null;
+}
+
+/** One function joining literal and read parts; the common one- and two-field shapes unrolled. */
+function concatenation(parts: (string | ((event: EventContext) => string))[]): (event: EventContext) => string {
+  const [a, b, c, d, e] = parts;
+  if (parts.length === 1) return () => a as string;
+  if (parts.length === 3) {
+    const read = b as (event: EventContext) => string;
+    return (event) => (a as string) + read(event) + (c as string);
+  }
+  if (parts.length === 5) {
+    const [readB, readD] = [b as (event: EventContext) => string, d as (event: EventContext) => string];
+    return (event) => (a as string) + readB(event) + (c as string) + readD(event) + (e as string);
+  }
+  return (event) => {
+    let text = '';
+    for (const part of parts) text += typeof part === 'string' ? part : part(event);
+    return text;
+  };
 }
 
 /**

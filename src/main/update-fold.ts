@@ -70,7 +70,8 @@ export class FoldedUpdate {
           const list = values[i] as unknown[];
           if (each) list.push(...(value as unknown[]));
           else list.push(value);
-          values[i] = cut(list, slice);
+          // Cut now and then, not per event; finished() makes the last cut.
+          if (slice !== undefined && list.length > 2 * Math.abs(slice) + 16) values[i] = cut(list, slice);
           break;
         }
         // $setOnInsert keeps the first value; $unset has nothing to fold.
@@ -78,6 +79,16 @@ export class FoldedUpdate {
     }
     this.updates++;
     return true;
+  }
+
+  /** The folded values to write (`values`, with `$push` lists cut to their `$slice`). */
+  finished(): unknown[] {
+    const { operations } = this.update;
+    for (let i = 0; i < operations.length; i++) {
+      const { operator, slice } = operations[i]!;
+      if (operator === '$push') this.values[i] = cut(this.values[i] as unknown[], slice);
+    }
+    return this.values;
   }
 }
 

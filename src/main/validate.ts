@@ -25,23 +25,26 @@ export function requireId(message: Record<string, unknown>, op: string): number 
   return id;
 }
 
+const nameOf = (what: string | (() => string)): string => (typeof what === 'string' ? what : what());
+
 /**
  * Checks a key and returns its partition hash; the UTF-8 length is left in lastHashedByteLength().
- * `what` names the key in messages ("events[3].key", "key").
+ * `what` names the key in messages ("events[3].key", "key"); a function when the name costs
+ * something to build (only a refused key needs it).
  */
-export function checkKey(key: unknown, limits: Limits, id: number | null, what: string, index?: number): number {
+export function checkKey(key: unknown, limits: Limits, id: number | null, what: string | (() => string), index?: number): number {
   if (typeof key !== 'string' || key.length === 0) {
-    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} must be a non-empty string`, id, index);
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${nameOf(what)} must be a non-empty string`, id, index);
   }
   const hash = fnv1a32Utf8(key);
   if (lastHashedByteLength() > limits.maxKeyBytes) {
-    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} is ${lastHashedByteLength()} bytes of UTF-8, more than maxKeyBytes ${limits.maxKeyBytes}`, id, index);
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${nameOf(what)} is ${lastHashedByteLength()} bytes of UTF-8, more than maxKeyBytes ${limits.maxKeyBytes}`, id, index);
   }
   if (key.includes('\u0000')) {
-    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} must not contain NUL characters`, id, index);
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${nameOf(what)} must not contain NUL characters`, id, index);
   }
   if (!key.isWellFormed()) {
-    throw new ProtocolError(ErrorCode.BAD_EVENT, `${what} contains an unpaired UTF-16 surrogate (not valid Unicode)`, id, index);
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `${nameOf(what)} contains an unpaired UTF-16 surrogate (not valid Unicode)`, id, index);
   }
   return hash;
 }

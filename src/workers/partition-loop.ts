@@ -20,7 +20,8 @@ import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '..
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
 import type { UpdateDoc } from '../shared/update-ops.js';
-import { applyRoutedUpdate, type OperationError } from './update-operators.js';
+import { applyOperation, applyUpdate, countRoutedUpdate, type OperationError } from './update-operators.js';
+import { UpdateReader } from './update-reader.js';
 import { mergeFlatMap } from './flat-merge.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
 import { isOfInterest } from '../shared/interest.js';
@@ -53,6 +54,7 @@ export class PartitionLoop {
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
   private readonly fieldNames = new Utf8Interner();
+  private readonly updateReader = new UpdateReader(this.fieldNames);
   private readonly stats: WorkerStats;
   /** The event log's writer; null when the log is off. */
   private readonly logWriter: PartitionLogWriter | null;
@@ -155,9 +157,7 @@ export class PartitionLoop {
         const flat = !empty && mergeFlatMap(record.meta.fields, reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd, this.fieldNames);
         applyDefaultMerge(record.meta, reader.type, reader.ts, empty || flat ? null : this.unpackData(reader.dataStart, reader.dataEnd));
       } else {
-        const data = reader.dataEnd === reader.dataStart ? null : this.unpackData(reader.dataStart, reader.dataEnd);
-        applyRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, (data ?? {}) as UpdateDoc, this.operationErrors, reader.updates);
-        if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
+        this.applyRouted(record, reader);
       }
       this.logWriter?.stage(p, reader.offset, reader.kind, reader.updates, reader.ts, record.meta.version, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
       if (record.dirtyIn !== this.batch) {
@@ -166,6 +166,19 @@ export class PartitionLoop {
       }
     }
     return read;
+  }
+
+  /** Applies a routed or fan-out record's update document to its key's record. */
+  private applyRouted(record: CachedRecord, reader: EventRecordReader): void {
+    const { updateReader, operationErrors } = this;
+    const fields = record.meta.fields;
+    const isInsert = countRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, reader.updates);
+    if (reader.dataEnd === reader.dataStart) return;
+    if (updateReader.read(reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd)) {
+      for (let i = 0; i < updateReader.count; i++) applyOperation(fields, updateReader.operators[i]!, updateReader.paths[i]!, updateReader.values[i], isInsert, operationErrors);
+      updateReader.clear();
+    } else applyUpdate(fields, this.unpackData(reader.dataStart, reader.dataEnd) as UpdateDoc, isInsert, operationErrors);
+    if (operationErrors.length > 0) this.reportOperationErrors(record.key);
   }
 
   /**

@@ -52,25 +52,33 @@ function compare(current: unknown, value: unknown): number | null {
  * fan-out record may carry `updates` events' updates folded into one (main/update-fold.ts).
  */
 export function applyRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, doc: UpdateDoc, errors: OperationError[], updates = 1): void {
+  applyUpdate(meta.fields, doc, countRoutedUpdate(meta, ownKey, type, ts, updates), errors);
+}
+
+/** Moves the counters of a routed update (see applyRoutedUpdate); true when it creates the record. */
+export function countRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, updates: number): boolean {
   const isInsert = meta.version === 0;
   if (ownKey) countEvent(meta, type, ts);
   else {
     meta.version += updates;
     meta.lastTs = ts;
   }
-  applyUpdate(meta.fields, doc, isInsert, errors);
+  return isInsert;
 }
 
 /** Applies `doc` to `fields`; `isInsert` when the record did not exist before this update. */
 export function applyUpdate(fields: Container, doc: UpdateDoc, isInsert: boolean, errors: OperationError[]): void {
   for (const operator in doc) {
     const operations = doc[operator as UpdateOperator]!;
-    if (operator === '$setOnInsert' && !isInsert) continue;
-    for (const path in operations) {
-      const problem = applyOne(fields, operator as UpdateOperator, path, operations[path]);
-      if (problem !== null) errors.push({ operator: operator as UpdateOperator, path, reason: problem });
-    }
+    for (const path in operations) applyOperation(fields, operator as UpdateOperator, path, operations[path], isInsert, errors);
   }
+}
+
+/** One operation of an update document; a problem is recorded in `errors`, never thrown. */
+export function applyOperation(fields: Container, operator: UpdateOperator, path: string, value: unknown, isInsert: boolean, errors: OperationError[]): void {
+  if (operator === '$setOnInsert' && !isInsert) return;
+  const problem = applyOne(fields, operator, path, value);
+  if (problem !== null) errors.push({ operator, path, reason: problem });
 }
 
 /** Paths come from the routes file, so they are few: split each once. */

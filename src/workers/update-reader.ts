@@ -1,0 +1,180 @@
+// Reads a resolved update document (update-ops.ts) straight from the ring into a flat list of
+// operations, without msgpackr: the front end writes these documents itself (routes.ts), so their
+// shape is known — a map of operator → map of path → value — and operator names and paths repeat
+// from event to event and are interned. Values are decoded by a small MessagePack reader covering
+// what the front end writes (nil, booleans, numbers, strings, arrays, maps with string keys);
+// anything else (binary, extensions, 64-bit integers) makes `read` return false and the caller
+// decodes the document with msgpackr instead.
+import type { Utf8Buffer } from '../shared/utf8-buffer.js';
+import type { Utf8Interner } from '../shared/utf8-interner.js';
+import { UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
+
+/** Thrown inside the reader for a value it does not cover; `read` turns it into false. */
+const UNSUPPORTED = Symbol('unsupported MessagePack');
+
+export class UpdateReader {
+  /** The operations of the last document read, in order. */
+  count = 0;
+  readonly operators: UpdateOperator[] = [];
+  readonly paths: string[] = [];
+  readonly values: unknown[] = [];
+  private buf!: Utf8Buffer;
+  private view!: DataView;
+  private at = 0;
+
+  constructor(private readonly names: Utf8Interner) {}
+
+  /** Reads the document at buf[start, end); false when it holds something only msgpackr reads. */
+  read(buf: Utf8Buffer, view: DataView, start: number, end: number): boolean {
+    this.buf = buf;
+    this.view = view;
+    this.at = start;
+    this.count = 0;
+    try {
+      const groups = this.mapSize();
+      for (let g = 0; g < groups; g++) {
+        const operator = this.string(true) as UpdateOperator;
+        if (!(UPDATE_OPERATORS as readonly string[]).includes(operator)) return false;
+        const operations = this.mapSize();
+        for (let i = 0; i < operations; i++) {
+          const n = this.count++;
+          this.operators[n] = operator;
+          this.paths[n] = this.string(true);
+          this.values[n] = this.value();
+        }
+      }
+    } catch (error) {
+      if (error === UNSUPPORTED) return false;
+      throw error;
+    }
+    return this.at === end;
+  }
+
+  /** Forgets the values read (they may be large), keeping the arrays for reuse. */
+  clear(): void {
+    this.values.fill(undefined, 0, this.count);
+    this.count = 0;
+  }
+
+  private mapSize(): number {
+    const head = this.buf[this.at++]!;
+    if ((head & 0xf0) === 0x80) return head & 0x0f;
+    if (head === 0xde) return this.u16();
+    if (head === 0xdf) return this.u32();
+    throw UNSUPPORTED;
+  }
+
+  /** A string; interned when it is a name (operator, path, map key). */
+  private string(name: boolean): string {
+    const head = this.buf[this.at++]!;
+    let bytes: number;
+    if ((head & 0xe0) === 0xa0) bytes = head & 0x1f;
+    else if (head === 0xd9) bytes = this.buf[this.at++]!;
+    else if (head === 0xda) bytes = this.u16();
+    else if (head === 0xdb) bytes = this.u32();
+    else throw UNSUPPORTED;
+    const start = this.at;
+    this.at += bytes;
+    return name ? this.names.intern(this.buf, start, this.at) : this.buf.utf8Slice(start, this.at);
+  }
+
+  private value(): unknown {
+    const buf = this.buf;
+    const head = buf[this.at]!;
+    if (head < 0x80) {
+      this.at++;
+      return head;
+    }
+    if (head >= 0xe0) {
+      this.at++;
+      return head - 0x100;
+    }
+    if ((head & 0xe0) === 0xa0) return this.string(false);
+    if ((head & 0xf0) === 0x90) {
+      this.at++;
+      return this.array(head & 0x0f);
+    }
+    if ((head & 0xf0) === 0x80) return this.map();
+    this.at++;
+    const view = this.view;
+    const at = this.at;
+    switch (head) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xcc:
+        this.at += 1;
+        return buf[at];
+      case 0xcd:
+        this.at += 2;
+        return view.getUint16(at);
+      case 0xce:
+        this.at += 4;
+        return view.getUint32(at);
+      case 0xd0:
+        this.at += 1;
+        return view.getInt8(at);
+      case 0xd1:
+        this.at += 2;
+        return view.getInt16(at);
+      case 0xd2:
+        this.at += 4;
+        return view.getInt32(at);
+      case 0xca:
+        this.at += 4;
+        return view.getFloat32(at);
+      case 0xcb:
+        this.at += 8;
+        return view.getFloat64(at);
+      case 0xd9:
+      case 0xda:
+      case 0xdb:
+        this.at--;
+        return this.string(false);
+      case 0xdc:
+        return this.array(this.u16());
+      case 0xdd:
+        return this.array(this.u32());
+      case 0xde:
+      case 0xdf:
+        this.at--;
+        return this.map();
+      default:
+        throw UNSUPPORTED;
+    }
+  }
+
+  private array(size: number): unknown[] {
+    const items = new Array<unknown>(size);
+    for (let i = 0; i < size; i++) items[i] = this.value();
+    return items;
+  }
+
+  private map(): Record<string, unknown> {
+    const size = this.mapSize();
+    const map: Record<string, unknown> = {};
+    for (let i = 0; i < size; i++) {
+      const name = this.string(true);
+      const value = this.value();
+      // As a plain assignment, "__proto__" would set the prototype: define it as data instead.
+      if (name === '__proto__') Object.defineProperty(map, name, { value, enumerable: true, writable: true, configurable: true });
+      else map[name] = value;
+    }
+    return map;
+  }
+
+  private u16(): number {
+    const value = this.view.getUint16(this.at);
+    this.at += 2;
+    return value;
+  }
+
+  private u32(): number {
+    const value = this.view.getUint32(this.at);
+    this.at += 4;
+    return value;
+  }
+}
