@@ -12,6 +12,7 @@ import type { AckTracker, PendingPub } from './ack-tracker.js';
 import type { Connection } from './connection.js';
 import type { PartitionChannel } from './partition-channel.js';
 import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from './protocol.js';
+import { PubScanner } from './pub-scanner.js';
 import { PubTargets } from './pub-targets.js';
 import type { Router } from './router.js';
 import { resolveValues, writeUpdateDocument, type CompiledRoute, type EventContext } from './routes.js';
@@ -32,6 +33,7 @@ export interface IngestOptions extends Limits {
 export class Ingest {
   private readonly owners: Uint16Array;
   private readonly targets: PubTargets;
+  private readonly scanner: PubScanner;
   private readonly touchedStamp: Uint32Array;
   /** Per target of the pub being taken: 1 when its partition took this seq before (a re-send). */
   private taken: Uint8Array;
@@ -63,23 +65,20 @@ export class Ingest {
     this.owners = new Uint16Array(options.partitions);
     for (let p = 0; p < options.partitions; p++) this.owners[p] = ownerOf(p, channels.length);
     this.targets = new PubTargets(options.maxEventsPerPub);
+    this.scanner = new PubScanner(options);
     this.touchedStamp = new Uint32Array(channels.length);
     this.taken = new Uint8Array(options.maxEventsPerPub);
   }
 
   pub(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
-    const { options, targets } = this;
+    const { options } = this;
     const id = requireId(message, 'pub');
     for (const name in message) {
       if (name !== 'op' && name !== 'id' && name !== 'events' && name !== 'seq') {
         throw new ProtocolError(ErrorCode.BAD_FRAME, `pub has unknown field ${JSON.stringify(name)}`, id);
       }
     }
-    const producer = conn.producer;
-    const seq = checkSeq(message, producer !== null, id);
-    if (producer !== null && seq <= conn.lastSeq) {
-      throw new ProtocolError(ErrorCode.BAD_FRAME, `pub: seq ${seq} is not above ${conn.lastSeq}, the last seq taken on this connection`, id);
-    }
+    const seq = this.checkSeq(conn, message.seq, id);
     const events = message.events;
     if (!Array.isArray(events) || events.length === 0) {
       throw new ProtocolError(ErrorCode.BAD_FRAME, 'pub: "events" must be a non-empty array', id);
@@ -87,8 +86,43 @@ export class Ingest {
     if (events.length > options.maxEventsPerPub) {
       throw new ProtocolError(ErrorCode.TOO_LARGE, `pub has ${events.length} events, more than maxEventsPerPub ${options.maxEventsPerPub}`, id);
     }
+    this.admit(conn, id);
+    const now = Date.now();
+    this.stage(events, id, now);
+    this.take(conn, id, seq, encoding, events.length, now, events);
+  }
+
+  /**
+   * The fast path of a MessagePack pub (pub-scanner.ts): taken straight from the frame's bytes if
+   * the scanner accepts it and no routes are in force; false, with nothing done, otherwise (the
+   * caller then decodes the frame and calls pub()).
+   */
+  pubFromFrame(conn: Connection, frame: Uint8Array, encoding: Encoding): boolean {
+    const { scanner, targets } = this;
+    if (this.router !== null || !scanner.scan(frame)) return false;
+    const id = scanner.id;
+    const seq = this.checkSeq(conn, scanner.seq, id);
+    this.admit(conn, id);
+    const now = Date.now();
+    targets.reset();
+    for (let i = 0; i < scanner.count; i++) targets.add(scanner.keyHash[i]!, scanner.keyEnd[i]! - scanner.keyStart[i]!, i, RecordKind.Merge, -1, '', null, null);
+    this.take(conn, id, seq, encoding, scanner.count, now, null, frame);
+    return true;
+  }
+
+  /** The pub's seq (0 without a producer), checked against the connection's last. */
+  private checkSeq(conn: Connection, value: unknown, id: number): number {
+    const seq = checkSeq(value, conn.producer !== null, id);
+    if (conn.producer !== null && seq <= conn.lastSeq) {
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `pub: seq ${seq} is not above ${conn.lastSeq}, the last seq taken on this connection`, id);
+    }
+    return seq;
+  }
+
+  /** Refusals that cost nothing, before the events are looked at: draining, a full window, the backlog limit. */
+  private admit(conn: Connection, id: number): void {
+    const { options } = this;
     if (this.draining) throw new ProtocolError(ErrorCode.SHUTTING_DOWN, 'the engine is shutting down', id);
-    // Refusals that cost nothing come before validating the events.
     if (conn.inFlight >= options.maxInFlight) {
       // A client that keeps sending into a full window is flooding: answering each pub would let
       // it take the front end's time from everyone else, so after FLOOD_REFUSALS it is closed.
@@ -100,11 +134,16 @@ export class Ingest {
     if (this.backlogBytes() > options.maxBacklogBytes) {
       throw new ProtocolError(ErrorCode.OVERLOADED, 'the engine is at its backlog limit; retry after acks arrive', id);
     }
-    const now = Date.now();
-    this.stage(events, id, now);
-    conn.overloadedStreak = 0;
+  }
 
-    const { channels, owners, nextOffsets, touched, touchedStamp } = this;
+  /**
+   * Writes the staged records of a validated pub into the rings and registers it for its ack. The
+   * events are `events` (decoded) or, from pubFromFrame, the scanner's view of `frame`.
+   */
+  private take(conn: Connection, id: number, seq: number, encoding: Encoding, eventCount: number, now: number, events: unknown[] | null, frame: Uint8Array | null = null): void {
+    const { channels, owners, nextOffsets, touched, touchedStamp, targets, options, scanner } = this;
+    conn.overloadedStreak = 0;
+    const producer = conn.producer;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
     const partitions = options.partitions;
     const count = targets.count;
@@ -135,7 +174,14 @@ export class Ingest {
         touched.push(worker);
       }
       if (record !== NO_PRODUCER && taken[i] === 1) continue;
-      const event = events[targets.event[i]!] as WireEvent;
+      const offset = nextOffsets[partition]! + 1;
+      nextOffsets[partition] = offset;
+      if (frame !== null) {
+        const ts = scanner.ts[i]!;
+        channels[worker]!.writeScannedEvent(partition, offset, frame, scanner, i, Number.isNaN(ts) ? now : ts, record);
+        continue;
+      }
+      const event = events![targets.event[i]!] as WireEvent;
       const kind = targets.kind[i] as RecordKind;
       // Encoded into a reused buffer; writeEvent copies it into the ring.
       let payload: Uint8Array | null = null;
@@ -157,15 +203,13 @@ export class Ingest {
         }
         payload = writer.bytes();
       }
-      const offset = nextOffsets[partition]! + 1;
-      nextOffsets[partition] = offset;
       const updates = kind === RecordKind.FanOut ? (targets.folds[i]?.updates ?? 1) : 1;
       channels[worker]!.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? now, record, kind, updates, payload);
     }
     if (producer !== null) {
       for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[targets.hash[i]! % partitions] = seq;
     }
-    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null, dup: producer !== null && fresh === 0 && count > 0, takenAt: performance.now(), events: events.length };
+    const pub: PendingPub = { conn, id, encoding, waiting: 0, failure: null, dup: producer !== null && fresh === 0 && count > 0, takenAt: performance.now(), events: eventCount };
     for (let i = 0; i < touched.length; i++) {
       const channel = channels[touched[i]!]!;
       // A re-send waits for what its partitions took before; nothing, if they are done already.
@@ -174,7 +218,7 @@ export class Ingest {
     }
     touched.length = 0;
     conn.inFlight++;
-    this.onTaken(events.length);
+    this.onTaken(eventCount);
     if (pub.waiting === 0) this.tracker.settleNow(pub);
   }
 

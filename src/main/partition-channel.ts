@@ -5,7 +5,8 @@
 // per-key order holds) and move into the ring as the worker frees space. The backlog is bounded by
 // the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
 // accepts a pub; the event loop never blocks on a full ring.
-import { eventRecordMaxBytes, writeEventRecord, type RecordKind, type RecordProducer } from '../shared/event-record.js';
+import { eventRecordBytes, eventRecordMaxBytes, writeEventRecord, writeEventRecordFrom, type RecordKind, type RecordProducer } from '../shared/event-record.js';
+import type { PubScanner } from './pub-scanner.js';
 import { outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { createRing, RingReader, RingWriter, type RingBuffers } from '../shared/ring.js';
 
@@ -26,6 +27,11 @@ export class PartitionChannel {
   private readonly inbound: RingWriter;
   private readonly outbound: RingReader;
   private readonly backlog: BacklogChunk[] = [];
+  /** Where the record being written goes (place(), placed()). */
+  private placeInRing = false;
+  private placeBuf: Buffer = Buffer.alloc(0);
+  private placeView: DataView = new DataView(new ArrayBuffer(0));
+  private placeAt = 0;
   /** Records enqueued so far, ring and backlog (u32, wrapping): compare with progress reports. */
   enqueued = 0;
   /** Bytes waiting in the backlog. */
@@ -57,17 +63,49 @@ export class PartitionChannel {
     updates: number,
     data: Uint8Array | null,
   ): void {
-    const maxBytes = eventRecordMaxBytes(keyBytes, type, producer, data);
+    this.place(eventRecordMaxBytes(keyBytes, type, producer, data));
+    this.placed(writeEventRecord(this.placeBuf, this.placeView, this.placeAt, partition, offset, key, keyHash, type, ts, producer, kind, updates, data));
+  }
+
+  /** writeEvent for an event of a scanned pub frame: key, type and data copied from `frame`. */
+  writeScannedEvent(partition: number, offset: number, frame: Uint8Array, scanned: PubScanner, i: number, ts: number, producer: RecordProducer): void {
+    const { keyStart, keyEnd, typeStart, typeEnd, dataStart, dataEnd } = scanned;
+    const keyBytes = keyEnd[i]! - keyStart[i]!;
+    this.place(eventRecordBytes(keyBytes, typeEnd[i]! - typeStart[i]!, producer, dataEnd[i]! - dataStart[i]!));
+    this.placed(
+      writeEventRecordFrom(this.placeBuf, this.placeView, this.placeAt, partition, offset, frame, keyStart[i]!, keyEnd[i]!, scanned.keyHash[i]!, typeStart[i]!, typeEnd[i]!, ts, producer, dataStart[i]!, dataEnd[i]!),
+    );
+  }
+
+  /**
+   * Where the next record of at most `maxBytes` goes: the ring, or the backlog once anything waits
+   * there (records stay in order). Sets placeBuf/placeView/placeAt; placed() then commits it.
+   */
+  private place(maxBytes: number): void {
     this.enqueued = (this.enqueued + 1) >>> 0;
     if (this.backlog.length === 0) {
       const at = this.inbound.reserve(maxBytes);
       if (at !== -1) {
-        this.inbound.commit(writeEventRecord(this.inbound.bytes, this.inbound.view, at, partition, offset, key, keyHash, type, ts, producer, kind, updates, data));
+        this.placeInRing = true;
+        this.placeBuf = this.inbound.bytes;
+        this.placeView = this.inbound.view;
+        this.placeAt = at;
         return;
       }
     }
     const chunk = this.backlogChunkFor(4 + maxBytes);
-    const length = writeEventRecord(chunk.buf, chunk.view, chunk.writeAt + 4, partition, offset, key, keyHash, type, ts, producer, kind, updates, data);
+    this.placeInRing = false;
+    this.placeBuf = chunk.buf;
+    this.placeView = chunk.view;
+    this.placeAt = chunk.writeAt + 4;
+  }
+
+  private placed(length: number): void {
+    if (this.placeInRing) {
+      this.inbound.commit(length);
+      return;
+    }
+    const chunk = this.backlog[this.backlog.length - 1]!;
     chunk.view.setUint32(chunk.writeAt, length, true);
     chunk.writeAt += 4 + length;
     this.backlogBytes += 4 + length;

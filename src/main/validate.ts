@@ -150,8 +150,7 @@ export function checkHello(message: Record<string, unknown>): HelloMessage {
 }
 
 /** A pub's seq: required from an idempotent producer, refused from anyone else. */
-export function checkSeq(message: Record<string, unknown>, isProducer: boolean, id: number): number {
-  const seq = message.seq;
+export function checkSeq(seq: unknown, isProducer: boolean, id: number): number {
   if (!isProducer) {
     if (seq === undefined) return 0;
     throw new ProtocolError(ErrorCode.BAD_FRAME, 'pub: "seq" is only allowed after a hello (idempotent producers)', id);

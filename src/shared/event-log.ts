@@ -14,6 +14,7 @@
 // several events' updates (main/update-fold.ts) moved the version by `updates`; entries without
 // the flag (all entries written before folding existed) moved it by one.
 import type { RecordKind } from './event-record.js';
+import { copyBytes } from './copy-bytes.js';
 import { msgpack } from './msgpack.js';
 import type { Store } from './store.js';
 
@@ -57,17 +58,6 @@ export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, updates
   pos += copyBytes(ring, keyStart, typeEnd, out, pos);
   pos += copyBytes(ring, dataStart, dataEnd, out, pos);
   return pos - at;
-}
-
-/** Copies bytes; short ranges (most keys and entries) by hand, which beats Buffer.copy's call cost. */
-function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {
-  const length = end - start;
-  if (length > 64) {
-    to.set(from.subarray(start, end), at);
-    return length;
-  }
-  for (let i = 0; i < length; i++) to[at + i] = from[start + i]!;
-  return length;
 }
 
 export function logEntryBytes(updates: number, keyStart: number, typeEnd: number, dataStart: number, dataEnd: number): number {

@@ -9,6 +9,7 @@
 //  32  u8 kind (RecordKind: what `data` holds and how the record is updated)   33 reserved
 //  34  u16 updates (FanOut: how many events' updates `data` folds together, main/update-fold.ts; else 1)
 //  36  key | type | producer | f64 seq (only with a producer) | data
+import { copyBytes } from './copy-bytes.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 import { Utf8Interner } from './utf8-interner.js';
 
@@ -39,8 +40,13 @@ export const NO_PRODUCER: RecordProducer = Object.freeze({ name: '', nameBytes: 
 
 /** Upper bound of the payload size before the strings are encoded. */
 export function eventRecordMaxBytes(keyBytes: number, type: string, producer: RecordProducer, data: Uint8Array | null): number {
+  return eventRecordBytes(keyBytes, type.length * 3, producer, data === null ? 0 : data.length);
+}
+
+/** The payload size of a record whose parts' byte lengths are known. */
+export function eventRecordBytes(keyBytes: number, typeBytes: number, producer: RecordProducer, dataBytes: number): number {
   const producerBytes = producer.nameBytes === 0 ? 0 : producer.nameBytes + SEQ_BYTES;
-  return EVENT_HEADER_BYTES + keyBytes + type.length * 3 + producerBytes + (data === null ? 0 : data.length);
+  return EVENT_HEADER_BYTES + keyBytes + typeBytes + producerBytes + dataBytes;
 }
 
 /** Writes the record at `at`; returns its payload length. */
@@ -64,16 +70,54 @@ export function writeEventRecord(
   pos += keyBytes;
   const typeBytes = (buf as Utf8Buffer).utf8Write(type, pos);
   pos += typeBytes;
-  if (producer.nameBytes > 0) {
-    pos += (buf as Utf8Buffer).utf8Write(producer.name, pos);
-    view.setFloat64(pos, producer.seq, true);
-    pos += SEQ_BYTES;
-  }
+  pos = writeProducer(buf, view, pos, producer);
   const dataBytes = data === null ? 0 : data.length;
   if (data !== null) {
     buf.set(data, pos);
     pos += dataBytes;
   }
+  writeHeader(view, at, partition, keyBytes, typeBytes, producer, offset, ts, dataBytes, keyHash, kind, updates);
+  return pos - at;
+}
+
+/**
+ * Writes the record at `at` with its key, type and data copied from byte ranges of `source` (a
+ * scanned pub frame, main/pub-scanner.ts); returns its payload length.
+ */
+export function writeEventRecordFrom(
+  buf: Buffer,
+  view: DataView,
+  at: number,
+  partition: number,
+  offset: number,
+  source: Uint8Array,
+  keyStart: number,
+  keyEnd: number,
+  keyHash: number,
+  typeStart: number,
+  typeEnd: number,
+  ts: number,
+  producer: RecordProducer,
+  dataStart: number,
+  dataEnd: number,
+): number {
+  let pos = at + EVENT_HEADER_BYTES;
+  pos += copyBytes(source, keyStart, keyEnd, buf, pos);
+  pos += copyBytes(source, typeStart, typeEnd, buf, pos);
+  pos = writeProducer(buf, view, pos, producer);
+  pos += copyBytes(source, dataStart, dataEnd, buf, pos);
+  writeHeader(view, at, partition, keyEnd - keyStart, typeEnd - typeStart, producer, offset, ts, dataEnd - dataStart, keyHash, RecordKind.Merge, 1);
+  return pos - at;
+}
+
+function writeProducer(buf: Buffer, view: DataView, pos: number, producer: RecordProducer): number {
+  if (producer.nameBytes === 0) return pos;
+  pos += (buf as Utf8Buffer).utf8Write(producer.name, pos);
+  view.setFloat64(pos, producer.seq, true);
+  return pos + SEQ_BYTES;
+}
+
+function writeHeader(view: DataView, at: number, partition: number, keyBytes: number, typeBytes: number, producer: RecordProducer, offset: number, ts: number, dataBytes: number, keyHash: number, kind: RecordKind, updates: number): void {
   view.setUint16(at, partition, true);
   view.setUint16(at + 2, keyBytes, true);
   view.setUint16(at + 4, typeBytes, true);
@@ -84,7 +128,6 @@ export function writeEventRecord(
   view.setUint32(at + 28, keyHash, true);
   view.setUint8(at + 32, kind);
   view.setUint16(at + 34, updates, true);
-  return pos - at;
 }
 
 /**
