@@ -1,4 +1,4 @@
-// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only 'NAME-PART[|PART…]'] [--install-peers]`
+// `npm run bench [-- --preset quick|full] [--seconds N] [--repeat N] [--only 'NAME-PART[|=EXACT NAME…]'] [--install-peers]`
 //
 // Starts each server as its own process, drives it with the load generator over real WebSockets,
 // and reports events/s acknowledged, ack latency (HDR), the server's CPU time per event (from
@@ -190,9 +190,9 @@ const machine = {
 const settings = { preset, only, seconds, warmupSeconds: warmupMs / 1000, repeat, connections, batch, window, workers: 'engine default', loadThreads: 1 };
 console.log(`# native-bench ${new Date().toISOString()}\n${JSON.stringify({ machine, settings })}`);
 
-// --only keeps the scenarios whose name contains it, or one of its |-separated parts (and the
-// baseline, for the ratios).
-const selected = (s: Scenario) => only === '' || only.split('|').some((part) => s.name.includes(part));
+// --only keeps the scenarios whose name contains it, or one of its |-separated parts; a part
+// starting with = names one scenario exactly (and the baseline is kept, for the ratios).
+const selected = (s: Scenario) => only === '' || only.split('|').some((part) => (part.startsWith('=') ? s.name === part.slice(1) : s.name.includes(part)));
 const scenarios = SCENARIOS.filter(
   (s) => selected(s) || s.name === BASELINE || SCENARIOS.some((o) => selected(o) && o.rateOf?.scenario === s.name),
 );

@@ -9,7 +9,7 @@ import type { MetaRecord } from '../shared/metadata.js';
 export class CachedRecord {
   /** Batch number in which this record was last changed (and so must be written). */
   dirtyIn = -1;
-  /** Another cached record whose key has the same hash. */
+  /** Another cached record whose key has the same hash (its low 30 bits). */
   sameHash: CachedRecord | null = null;
   constructor(
     readonly key: string,
@@ -27,22 +27,28 @@ export class CachedRecord {
   }
 }
 
+/**
+ * The Map key of a hash: its low 30 bits, which V8 keeps as a small integer (a full u32 above 2^30
+ * is a heap number, slower to hash and compare). Records of equal keys chain as for equal hashes.
+ */
+const slotOf = (keyHash: number): number => keyHash & 0x3fffffff;
+
 export class RecordCache {
-  /** First record of each hash; the rest hang off `sameHash`. Map order is insertion order. */
+  /** First record of each slot; the rest hang off `sameHash`. Map order is insertion order. */
   private readonly byHash = new Map<number, CachedRecord>();
   private records = 0;
 
   constructor(private readonly maxRecords: number) {}
 
   get(keyHash: number, bytes: Uint8Array, start: number, end: number): CachedRecord | undefined {
-    let record = this.byHash.get(keyHash);
+    let record = this.byHash.get(slotOf(keyHash));
     while (record !== undefined && !record.hasKey(bytes, start, end)) record = record.sameHash ?? undefined;
     return record;
   }
 
   add(record: CachedRecord): void {
-    const first = this.byHash.get(record.keyHash);
-    if (first === undefined) this.byHash.set(record.keyHash, record);
+    const first = this.byHash.get(slotOf(record.keyHash));
+    if (first === undefined) this.byHash.set(slotOf(record.keyHash), record);
     else {
       record.sameHash = first.sameHash;
       first.sameHash = record;
@@ -52,10 +58,11 @@ export class RecordCache {
 
   /** Drops a record (its in-memory state is no longer the truth; LMDB is). */
   forget(record: CachedRecord): void {
-    const first = this.byHash.get(record.keyHash);
+    const slot = slotOf(record.keyHash);
+    const first = this.byHash.get(slot);
     if (first === record) {
-      if (record.sameHash === null) this.byHash.delete(record.keyHash);
-      else this.byHash.set(record.keyHash, record.sameHash);
+      if (record.sameHash === null) this.byHash.delete(slot);
+      else this.byHash.set(slot, record.sameHash);
     } else {
       let previous = first;
       while (previous !== undefined && previous !== null && previous.sameHash !== record) previous = previous.sameHash ?? undefined;
@@ -69,9 +76,9 @@ export class RecordCache {
   /** Drops the oldest records over the bound. Call only when nothing is dirty. */
   trim(): void {
     if (this.records <= this.maxRecords) return;
-    for (const [hash, first] of this.byHash) {
+    for (const [slot, first] of this.byHash) {
       if (this.records <= this.maxRecords) break;
-      this.byHash.delete(hash);
+      this.byHash.delete(slot);
       for (let r: CachedRecord | null = first; r !== null; r = r.sameHash) this.records--;
     }
   }
