@@ -6,9 +6,11 @@
 //                                     [--seconds 6] [--cores 16,64]
 //
 // The model: one main thread takes every frame, so the engine cannot pass 1 / (front-end CPU per
-// event); W workers on their own cores pass W / (worker CPU per event). Predicted events/s on an
-// N-core host = min(front-end limit, (N − 1) workers' limit), assuming the load arrives over the
-// network (no generator on the host) and the per-event costs measured here hold there.
+// event); W workers on their own cores pass W / (worker CPU per event); and all workers share one
+// LMDB environment, whose write transactions run one at a time, so the engine cannot pass
+// 1 / (write-transaction time per event), read from the engine's own commit-time metrics.
+// Predicted events/s on an N-core host = min of the three with N − 1 workers, assuming the load
+// arrives over the network (no generator on the host) and the per-event costs measured here hold.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +56,16 @@ interface Row {
   frontUs: number;
   workerUs: number;
   otherUs: number;
+  /** µs per event spent inside LMDB write transactions (async: hunt_commit_seconds), which are serialised. */
+  writeTxnUs: number;
+}
+
+/** Sum of one metric's samples over its label sets, from the engine's /metrics text. */
+async function metricSum(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
 }
 
 const rows: Row[] = [];
@@ -64,6 +76,7 @@ for (const partitions of partitionCounts) {
     let before = new Map<number, number>();
     const result = await runLoad({ ...standardLoad(engine.port, seconds, 2), onMeasuring: () => (before = threadCpu(engine.pid)) });
     const after = threadCpu(engine.pid);
+    const writeTxnUs = durability === 'async' ? ((await metricSum(engine.port, 'hunt_commit_seconds_sum')) * 1e6) / (await metricSum(engine.port, 'hunt_commit_batch_events_sum')) : NaN;
     await engine.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
     const spent = [...after].map(([tid, us]) => ({ tid, us: us - (before.get(tid) ?? 0) }));
@@ -72,7 +85,7 @@ for (const partitions of partitionCounts) {
     const others = spent.filter((t) => t.tid !== engine.pid).sort((a, b) => b.us - a.us);
     const workerUs = others.slice(0, workers).reduce((sum, t) => sum + t.us, 0);
     const otherUs = others.slice(workers).reduce((sum, t) => sum + t.us, 0);
-    const row = { workers, partitions, eventsPerSecond: result.eventsPerSecond, p99: result.latencyMs.p99, frontUs: perEvent(main), workerUs: perEvent(workerUs), otherUs: perEvent(otherUs) };
+    const row = { workers, partitions, eventsPerSecond: result.eventsPerSecond, p99: result.latencyMs.p99, frontUs: perEvent(main), workerUs: perEvent(workerUs), otherUs: perEvent(otherUs), writeTxnUs };
     rows.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
   }
@@ -82,27 +95,36 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 const lines = [
   `# Scaling on ${os.hostname()} (${os.availableParallelism()} cores), ${durability}, measured`,
   '',
-  '| HUNT_WORKERS | HUNT_PARTITIONS | events/s | p99 ms | front end µs/event | workers µs/event | other threads µs/event |',
-  '|---:|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.workers} | ${r.partitions} | ${fmt(r.eventsPerSecond)} | ${fmt(r.p99, 1)} | ${fmt(r.frontUs, 2)} | ${fmt(r.workerUs, 2)} | ${fmt(r.otherUs, 2)} |`),
+  '| HUNT_WORKERS | HUNT_PARTITIONS | events/s | p99 ms | front end µs/event | workers µs/event | other threads µs/event | in LMDB write txns µs/event |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.workers} | ${r.partitions} | ${fmt(r.eventsPerSecond)} | ${fmt(r.p99, 1)} | ${fmt(r.frontUs, 2)} | ${fmt(r.workerUs, 2)} | ${fmt(r.otherUs, 2)} | ${fmt(r.writeTxnUs, 2)} |`),
 ];
 // The model uses the run with the most events/s: its per-event costs are those at full batches.
 const best = rows.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
 const frontLimit = 1e6 / best.frontUs;
 const workerLimit = (workers: number) => (workers * 1e6) / (best.workerUs + best.otherUs);
+// The time a transaction holds the lock: from the runs with one worker, where none waits for
+// another (with more, the metric includes the wait). Unknown (NaN) in sync mode, where it includes
+// the fsync: then the model leaves it out.
+const writeTxnUs = Math.min(...rows.filter((r) => r.workers === 1).map((r) => r.writeTxnUs));
+const writeLockLimit = Number.isFinite(writeTxnUs) ? 1e6 / writeTxnUs : Infinity;
 lines.push(
   '',
   `## Model of a larger host (predicted, from the measured costs of HUNT_WORKERS=${best.workers})`,
   '',
   `Front end: ${fmt(best.frontUs, 2)} µs/event on its one thread → at most ${fmt(frontLimit)} events/s, whatever the cores. ` +
-    `Workers: ${fmt(best.workerUs + best.otherUs, 2)} µs/event (their threads plus LMDB, GC and other helpers) → ${fmt(workerLimit(1))} events/s per worker core.`,
+    `Workers: ${fmt(best.workerUs + best.otherUs, 2)} µs/event (their threads plus LMDB, GC and other helpers) → ${fmt(workerLimit(1))} events/s per worker core. ` +
+    (writeLockLimit === Infinity
+      ? 'LMDB write transactions: not measured (sync mode, whose metric includes the fsync, or no run with one worker), left out.'
+      : `LMDB write transactions (one at a time in the shared environment; timed with one worker, so without waits): ${fmt(writeTxnUs, 2)} µs/event → at most ${fmt(writeLockLimit)} events/s, whatever the cores.`),
   '',
   '| cores | workers | predicted events/s | limited by |',
   '|---:|---:|---:|---|',
   ...coreCounts.map((cores) => {
     const workers = cores - 1;
-    const predicted = Math.min(frontLimit, workerLimit(workers));
-    return `| ${cores} | ${workers} | ${fmt(predicted)} | ${predicted === frontLimit ? 'the single front-end thread' : 'the workers'} |`;
+    const predicted = Math.min(frontLimit, workerLimit(workers), writeLockLimit);
+    const limit = predicted === frontLimit ? 'the single front-end thread' : predicted === writeLockLimit ? "LMDB's single writer" : 'the workers';
+    return `| ${cores} | ${workers} | ${fmt(predicted)} | ${limit} |`;
   }),
 );
 console.log(lines.join('\n'));
