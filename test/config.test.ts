@@ -11,7 +11,7 @@ t.test('defaults', async (t) => {
   t.match(config, {
     host: '127.0.0.1',
     port: 9001,
-    workers: Math.max(1, os.availableParallelism() - 1),
+    workers: Math.min(os.availableParallelism(), 4),
     partitions: undefined,
     durability: 'sync',
     routes: undefined,
