@@ -32,3 +32,14 @@ t.test('nested values and non-maps are declined and change nothing', async (t) =
     t.same(fields, { kept: 1 });
   }
 });
+
+t.test('float32 values, as a client may send them and the front end now passes on, merge like msgpackr decodes them', async (t) => {
+  // {"f": float32 1.1, "g": float32 -0.5}: the bytes a client encoder with float32 produces.
+  const body = Buffer.from([0x82, 0xa1, 0x66, 0xca, 0, 0, 0, 0, 0xa1, 0x67, 0xca, 0, 0, 0, 0]);
+  body.writeFloatBE(1.1, 4);
+  body.writeFloatBE(-0.5, 11);
+  const bytes = Buffer.concat([Buffer.from('pad'), body]) as Utf8Buffer;
+  const fields: Record<string, unknown> = {};
+  t.ok(mergeFlatMap(fields, bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 3, bytes.length, new Utf8Interner()));
+  t.same(fields, msgpack.unpack(body));
+});

@@ -9,6 +9,7 @@
 // Anything else — an error to report, or merely an unusual encoding — makes `scan` return false,
 // and the frame takes the general path (decodeFrame, validate.ts), which gives the exact answer.
 // So this path never decides a rejection, and accepts nothing the general path would refuse.
+import { numberBytes, readNumber } from '../shared/msgpack-numbers.js';
 import type { Limits } from './protocol.js';
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -244,42 +245,10 @@ export class PubScanner {
   }
 
   private finiteNumber(): number {
-    const { buf, view } = this;
-    const head = buf[this.at]!;
-    if (head < 0x80 || head >= 0xe0) {
-      this.at++;
-      return head < 0x80 ? head : head - 0x100;
-    }
-    const at = this.at + 1;
-    const size = head === 0xcc || head === 0xd0 ? 1 : head === 0xcd || head === 0xd1 ? 2 : head === 0xce || head === 0xd2 || head === 0xca ? 4 : head === 0xcb ? 8 : 0;
-    if (size === 0 || at + size > buf.length) throw DECLINED;
-    let value: number;
-    switch (head) {
-      case 0xcc:
-        value = buf[at]!;
-        break;
-      case 0xcd:
-        value = view.getUint16(at);
-        break;
-      case 0xce:
-        value = view.getUint32(at);
-        break;
-      case 0xd0:
-        value = view.getInt8(at);
-        break;
-      case 0xd1:
-        value = view.getInt16(at);
-        break;
-      case 0xd2:
-        value = view.getInt32(at);
-        break;
-      case 0xca:
-        value = view.getFloat32(at);
-        break;
-      default:
-        value = view.getFloat64(at);
-    }
-    this.at = at + size;
+    const size = numberBytes(this.buf[this.at]!);
+    if (size === 0 || this.at + size > this.buf.length) throw DECLINED;
+    const value = readNumber(this.buf, this.view, this.at);
+    this.at += size;
     if (!Number.isFinite(value)) throw DECLINED;
     return value;
   }

@@ -2,6 +2,7 @@
 // data is a flat MessagePack map (string keys; numbers, strings, booleans or nil as values), its
 // entries are read straight from the ring into the record's `fields`. Field names are interned.
 // Anything else (nested values, binary) returns false and the caller decodes the data normally.
+import { numberBytes, readNumber } from '../shared/msgpack-numbers.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 
@@ -61,55 +62,19 @@ function skipString(buf: Uint8Array, view: DataView, at: number): number {
 /** The end of the scalar at `at`, or -1 if it is not one this fast path reads. */
 function skipScalar(buf: Uint8Array, at: number): number {
   const head = buf[at]!;
-  if (head < 0x80 || head >= 0xe0 || head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1;
+  if (head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1;
   if ((head & 0xe0) === 0xa0) return at + 1 + (head & 0x1f);
-  switch (head) {
-    case 0xcc:
-    case 0xd0:
-      return at + 2;
-    case 0xcd:
-    case 0xd1:
-      return at + 3;
-    case 0xce:
-    case 0xd2:
-      return at + 5;
-    case 0xcb:
-      return at + 9;
-    case 0xd9:
-      return at + 2 + buf[at + 1]!;
-    case 0xda:
-      return at + 3 + ((buf[at + 1]! << 8) | buf[at + 2]!);
-    default:
-      return -1;
-  }
+  if (head === 0xd9) return at + 2 + buf[at + 1]!;
+  if (head === 0xda) return at + 3 + ((buf[at + 1]! << 8) | buf[at + 2]!);
+  const size = numberBytes(head);
+  return size === 0 ? -1 : at + size;
 }
 
 function readScalar(buf: Utf8Buffer, view: DataView, at: number, end: number): unknown {
   const head = buf[at]!;
-  if (head < 0x80) return head;
-  if (head >= 0xe0) return head - 0x100;
-  switch (head) {
-    case 0xc0:
-      return null;
-    case 0xc2:
-      return false;
-    case 0xc3:
-      return true;
-    case 0xcc:
-      return buf[at + 1];
-    case 0xcd:
-      return view.getUint16(at + 1);
-    case 0xce:
-      return view.getUint32(at + 1);
-    case 0xd0:
-      return view.getInt8(at + 1);
-    case 0xd1:
-      return view.getInt16(at + 1);
-    case 0xd2:
-      return view.getInt32(at + 1);
-    case 0xcb:
-      return view.getFloat64(at + 1);
-    default:
-      return buf.utf8Slice(stringStart(buf, at), end);
-  }
+  if (head === 0xc0) return null;
+  if (head === 0xc2) return false;
+  if (head === 0xc3) return true;
+  if (numberBytes(head) > 0) return readNumber(buf, view, at);
+  return buf.utf8Slice(stringStart(buf, at), end);
 }

@@ -5,6 +5,7 @@
 // what the front end writes (nil, booleans, numbers, strings, arrays, maps with string keys);
 // anything else (binary, extensions, 64-bit integers) makes `read` return false and the caller
 // decodes the document with msgpackr instead.
+import { numberBytes, readNumber } from '../shared/msgpack-numbers.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 import { UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
@@ -81,23 +82,16 @@ export class UpdateReader {
   private value(): unknown {
     const buf = this.buf;
     const head = buf[this.at]!;
-    if (head < 0x80) {
-      this.at++;
-      return head;
+    const size = numberBytes(head);
+    if (size > 0) {
+      const value = readNumber(buf, this.view, this.at);
+      this.at += size;
+      return value;
     }
-    if (head >= 0xe0) {
-      this.at++;
-      return head - 0x100;
-    }
-    if ((head & 0xe0) === 0xa0) return this.string(false);
-    if ((head & 0xf0) === 0x90) {
-      this.at++;
-      return this.array(head & 0x0f);
-    }
-    if ((head & 0xf0) === 0x80) return this.map();
+    if ((head & 0xe0) === 0xa0 || head === 0xd9 || head === 0xda || head === 0xdb) return this.string(false);
+    if ((head & 0xf0) === 0x80 || head === 0xde || head === 0xdf) return this.map();
     this.at++;
-    const view = this.view;
-    const at = this.at;
+    if ((head & 0xf0) === 0x90) return this.array(head & 0x0f);
     switch (head) {
       case 0xc0:
         return null;
@@ -105,43 +99,10 @@ export class UpdateReader {
         return false;
       case 0xc3:
         return true;
-      case 0xcc:
-        this.at += 1;
-        return buf[at];
-      case 0xcd:
-        this.at += 2;
-        return view.getUint16(at);
-      case 0xce:
-        this.at += 4;
-        return view.getUint32(at);
-      case 0xd0:
-        this.at += 1;
-        return view.getInt8(at);
-      case 0xd1:
-        this.at += 2;
-        return view.getInt16(at);
-      case 0xd2:
-        this.at += 4;
-        return view.getInt32(at);
-      case 0xca:
-        this.at += 4;
-        return view.getFloat32(at);
-      case 0xcb:
-        this.at += 8;
-        return view.getFloat64(at);
-      case 0xd9:
-      case 0xda:
-      case 0xdb:
-        this.at--;
-        return this.string(false);
       case 0xdc:
         return this.array(this.u16());
       case 0xdd:
         return this.array(this.u32());
-      case 0xde:
-      case 0xdf:
-        this.at--;
-        return this.map();
       default:
         throw UNSUPPORTED;
     }

@@ -1,0 +1,49 @@
+// MessagePack numbers read in place, for the readers that walk MessagePack bytes themselves (the
+// front end's pub scanner, the worker's flat merge and update reader) instead of calling msgpackr.
+// 64-bit integers are not covered: msgpackr may make them BigInts, so those readers decline them.
+
+/** Bytes the number whose head byte is `head` takes, head included; 0 when it is not one covered here. */
+export function numberBytes(head: number): number {
+  if (head < 0x80 || head >= 0xe0) return 1;
+  switch (head) {
+    case 0xcc:
+    case 0xd0:
+      return 2;
+    case 0xcd:
+    case 0xd1:
+      return 3;
+    case 0xce:
+    case 0xd2:
+    case 0xca:
+      return 5;
+    case 0xcb:
+      return 9;
+    default:
+      return 0;
+  }
+}
+
+/** The number at `at` (numberBytes(buf[at]) must be above 0 and in bounds). */
+export function readNumber(buf: Uint8Array, view: DataView, at: number): number {
+  const head = buf[at]!;
+  if (head < 0x80) return head;
+  if (head >= 0xe0) return head - 0x100;
+  switch (head) {
+    case 0xcc:
+      return buf[at + 1]!;
+    case 0xcd:
+      return view.getUint16(at + 1);
+    case 0xce:
+      return view.getUint32(at + 1);
+    case 0xd0:
+      return view.getInt8(at + 1);
+    case 0xd1:
+      return view.getInt16(at + 1);
+    case 0xd2:
+      return view.getInt32(at + 1);
+    case 0xca:
+      return view.getFloat32(at + 1);
+    default:
+      return view.getFloat64(at + 1);
+  }
+}
