@@ -9,14 +9,16 @@
 // Anything else — an error to report, or merely an unusual encoding — makes `scan` return false,
 // and the frame takes the general path (decodeFrame, validate.ts), which gives the exact answer.
 // So this path never decides a rejection, and accepts nothing the general path would refuse.
-import { numberBytes, readNumber } from '../shared/msgpack-numbers.js';
+import { isUtf8 } from 'node:buffer';
+import { numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
+import { fnv1a32Bytes } from '../shared/partition.js';
 import type { Limits } from './protocol.js';
+import { FORBIDDEN_NAMES } from './validate.js';
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-
-/** Names the general path refuses as a type or a data field: __proto__, constructor, prototype. */
-const FORBIDDEN = ['__proto__', 'constructor', 'prototype'].map((name) => Buffer.from(name));
+/** Names the general path refuses as a type or a data field (ASCII, so bytes compare with char codes). */
+const FORBIDDEN = [...FORBIDDEN_NAMES];
+/** Their lengths, so most names are cleared without a comparison. */
+const FORBIDDEN_LENGTHS = new Set(FORBIDDEN.map((name) => name.length));
 
 /** Thrown inside the scan for anything this path does not take; `scan` turns it into false. */
 const DECLINED = Symbol('declined');
@@ -81,18 +83,17 @@ export class PubScanner {
       const nameLength = this.stringLength();
       const name = this.at;
       this.at += nameLength;
-      const buf = this.buf;
-      if (nameLength === 2 && buf[name] === 0x6f && buf[name + 1] === 0x70 && !op) {
-        // "op": "pub"
+      if (!op && this.isName(name, nameLength, 'op')) {
         op = true;
-        if (this.stringLength() !== 3 || buf[this.at] !== 0x70 || buf[this.at + 1] !== 0x75 || buf[this.at + 2] !== 0x62) throw DECLINED;
-        this.at += 3;
-      } else if (nameLength === 2 && buf[name] === 0x69 && buf[name + 1] === 0x64 && !id) {
+        const valueLength = this.stringLength();
+        if (!this.isName(this.at, valueLength, 'pub')) throw DECLINED;
+        this.at += valueLength;
+      } else if (!id && this.isName(name, nameLength, 'id')) {
         id = true;
         this.id = this.unsigned();
-      } else if (nameLength === 3 && buf[name] === 0x73 && buf[name + 1] === 0x65 && buf[name + 2] === 0x71 && this.seq === undefined) {
+      } else if (this.seq === undefined && this.isName(name, nameLength, 'seq')) {
         this.seq = this.unsigned();
-      } else if (nameLength === 6 && !events && this.isName(name, 'events')) {
+      } else if (!events && this.isName(name, nameLength, 'events')) {
         events = true;
         this.events();
       } else throw DECLINED;
@@ -113,27 +114,26 @@ export class PubScanner {
 
   private event(i: number): void {
     const fields = this.mapSize();
-    const buf = this.buf;
     let key = false;
     let type = false;
     let ts = false;
     let data = false;
     for (let f = 0; f < fields; f++) {
       const nameLength = this.stringLength();
-      const c = buf[this.at]!;
+      const name = this.at;
       this.at += nameLength;
-      if (nameLength === 3 && c === 0x6b && buf[this.at - 2] === 0x65 && buf[this.at - 1] === 0x79 && !key) {
+      if (!key && this.isName(name, nameLength, 'key')) {
         key = true;
         this.key(i);
-      } else if (nameLength === 4 && c === 0x74 && buf[this.at - 3] === 0x79 && !type && this.isName(this.at - 4, 'type')) {
+      } else if (!type && this.isName(name, nameLength, 'type')) {
         type = true;
         this.type(i);
-      } else if (nameLength === 2 && c === 0x74 && buf[this.at - 1] === 0x73 && !ts) {
+      } else if (!ts && this.isName(name, nameLength, 'ts')) {
         ts = true;
         this.ts[i] = this.finiteNumber();
-      } else if (nameLength === 4 && c === 0x64 && !data && this.isName(this.at - 4, 'data')) {
+      } else if (!data && this.isName(name, nameLength, 'data')) {
         data = true;
-        if (!this.isMapHead(buf[this.at]!)) throw DECLINED;
+        if (!this.isMapHead(this.buf[this.at]!)) throw DECLINED;
         this.dataStart[i] = this.at;
         this.skipValue(1);
         this.dataEnd[i] = this.at;
@@ -149,20 +149,17 @@ export class PubScanner {
     const start = this.at;
     const end = start + length;
     if (length === 0 || length > this.limits.maxKeyBytes) throw DECLINED;
-    const buf = this.buf;
-    // FNV-1a over the UTF-8 bytes: the same hash partition.ts computes from the decoded key.
-    let h = FNV_OFFSET;
     let ascii = true;
     for (let at = start; at < end; at++) {
-      const byte = buf[at]!;
+      const byte = this.buf[at]!;
       if (byte === 0) throw DECLINED;
       if (byte >= 0x80) ascii = false;
-      h = Math.imul(h ^ byte, FNV_PRIME);
     }
-    if (!ascii && !isUtf8(buf, start, end)) throw DECLINED;
+    if (!ascii && !isUtf8(this.buf.subarray(start, end))) throw DECLINED;
     this.keyStart[i] = start;
     this.keyEnd[i] = end;
-    this.keyHash[i] = h >>> 0;
+    // The same hash partition.ts computes from the decoded key (valid UTF-8: the same bytes).
+    this.keyHash[i] = fnv1a32Bytes(this.buf, start, end);
     this.at = end;
   }
 
@@ -170,8 +167,7 @@ export class PubScanner {
     const length = this.stringLength();
     const start = this.at;
     const end = start + length;
-    if (length === 0 || length > this.limits.maxTypeBytes || !isUtf8(this.buf, start, end)) throw DECLINED;
-    for (const name of FORBIDDEN) if (this.isBytes(start, end, name)) throw DECLINED;
+    if (length === 0 || length > this.limits.maxTypeBytes || !this.isUtf8(start, end) || this.isForbidden(start, length)) throw DECLINED;
     this.typeStart[i] = start;
     this.typeEnd[i] = end;
     this.at = end;
@@ -198,9 +194,8 @@ export class PubScanner {
       const size = this.mapSize();
       for (let i = 0; i < size; i++) {
         const length = this.stringLength();
-        const name = this.at;
+        if (this.isForbidden(this.at, length)) throw DECLINED;
         this.at += length;
-        for (const forbidden of FORBIDDEN) if (this.isBytes(name, this.at, forbidden)) throw DECLINED;
         this.skipValue(depth + 1);
       }
       return;
@@ -224,13 +219,10 @@ export class PubScanner {
 
   /** The byte length of the string at the cursor, which moves to its first byte. */
   private stringLength(): number {
-    const head = this.buf[this.at++]!;
-    let length: number;
-    if ((head & 0xe0) === 0xa0) length = head & 0x1f;
-    else if (head === 0xd9) length = this.buf[this.at++]!;
-    else if (head === 0xda) length = this.u16();
-    else if (head === 0xdb) length = this.u32();
-    else throw DECLINED;
+    const header = stringHeaderBytes(this.buf[this.at]!);
+    if (header === 0 || this.at + header > this.buf.length) throw DECLINED;
+    const length = stringLength(this.buf, this.view, this.at);
+    this.at += header;
     if (this.at + length > this.buf.length) throw DECLINED;
     return length;
   }
@@ -267,48 +259,22 @@ export class PubScanner {
     return value;
   }
 
-  private isName(at: number, name: string): boolean {
-    for (let i = 0; i < name.length; i++) if (this.buf[at + i] !== name.charCodeAt(i)) return false;
+  /** Whether the `length` bytes at `at` are the ASCII text `name`. */
+  private isName(at: number, length: number, name: string): boolean {
+    if (length !== name.length) return false;
+    for (let i = 0; i < length; i++) if (this.buf[at + i] !== name.charCodeAt(i)) return false;
     return true;
   }
 
-  private isBytes(start: number, end: number, bytes: Uint8Array): boolean {
-    if (end - start !== bytes.length) return false;
-    for (let i = 0; i < bytes.length; i++) if (this.buf[start + i] !== bytes[i]) return false;
+  private isForbidden(at: number, length: number): boolean {
+    if (!FORBIDDEN_LENGTHS.has(length)) return false;
+    for (let i = 0; i < FORBIDDEN.length; i++) if (this.isName(at, length, FORBIDDEN[i]!)) return true;
+    return false;
+  }
+
+  /** Strict UTF-8 (node:buffer's isUtf8), with ASCII — the usual case — decided without a call. */
+  private isUtf8(start: number, end: number): boolean {
+    for (let at = start; at < end; at++) if (this.buf[at]! >= 0x80) return isUtf8(this.buf.subarray(start, end));
     return true;
   }
-}
-
-/** Whether buf[start, end) is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-export function isUtf8(buf: Uint8Array, start: number, end: number): boolean {
-  let at = start;
-  while (at < end) {
-    const b = buf[at]!;
-    if (b < 0x80) {
-      at++;
-      continue;
-    }
-    let need: number;
-    let low = 0x80;
-    let high = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) low = 0xa0;
-      else if (b === 0xed) high = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) low = 0x90;
-      else if (b === 0xf4) high = 0x8f;
-    } else return false;
-    if (at + need >= end) return false;
-    const second = buf[at + 1]!;
-    if (second < low || second > high) return false;
-    for (let k = 2; k <= need; k++) {
-      const next = buf[at + k]!;
-      if (next < 0x80 || next > 0xbf) return false;
-    }
-    at += need + 1;
-  }
-  return true;
 }

@@ -5,7 +5,7 @@ import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../shared/partit
 import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from './protocol.js';
 
 /** Property names that could reach an object's prototype if code ever copied them. */
-const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+export const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;

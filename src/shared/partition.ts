@@ -61,6 +61,13 @@ export function fnv1a32Utf8(key: string): number {
   return h >>> 0;
 }
 
+/** FNV-1a of UTF-8 bytes already encoded (buf[start, end)): fnv1a32Utf8 of the string they encode. */
+export function fnv1a32Bytes(buf: Uint8Array, start: number, end: number): number {
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+  return h >>> 0;
+}
+
 export function partitionOf(key: string, partitions: number): number {
   return fnv1a32Utf8(key) % partitions;
 }

@@ -2,7 +2,7 @@
 // data is a flat MessagePack map (string keys; numbers, strings, booleans or nil as values), its
 // entries are read straight from the ring into the record's `fields`. Field names are interned.
 // Anything else (nested values, binary) returns false and the caller decodes the data normally.
-import { numberBytes, readNumber } from '../shared/msgpack-numbers.js';
+import { numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 
@@ -21,17 +21,17 @@ export function mergeFlatMap(fields: Record<string, unknown>, buf: Utf8Buffer, v
   for (let i = 0; i < size; i++) {
     at = skipString(buf, view, at);
     if (at < 0) return false;
-    at = skipScalar(buf, at);
+    at = skipScalar(buf, view, at);
     if (at < 0) return false;
   }
   if (at !== end) return false;
   at = entriesAt;
   for (let i = 0; i < size; i++) {
-    const nameStart = stringStart(buf, at);
-    const nameEnd = nameStart + stringBytes(buf, view, at);
+    const nameStart = at + stringHeaderBytes(buf[at]!);
+    const nameEnd = nameStart + stringLength(buf, view, at);
     const name = names.intern(buf, nameStart, nameEnd);
     at = nameEnd;
-    const valueEnd = skipScalar(buf, at);
+    const valueEnd = skipScalar(buf, view, at);
     // The front end refuses these names; keep prototypes safe whatever reaches this point.
     if (name !== '__proto__') fields[name] = readScalar(buf, view, at, valueEnd);
     at = valueEnd;
@@ -39,33 +39,16 @@ export function mergeFlatMap(fields: Record<string, unknown>, buf: Utf8Buffer, v
   return true;
 }
 
-/** Where the bytes of the MessagePack string at `at` start (after its header). */
-function stringStart(buf: Uint8Array, at: number): number {
-  const head = buf[at]!;
-  return (head & 0xe0) === 0xa0 ? at + 1 : head === 0xd9 ? at + 2 : head === 0xda ? at + 3 : at + 5;
-}
-
-function stringBytes(buf: Uint8Array, view: DataView, at: number): number {
-  const head = buf[at]!;
-  if ((head & 0xe0) === 0xa0) return head & 0x1f;
-  if (head === 0xd9) return buf[at + 1]!;
-  if (head === 0xda) return view.getUint16(at + 1);
-  return view.getUint32(at + 1);
-}
-
 function skipString(buf: Uint8Array, view: DataView, at: number): number {
-  const head = buf[at]!;
-  if ((head & 0xe0) !== 0xa0 && head !== 0xd9 && head !== 0xda && head !== 0xdb) return -1;
-  return stringStart(buf, at) + stringBytes(buf, view, at);
+  const header = stringHeaderBytes(buf[at]!);
+  return header === 0 ? -1 : at + header + stringLength(buf, view, at);
 }
 
 /** The end of the scalar at `at`, or -1 if it is not one this fast path reads. */
-function skipScalar(buf: Uint8Array, at: number): number {
+function skipScalar(buf: Uint8Array, view: DataView, at: number): number {
   const head = buf[at]!;
   if (head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1;
-  if ((head & 0xe0) === 0xa0) return at + 1 + (head & 0x1f);
-  if (head === 0xd9) return at + 2 + buf[at + 1]!;
-  if (head === 0xda) return at + 3 + ((buf[at + 1]! << 8) | buf[at + 2]!);
+  if (stringHeaderBytes(head) > 0) return skipString(buf, view, at);
   const size = numberBytes(head);
   return size === 0 ? -1 : at + size;
 }
@@ -76,5 +59,5 @@ function readScalar(buf: Utf8Buffer, view: DataView, at: number, end: number): u
   if (head === 0xc2) return false;
   if (head === 0xc3) return true;
   if (numberBytes(head) > 0) return readNumber(buf, view, at);
-  return buf.utf8Slice(stringStart(buf, at), end);
+  return buf.utf8Slice(at + stringHeaderBytes(head), end);
 }

@@ -5,7 +5,7 @@
 // what the front end writes (nil, booleans, numbers, strings, arrays, maps with string keys);
 // anything else (binary, extensions, 64-bit integers) makes `read` return false and the caller
 // decodes the document with msgpackr instead.
-import { numberBytes, readNumber } from '../shared/msgpack-numbers.js';
+import { numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 import { UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
@@ -67,16 +67,12 @@ export class UpdateReader {
 
   /** A string; interned when it is a name (operator, path, map key). */
   private string(name: boolean): string {
-    const head = this.buf[this.at++]!;
-    let bytes: number;
-    if ((head & 0xe0) === 0xa0) bytes = head & 0x1f;
-    else if (head === 0xd9) bytes = this.buf[this.at++]!;
-    else if (head === 0xda) bytes = this.u16();
-    else if (head === 0xdb) bytes = this.u32();
-    else throw UNSUPPORTED;
-    const start = this.at;
-    this.at += bytes;
-    return name ? this.names.intern(this.buf, start, this.at) : this.buf.utf8Slice(start, this.at);
+    const header = stringHeaderBytes(this.buf[this.at]!);
+    if (header === 0) throw UNSUPPORTED;
+    const start = this.at + header;
+    const end = start + stringLength(this.buf, this.view, this.at);
+    this.at = end;
+    return name ? this.names.intern(this.buf, start, end) : this.buf.utf8Slice(start, end);
   }
 
   private value(): unknown {
@@ -88,7 +84,7 @@ export class UpdateReader {
       this.at += size;
       return value;
     }
-    if ((head & 0xe0) === 0xa0 || head === 0xd9 || head === 0xda || head === 0xdb) return this.string(false);
+    if (stringHeaderBytes(head) > 0) return this.string(false);
     if ((head & 0xf0) === 0x80 || head === 0xde || head === 0xdf) return this.map();
     this.at++;
     if ((head & 0xf0) === 0x90) return this.array(head & 0x0f);

@@ -1,6 +1,7 @@
-// MessagePack numbers read in place, for the readers that walk MessagePack bytes themselves (the
-// front end's pub scanner, the worker's flat merge and update reader) instead of calling msgpackr.
-// 64-bit integers are not covered: msgpackr may make them BigInts, so those readers decline them.
+// MessagePack numbers and string headers read in place, for the readers that walk MessagePack bytes
+// themselves (the front end's pub scanner, the worker's flat merge and update reader) instead of
+// calling msgpackr. 64-bit integers are not covered: msgpackr may make them BigInts, so those
+// readers decline them.
 
 /** Bytes the number whose head byte is `head` takes, head included; 0 when it is not one covered here. */
 export function numberBytes(head: number): number {
@@ -46,4 +47,18 @@ export function readNumber(buf: Uint8Array, view: DataView, at: number): number 
     default:
       return view.getFloat64(at + 1);
   }
+}
+
+/** Bytes of the header of the string whose head byte is `head`; 0 when it is not a string. */
+export function stringHeaderBytes(head: number): number {
+  if ((head & 0xe0) === 0xa0) return 1;
+  return head === 0xd9 ? 2 : head === 0xda ? 3 : head === 0xdb ? 5 : 0;
+}
+
+/** The byte length of the string at `at` (stringHeaderBytes(buf[at]) must be above 0, header in bounds). */
+export function stringLength(buf: Uint8Array, view: DataView, at: number): number {
+  const head = buf[at]!;
+  if ((head & 0xe0) === 0xa0) return head & 0x1f;
+  if (head === 0xd9) return buf[at + 1]!;
+  return head === 0xda ? view.getUint16(at + 1) : view.getUint32(at + 1);
 }
