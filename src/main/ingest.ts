@@ -183,6 +183,7 @@ export class Ingest {
       }
       const event = events![targets.event[i]!] as WireEvent;
       const kind = targets.kind[i] as RecordKind;
+      const fold = targets.folds[i]!;
       // Encoded into a reused buffer; writeEvent copies it into the ring.
       let payload: Uint8Array | null = null;
       const writer = this.payloadWriter;
@@ -194,7 +195,6 @@ export class Ingest {
         }
       } else {
         const route = targets.routes[i]!;
-        const fold = targets.folds[i]!;
         if (fold !== null) writeUpdateDocument(fold.update, fold.finished(), true, writer);
         else {
           const update = kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update;
@@ -203,8 +203,7 @@ export class Ingest {
         }
         payload = writer.bytes();
       }
-      const updates = kind === RecordKind.FanOut ? (targets.folds[i]?.updates ?? 1) : 1;
-      channels[worker]!.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? now, record, kind, updates, payload);
+      channels[worker]!.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? now, record, kind, fold === null ? 1 : fold.updates, payload);
     }
     if (producer !== null) {
       for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[targets.hash[i]! % partitions] = seq;

@@ -42,7 +42,7 @@ export interface CompiledOperation {
   pathBytes: Uint8Array;
   /** The operand, resolved per event; for an `each` operation, the list of values to add. */
   value: Resolver;
-  /** `$push` with `$each` (written as {$each, $slice}); `$addToSet`'s values when folded. */
+  /** The operand was given as {"$each": [...]} (`$push`, `$addToSet`): `value` resolves to a list. */
   each: boolean;
   /** `$push`'s `$slice`, if any. */
   slice: number | undefined;
@@ -432,21 +432,14 @@ function compileTemplate(input: unknown, at: string, required: Map<string, Field
   return ok ? concatenation(parts) : null;
 }
 
-/** One function joining literal and read parts; the common one- and two-field shapes unrolled. */
+/** One function joining literal and read parts (no array built per event). */
 function concatenation(parts: (string | ((event: EventContext) => string))[]): (event: EventContext) => string {
-  const [a, b, c, d, e] = parts;
-  if (parts.length === 1) return () => a as string;
-  if (parts.length === 3) {
-    const read = b as (event: EventContext) => string;
-    return (event) => (a as string) + read(event) + (c as string);
-  }
-  if (parts.length === 5) {
-    const [readB, readD] = [b as (event: EventContext) => string, d as (event: EventContext) => string];
-    return (event) => (a as string) + readB(event) + (c as string) + readD(event) + (e as string);
-  }
   return (event) => {
     let text = '';
-    for (const part of parts) text += typeof part === 'string' ? part : part(event);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      text += typeof part === 'string' ? part : part(event);
+    }
     return text;
   };
 }

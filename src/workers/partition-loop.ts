@@ -20,7 +20,7 @@ import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '..
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
 import type { UpdateDoc } from '../shared/update-ops.js';
-import { applyOperation, applyUpdate, countRoutedUpdate, type OperationError } from './update-operators.js';
+import { applyOperation, applyRoutedUpdate, countRoutedUpdate, type OperationError } from './update-operators.js';
 import { UpdateReader } from './update-reader.js';
 import { mergeFlatMap } from './flat-merge.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
@@ -171,13 +171,14 @@ export class PartitionLoop {
   /** Applies a routed or fan-out record's update document to its key's record. */
   private applyRouted(record: CachedRecord, reader: EventRecordReader): void {
     const { updateReader, operationErrors } = this;
-    const fields = record.meta.fields;
-    const isInsert = countRoutedUpdate(record.meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, reader.updates);
-    if (reader.dataEnd === reader.dataStart) return;
-    if (updateReader.read(reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd)) {
-      for (let i = 0; i < updateReader.count; i++) applyOperation(fields, updateReader.operators[i]!, updateReader.paths[i]!, updateReader.values[i], isInsert, operationErrors);
-      updateReader.clear();
-    } else applyUpdate(fields, this.unpackData(reader.dataStart, reader.dataEnd) as UpdateDoc, isInsert, operationErrors);
+    const { meta } = record;
+    const ownKey = reader.kind === RecordKind.Routed;
+    // An empty document reads as no operations (the reader holds none between records).
+    if (reader.dataEnd === reader.dataStart || updateReader.read(reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd)) {
+      const isInsert = countRoutedUpdate(meta, ownKey, reader.type, reader.ts, reader.updates);
+      for (let i = 0; i < updateReader.count; i++) applyOperation(meta.fields, updateReader.operators[i]!, updateReader.paths[i]!, updateReader.values[i], isInsert, operationErrors);
+    } else applyRoutedUpdate(meta, ownKey, reader.type, reader.ts, this.unpackData(reader.dataStart, reader.dataEnd) as UpdateDoc, operationErrors, reader.updates);
+    updateReader.clear();
     if (operationErrors.length > 0) this.reportOperationErrors(record.key);
   }
 
