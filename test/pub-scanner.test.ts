@@ -64,7 +64,7 @@ t.test('plausible pubs and random mutations of them: the fast path never disagre
       const key = random() < 0.8 ? pick(['k', 'player:1', 'é宝:1', 'x'.repeat(40)]) : pick(['x'.repeat(41), '', 'a\u0000b']);
       const event: Record<string, unknown> = { key, type: random() < 0.9 ? pick(['clue', 'τύπος']) : pick(['__proto__', 'y'.repeat(21)]) };
       if (random() < 0.5) event.ts = pick([0, 1.5, -7, 2 ** 40, 1767225600000]);
-      if (random() < 0.7) event.data = pick<unknown>([{ points: 3, zone: 'z1' }, { a: { b: { c: 1 } } }, { a: { b: { c: { d: 1 } } } }, { list: [1, 'two', null, true, 2.5] }, { big: 2 ** 60 }, {}]);
+      if (random() < 0.7) event.data = pick<unknown>([{ points: 3, zone: 'z1' }, { a: { b: { c: 1 } } }, { a: { b: { c: { d: 1 } } } }, { list: [1, 'two', null, true, 2.5] }, { big: 2 ** 60 }, {}, { note: 'n'.repeat(40), after: 1 }, { long: 'l'.repeat(300), list: ['m'.repeat(33)] }]);
       return event;
     });
     const message: Record<string, unknown> = { op: 'pub', id: pick([0, 7, 300, 70_000, 2 ** 31]), events };
@@ -78,6 +78,14 @@ t.test('plausible pubs and random mutations of them: the fast path never disagre
   }
   t.ok(accepted > 500, `the fast path took ${accepted} of 3,000 plausible pubs`);
   t.ok(mutatedAccepted > 50, `and ${mutatedAccepted} mutated ones (each checked against the general path)`);
+});
+
+t.test('data strings of every length header (str8, str16) are read in place', async (t) => {
+  const scanner = new PubScanner(LIMITS);
+  for (const length of [31, 32, 255, 256, 70_000]) {
+    const frame = pack({ op: 'pub', id: 1, events: [{ key: 'k', type: 't', data: { s: 'x'.repeat(length), after: 1 } }] });
+    t.ok(compare(t, frame, scanner), `a ${length}-byte string is taken by the fast path`);
+  }
 });
 
 t.test('frames the fast path leaves to the general path', async (t) => {

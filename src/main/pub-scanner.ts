@@ -201,7 +201,11 @@ export class PubScanner {
       return;
     }
     this.at--;
-    if (head === 0xd9 || head === 0xda || head === 0xdb) this.at += this.stringLength();
+    if (head === 0xd9 || head === 0xda || head === 0xdb) {
+      // Not `this.at += this.stringLength()`: that would add to the cursor as it was before the header.
+      const length = this.stringLength();
+      this.at += length;
+    }
     else this.finiteNumber(); // declines binary, extensions, 64-bit integers, reserved
   }
 
