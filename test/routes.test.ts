@@ -81,12 +81,15 @@ t.test("a pub's fan-out updates of one key are folded into one record, one log e
   t.teardown(() => engine.stop());
   const client = await TestClient.connect(engine.port);
   await client.welcome();
-  const find = (i: number) => ({ key: `player:p${i}`, type: 'clue.found', ts: 1000 + i, data: { hunt: 'h9', clue: `c${i}`, points: i, zone: 'z' } });
+  const find = (i: number, ts = 1000, hunt = 'h9') => ({ key: `player:p${i}`, type: 'clue.found', ts, data: { hunt, clue: `c${i}`, points: i, zone: 'z' } });
   t.match(await client.request({ op: 'pub', id: 1, events: [find(0)] }), { op: 'ack' });
-  t.match(await client.request({ op: 'pub', id: 2, events: Array.from({ length: 20 }, (_, i) => find(i + 1)) }), { op: 'ack' });
+  t.match(await client.request({ op: 'pub', id: 2, events: Array.from({ length: 20 }, (_, i) => find(i + 1, 2000)) }), { op: 'ack' });
+  // Updates of different ts do not fold: a new key's record must get the first one's ts.
+  t.match(await client.request({ op: 'pub', id: 3, events: [find(1, 3001, 'h10'), find(2, 3000, 'h10')] }), { op: 'ack' });
+  t.match(await body(engine.port, 'hunt:h10'), { version: 2, firstTs: 3001, lastTs: 3000, fields: { finds: 2 } });
 
   const hunt = await body(engine.port, 'hunt:h9');
-  t.match(hunt, { version: 21, lastTs: 1020 }, 'the version counts every update folded');
+  t.match(hunt, { version: 21, lastTs: 2000 }, 'the version counts every update folded');
   t.equal(hunt.fields.finds, 21);
   t.same(hunt.fields.recentFinds.map((f: { points: number }) => f.points), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
   t.match(await body(engine.port, 'zone:h9:z'), { version: 21, fields: { finds: 21, points: (20 * 21) / 2 } });

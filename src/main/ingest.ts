@@ -6,6 +6,7 @@
 // producer's seq yet (producers.ts); a pub with nothing left to enqueue is a re-send, acked with
 // `dup` once whatever its partitions took before is done.
 import { NO_PRODUCER, RecordKind, type RecordProducer } from '../shared/event-record.js';
+import { RoutedScan } from './routed-scan.js';
 import { BinaryWriter } from '../shared/binary-writer.js';
 import { lastHashedByteLength, ownerOf } from '../shared/partition.js';
 import type { AckTracker, PendingPub } from './ack-tracker.js';
@@ -18,6 +19,9 @@ import type { Router } from './router.js';
 import { resolveValues, writeUpdateDocument, type CompiledRoute, type EventContext } from './routes.js';
 import { FoldedUpdate, MAX_FOLDED_UPDATES } from './update-fold.js';
 import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
+
+/** Writes staged record `i` of the pub being taken into `channel`. */
+type RecordWriter = (channel: PartitionChannel, i: number, partition: number, offset: number, producer: RecordProducer) => void;
 
 /** WebSocket close code for a connection that floods past OVERLOADED (1008: policy violation). */
 export const FLOODING_CLOSE_CODE = 1008;
@@ -34,6 +38,11 @@ export class Ingest {
   private readonly owners: Uint16Array;
   private readonly targets: PubTargets;
   private readonly scanner: PubScanner;
+  private readonly routedScan: RoutedScan;
+  /** The pub being taken: its decoded events (general path) or frame (fast paths), and arrival time. */
+  private events: unknown[] = [];
+  private frame: Buffer = Buffer.alloc(0);
+  private now = 0;
   private readonly touchedStamp: Uint32Array;
   /** Per target of the pub being taken: 1 when its partition took this seq before (a re-send). */
   private taken: Uint8Array;
@@ -66,6 +75,7 @@ export class Ingest {
     for (let p = 0; p < options.partitions; p++) this.owners[p] = ownerOf(p, channels.length);
     this.targets = new PubTargets(options.maxEventsPerPub);
     this.scanner = new PubScanner(options);
+    this.routedScan = new RoutedScan(options);
     this.touchedStamp = new Uint32Array(channels.length);
     this.taken = new Uint8Array(options.maxEventsPerPub);
   }
@@ -87,26 +97,34 @@ export class Ingest {
       throw new ProtocolError(ErrorCode.TOO_LARGE, `pub has ${events.length} events, more than maxEventsPerPub ${options.maxEventsPerPub}`, id);
     }
     this.admit(conn, id);
-    const now = Date.now();
+    const now = (this.now = Date.now());
     this.stage(events, id, now);
-    this.take(conn, id, seq, encoding, events.length, now, events);
+    this.events = events;
+    this.take(conn, id, seq, encoding, events.length, now, this.targets, this.writeDecoded);
+    this.events = [];
   }
 
   /**
    * The fast path of a MessagePack pub (pub-scanner.ts): taken straight from the frame's bytes if
-   * the scanner accepts it and no routes are in force; false, with nothing done, otherwise (the
-   * caller then decodes the frame and calls pub()).
+   * the scanner accepts it and, with routes in force, routed-scan.ts stages it; false, with
+   * nothing done, otherwise (the caller then decodes the frame and calls pub()).
    */
-  pubFromFrame(conn: Connection, frame: Uint8Array, encoding: Encoding): boolean {
-    const { scanner, targets } = this;
-    if (this.router !== null || !scanner.scan(frame)) return false;
+  pubFromFrame(conn: Connection, frame: Buffer, encoding: Encoding): boolean {
+    const { scanner, targets, router, routedScan } = this;
+    if (!scanner.scan(frame)) return false;
     const id = scanner.id;
     const seq = this.checkSeq(conn, scanner.seq, id);
     this.admit(conn, id);
-    const now = Date.now();
+    const now = (this.now = Date.now());
+    this.frame = frame;
+    if (router !== null) {
+      if (!routedScan.stage(frame, scanner, router, now)) return false;
+      this.take(conn, id, seq, encoding, scanner.count, now, routedScan.targets, this.writeRouted);
+      return true;
+    }
     targets.reset();
     for (let i = 0; i < scanner.count; i++) targets.add(scanner.keyHash[i]!, scanner.keyEnd[i]! - scanner.keyStart[i]!, i, RecordKind.Merge, -1, '', null, null);
-    this.take(conn, id, seq, encoding, scanner.count, now, null, frame);
+    this.take(conn, id, seq, encoding, scanner.count, now, targets, this.writeScanned);
     return true;
   }
 
@@ -137,11 +155,11 @@ export class Ingest {
   }
 
   /**
-   * Writes the staged records of a validated pub into the rings and registers it for its ack. The
-   * events are `events` (decoded) or, from pubFromFrame, the scanner's view of `frame`.
+   * Writes the staged records of a validated pub (`targets`) into the rings with `writeRecord`, and
+   * registers the pub for its ack.
    */
-  private take(conn: Connection, id: number, seq: number, encoding: Encoding, eventCount: number, now: number, events: unknown[] | null, frame: Uint8Array | null = null): void {
-    const { channels, owners, nextOffsets, touched, touchedStamp, targets, options, scanner } = this;
+  private take(conn: Connection, id: number, seq: number, encoding: Encoding, eventCount: number, now: number, targets: PubTargets, writeRecord: RecordWriter): void {
+    const { channels, owners, nextOffsets, touched, touchedStamp, options } = this;
     conn.overloadedStreak = 0;
     const producer = conn.producer;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
@@ -176,34 +194,7 @@ export class Ingest {
       if (record !== NO_PRODUCER && taken[i] === 1) continue;
       const offset = nextOffsets[partition]! + 1;
       nextOffsets[partition] = offset;
-      if (frame !== null) {
-        const ts = scanner.ts[i]!;
-        channels[worker]!.writeScannedEvent(partition, offset, frame, scanner, i, Number.isNaN(ts) ? now : ts, record);
-        continue;
-      }
-      const event = events![targets.event[i]!] as WireEvent;
-      const kind = targets.kind[i] as RecordKind;
-      const fold = targets.folds[i]!;
-      // Encoded into a reused buffer; writeEvent copies it into the ring.
-      let payload: Uint8Array | null = null;
-      const writer = this.payloadWriter;
-      writer.reset();
-      if (kind === RecordKind.Merge) {
-        if (event.data !== undefined) {
-          writer.msgpackMap(event.data);
-          payload = writer.bytes();
-        }
-      } else {
-        const route = targets.routes[i]!;
-        if (fold !== null) writeUpdateDocument(fold.update, fold.finished(), true, writer);
-        else {
-          const update = kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update;
-          if (update === null) writer.msgpackMapHeader(0);
-          else writeUpdateDocument(update, resolveValues(update, targets.contexts[i]!, this.resolved), false, writer);
-        }
-        payload = writer.bytes();
-      }
-      channels[worker]!.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? now, record, kind, fold === null ? 1 : fold.updates, payload);
+      writeRecord(channels[worker]!, i, partition, offset, record);
     }
     if (producer !== null) {
       for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[targets.hash[i]! % partitions] = seq;
@@ -220,6 +211,42 @@ export class Ingest {
     this.onTaken(eventCount);
     if (pub.waiting === 0) this.tracker.settleNow(pub);
   }
+
+  /** Record `i` of a scanned pub without routes: the event as it lies in the frame. */
+  private readonly writeScanned: RecordWriter = (channel, i, partition, offset, producer) => {
+    const ts = this.scanner.ts[i]!;
+    channel.writeScannedEvent(partition, offset, this.frame, this.scanner, i, Number.isNaN(ts) ? this.now : ts, producer);
+  };
+
+  private readonly writeRouted: RecordWriter = (channel, i, partition, offset, producer) => this.routedScan.write(channel, i, partition, offset, producer);
+
+  /** Record `i` of a decoded pub (stage()): the event's data, or its route's update document. */
+  private readonly writeDecoded: RecordWriter = (channel, i, partition, offset, producer) => {
+    const { targets } = this;
+    const event = this.events[targets.event[i]!] as WireEvent;
+    const kind = targets.kind[i] as RecordKind;
+    const fold = targets.folds[i]!;
+    // Encoded into a reused buffer; writeEvent copies it into the ring.
+    let payload: Uint8Array | null = null;
+    const writer = this.payloadWriter;
+    writer.reset();
+    if (kind === RecordKind.Merge) {
+      if (event.data !== undefined) {
+        writer.msgpackMap(event.data);
+        payload = writer.bytes();
+      }
+    } else {
+      const route = targets.routes[i]!;
+      if (fold !== null) writeUpdateDocument(fold.update, fold.finished(), true, writer);
+      else {
+        const update = kind === RecordKind.Routed ? route.own : route.also[targets.also[i]!]!.update;
+        if (update === null) writer.msgpackMapHeader(0);
+        else writeUpdateDocument(update, resolveValues(update, targets.contexts[i]!, this.resolved), false, writer);
+      }
+      payload = writer.bytes();
+    }
+    channel.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? this.now, producer, kind, fold === null ? 1 : fold.updates, payload);
+  };
 
   /**
    * Validates every event (and its route's fan-out keys) and stages the records of the pub. A
@@ -263,10 +290,14 @@ export class Ingest {
     }
   }
 
-  /** Folds a fan-out update into staged record `at` if it has the same shape; false if it cannot. */
+  /**
+   * Folds a fan-out update into staged record `at` if it has the same shape and ts; false if it
+   * cannot. The record carries one ts, which a new key's record takes as its firstTs and every
+   * record as its lastTs: only updates of one ts fold exactly (events without ts share the pub's).
+   */
   private foldInto(at: number, route: CompiledRoute, also: number, context: EventContext): boolean {
     const { targets } = this;
-    if (targets.routes[at] !== route || targets.also[at] !== also) return false;
+    if (targets.routes[at] !== route || targets.also[at] !== also || targets.contexts[at]!.ts !== context.ts) return false;
     let fold = targets.folds[at]!;
     if (fold === null) fold = targets.folds[at] = new FoldedUpdate(route.also[also]!.update, targets.contexts[at]!);
     return fold.updates < MAX_FOLDED_UPDATES && fold.fold(context);

@@ -34,7 +34,7 @@ export class MessageHandler {
     conn.frames++;
     try {
       // Most frames are plainly valid MessagePack pubs: taken from their bytes without decoding.
-      if (isBinary && frame.byteLength <= this.limits.maxPayloadBytes && this.ingest.pubFromFrame(conn, new Uint8Array(frame), encoding)) return;
+      if (isBinary && frame.byteLength <= this.limits.maxPayloadBytes && this.ingest.pubFromFrame(conn, Buffer.from(frame), encoding)) return;
       // Frames up to twice the limit (uWS drops bigger ones) are still decoded, so that the
       // TOO_LARGE answer can name the request id; that costs no more than a valid frame.
       const message = decodeFrame(frame, isBinary);

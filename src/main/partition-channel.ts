@@ -5,7 +5,7 @@
 // per-key order holds) and move into the ring as the worker frees space. The backlog is bounded by
 // the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
 // accepts a pub; the event loop never blocks on a full ring.
-import { eventRecordBytes, eventRecordMaxBytes, writeEventRecord, writeEventRecordFrom, type RecordKind, type RecordProducer } from '../shared/event-record.js';
+import { eventRecordBytes, eventRecordMaxBytes, RecordKind, writeEventRecord, writeEventRecordFrom, type RecordProducer } from '../shared/event-record.js';
 import type { PubScanner } from './pub-scanner.js';
 import { outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { createRing, RingReader, RingWriter, type RingBuffers } from '../shared/ring.js';
@@ -70,10 +70,31 @@ export class PartitionChannel {
   /** writeEvent for an event of a scanned pub frame: key, type and data copied from `frame`. */
   writeScannedEvent(partition: number, offset: number, frame: Uint8Array, scanned: PubScanner, i: number, ts: number, producer: RecordProducer): void {
     const { keyStart, keyEnd, typeStart, typeEnd, dataStart, dataEnd } = scanned;
-    const keyBytes = keyEnd[i]! - keyStart[i]!;
-    this.place(eventRecordBytes(keyBytes, typeEnd[i]! - typeStart[i]!, producer, dataEnd[i]! - dataStart[i]!));
+    this.writeEventFrom(partition, offset, frame, keyStart[i]!, keyEnd[i]!, scanned.keyHash[i]!, frame, typeStart[i]!, typeEnd[i]!, ts, producer, RecordKind.Merge, 1, frame, dataStart[i]!, dataEnd[i]!);
+  }
+
+  /** writeEvent with the key, type and data copied from byte ranges. */
+  writeEventFrom(
+    partition: number,
+    offset: number,
+    keySource: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    keyHash: number,
+    typeSource: Uint8Array,
+    typeStart: number,
+    typeEnd: number,
+    ts: number,
+    producer: RecordProducer,
+    kind: RecordKind,
+    updates: number,
+    dataSource: Uint8Array,
+    dataStart: number,
+    dataEnd: number,
+  ): void {
+    this.place(eventRecordBytes(keyEnd - keyStart, typeEnd - typeStart, producer, dataEnd - dataStart));
     this.placed(
-      writeEventRecordFrom(this.placeBuf, this.placeView, this.placeAt, partition, offset, frame, keyStart[i]!, keyEnd[i]!, scanned.keyHash[i]!, typeStart[i]!, typeEnd[i]!, ts, producer, dataStart[i]!, dataEnd[i]!),
+      writeEventRecordFrom(this.placeBuf, this.placeView, this.placeAt, partition, offset, keySource, keyStart, keyEnd, keyHash, typeSource, typeStart, typeEnd, ts, producer, kind, updates, dataSource, dataStart, dataEnd),
     );
   }
 

@@ -2,6 +2,7 @@
 // check of its required data fields. Matching by type goes through a bounded cache, since an
 // engine sees few distinct types.
 import { ErrorCode, ProtocolError } from './protocol.js';
+import { planRoute, type RoutePlan } from './route-bytes.js';
 import type { CompiledRoute, FieldKind, RoutesConfig } from './routes.js';
 
 const TYPE_CACHE_LIMIT = 10_000;
@@ -13,9 +14,15 @@ export class Router {
   private readonly byType = new Map<string, CompiledRoute[]>();
   /** Events matched per route (by index; the last slot: no route), counted as they are validated. */
   private readonly matches: Float64Array;
+  /** Per route (by index): its plan for the routed pub fast path, or null when it has none. */
+  readonly plans: (RoutePlan | null)[];
+  /** Per route: its key prefix as UTF-8. */
+  private readonly keyPrefixes: Uint8Array[];
 
   constructor(readonly config: RoutesConfig) {
     this.matches = new Float64Array(config.routes.length + 1);
+    this.plans = config.routes.map(planRoute);
+    this.keyPrefixes = config.routes.map((route) => Buffer.from(route.keyPrefix, 'utf8'));
   }
 
   /** Events matched so far, by route name (NO_ROUTE: none matched); for /metrics. */
@@ -49,6 +56,30 @@ export class Router {
       }
     }
     return route;
+  }
+
+  /**
+   * The route for an event whose key is the UTF-8 bytes key[start, end), or null when none
+   * matches; nothing is counted (countMatches does, once the pub is taken).
+   */
+  routeOfKeyBytes(type: string, key: Uint8Array, start: number, end: number): CompiledRoute | null {
+    const routes = this.candidates(type);
+    for (let r = 0; r < routes.length; r++) {
+      const prefix = this.keyPrefixes[routes[r]!.index]!;
+      if (prefix.length > end - start) continue;
+      let i = 0;
+      while (i < prefix.length && prefix[i] === key[start + i]) i++;
+      if (i === prefix.length) return routes[r]!;
+    }
+    return null;
+  }
+
+  /** Counts the matches of `count` events: route index per event, -1 for none. */
+  countMatches(routeOfEvent: Int32Array, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const index = routeOfEvent[i]!;
+      this.matches[index === -1 ? this.config.routes.length : index]++;
+    }
   }
 
   private candidates(type: string): CompiledRoute[] {

@@ -35,6 +35,20 @@ export interface EventContext {
 
 type Resolver = (event: EventContext) => unknown;
 
+/**
+ * An operand as the routes file writes it, checked: the resolvers below are made from it, and so
+ * are the byte templates of the pub fast path (route-bytes.ts), so both read the file one way.
+ */
+export type ValueNode =
+  | { kind: 'literal'; value: unknown }
+  | { kind: 'ts' | 'type' | 'key' }
+  | { kind: 'data'; path: string[] }
+  | { kind: 'array'; items: ValueNode[] }
+  | { kind: 'map'; entries: [name: string, value: ValueNode][] };
+
+/** A part of a key template: literal text, or what the event gives (a required scalar data field). */
+export type KeyPart = { kind: 'text'; text: string } | { kind: 'key' | 'type' } | { kind: 'data'; field: string };
+
 export interface CompiledOperation {
   operator: UpdateOperator;
   path: string;
@@ -42,6 +56,8 @@ export interface CompiledOperation {
   pathBytes: Uint8Array;
   /** The operand, resolved per event; for an `each` operation, the list of values to add. */
   value: Resolver;
+  /** What `value` resolves (for an `each` operation, an array node of the values to add). */
+  node: ValueNode;
   /** The operand was given as {"$each": [...]} (`$push`, `$addToSet`): `value` resolves to a list. */
   each: boolean;
   /** `$push`'s `$slice`, if any. */
@@ -66,7 +82,7 @@ export interface CompiledRoute {
   require: [field: string, kind: FieldKind][];
   drop: boolean;
   own: CompiledUpdate | null;
-  also: { key: (event: EventContext) => string; update: CompiledUpdate }[];
+  also: { key: (event: EventContext) => string; keyParts: KeyPart[]; update: CompiledUpdate }[];
 }
 
 export interface RoutesConfig {
@@ -197,9 +213,9 @@ function compileRoute(input: unknown, index: number, at: string, problems: Route
         for (const field of Object.keys(target)) {
           if (field !== 'key' && field !== 'update') problems.push({ path: `${where}.${field}`, message: 'unknown field; allowed are key, update' });
         }
-        const key = compileTemplate(target.key, `${where}.key`, required, problems);
+        const keyParts = compileTemplate(target.key, `${where}.key`, required, problems);
         const update = compileUpdate(target.update, `${where}.update`, required, problems);
-        if (key !== null && update !== null) also.push({ key, update });
+        if (keyParts !== null && update !== null) also.push({ key: concatenation(keyParts), keyParts, update });
       });
     }
   }
@@ -261,7 +277,7 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       paths.push([path, operator]);
       const operand = compileOperand(operator as UpdateOperator, value, pathAt, required, problems);
       if (operand === null) continue;
-      operations.push({ operator: operator as UpdateOperator, path, pathBytes: preEncoded((w) => w.msgpackString(path)), value: operand.value, each: operand.each, slice: operand.slice });
+      operations.push({ operator: operator as UpdateOperator, path, pathBytes: preEncoded((w) => w.msgpackString(path)), value: resolverOf(operand.node), node: operand.node, each: operand.each, slice: operand.slice });
       // Folding keeps the smallest/largest of the folded values: they must be comparable.
       if (operator === '$min' || operator === '$max') {
         const kind = valueKind(value, required);
@@ -281,17 +297,17 @@ function preEncoded(write: (writer: BinaryWriter) => void): Uint8Array {
 }
 
 interface Operand {
-  value: Resolver;
+  node: ValueNode;
   each: boolean;
   slice: number | undefined;
 }
 
 function compileOperand(operator: UpdateOperator, value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Operand | null {
-  const plain = (resolve: Resolver | null): Operand | null => (resolve === null ? null : { value: resolve, each: false, slice: undefined });
+  const plain = (node: ValueNode | null): Operand | null => (node === null ? null : { node, each: false, slice: undefined });
   switch (operator) {
     case '$unset':
       if (value !== '' && value !== true) problems.push({ path: at, message: '$unset takes "" or true' });
-      return plain(() => '');
+      return plain({ kind: 'literal', value: '' });
     case '$inc': {
       const kind = valueKind(value, required);
       if (kind !== 'number') {
@@ -310,8 +326,9 @@ function compileOperand(operator: UpdateOperator, value: unknown, at: string, re
         for (const name of Object.keys(value)) {
           if (!allowed.includes(name)) problems.push({ path: `${at}.${name}`, message: `unknown; allowed are ${allowed.join(', ')}` });
         }
-        const each = Array.isArray(value.$each) ? value.$each.map((v, i) => compileValue(v, `${at}.$each[${i}]`, required, problems)) : [];
-        return { value: (event) => each.map((resolve) => resolve?.(event)), each: true, slice: slice as number | undefined };
+        const items = Array.isArray(value.$each) ? value.$each.map((v, i) => compileValue(v, `${at}.$each[${i}]`, required, problems)) : [];
+        if (items.includes(null)) return null;
+        return { node: { kind: 'array', items: items as ValueNode[] }, each: true, slice: slice as number | undefined };
       }
       return plain(compileValue(value, at, required, problems));
     default:
@@ -336,43 +353,40 @@ function valueKind(value: unknown, required: Map<string, FieldKind>): FieldKind 
   return null;
 }
 
-/** A value: a literal (maps and arrays resolved element by element) or a reference into the event. */
-function compileValue(value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {
+/** A value: a literal (maps and arrays element by element) or a reference into the event. */
+function compileValue(value: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): ValueNode | null {
   if (typeof value === 'string' && value.startsWith('$')) return compileReference(value, at, required, problems);
   if (Array.isArray(value)) {
     const items = value.map((item, i) => compileValue(item, `${at}[${i}]`, required, problems));
-    return (event) => items.map((resolve) => resolve?.(event));
+    return items.includes(null) ? null : { kind: 'array', items: items as ValueNode[] };
   }
   if (isMap(value)) {
-    if (Object.hasOwn(value, '$literal')) {
-      const literal = value.$literal;
-      return () => literal;
-    }
-    const entries: [string, Resolver | null][] = [];
+    if (Object.hasOwn(value, '$literal')) return { kind: 'literal', value: value.$literal };
+    const entries: [string, ValueNode][] = [];
+    let ok = true;
     for (const [name, item] of Object.entries(value)) {
       if (FORBIDDEN_SEGMENTS.has(name) || name.startsWith('$')) {
         problems.push({ path: `${at}.${name}`, message: 'map keys in values cannot be __proto__, constructor, prototype or start with $' });
+        ok = false;
         continue;
       }
-      entries.push([name, compileValue(item, `${at}.${name}`, required, problems)]);
+      const node = compileValue(item, `${at}.${name}`, required, problems);
+      if (node === null) ok = false;
+      else entries.push([name, node]);
     }
-    return (event) => {
-      const out: Record<string, unknown> = {};
-      for (const [name, resolve] of entries) out[name] = resolve?.(event);
-      return out;
-    };
+    return ok ? { kind: 'map', entries } : null;
   }
-  return () => value;
+  return { kind: 'literal', value };
 }
 
-function compileReference(reference: string, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): Resolver | null {
+function compileReference(reference: string, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): ValueNode | null {
   switch (reference) {
     case '$ts':
-      return (event) => event.ts;
+      return { kind: 'ts' };
     case '$type':
-      return (event) => event.type;
+      return { kind: 'type' };
     case '$key':
-      return (event) => event.key;
+      return { kind: 'key' };
   }
   if (!reference.startsWith('$data.')) {
     problems.push({ path: at, message: `${JSON.stringify(reference)} is not a reference; use $data.<field>, $ts, $type or $key (or {"$literal": …})` });
@@ -387,38 +401,69 @@ function compileReference(reference: string, at: string, required: Map<string, F
     problems.push({ path: at, message: `refers to data.${segments[0]}, which the route does not require (add it to "require")` });
     return null;
   }
-  return (event) => {
-    let value: unknown = event.data;
-    for (const segment of segments) {
-      if (!isMap(value) || !Object.hasOwn(value, segment)) return null;
-      value = value[segment];
+  return { kind: 'data', path: segments };
+}
+
+/** Resolves a value node for one event (maps and arrays built anew each time). */
+function resolverOf(node: ValueNode): Resolver {
+  switch (node.kind) {
+    case 'literal': {
+      const literal = node.value;
+      return () => literal;
     }
-    return value;
-  };
+    case 'ts':
+      return (event) => event.ts;
+    case 'type':
+      return (event) => event.type;
+    case 'key':
+      return (event) => event.key;
+    case 'data': {
+      const segments = node.path;
+      return (event) => {
+        let value: unknown = event.data;
+        for (const segment of segments) {
+          if (!isMap(value) || !Object.hasOwn(value, segment)) return null;
+          value = value[segment];
+        }
+        return value;
+      };
+    }
+    case 'array': {
+      const items = node.items.map(resolverOf);
+      return (event) => items.map((resolve) => resolve(event));
+    }
+    case 'map': {
+      const entries = node.entries.map(([name, item]): [string, Resolver] => [name, resolverOf(item)]);
+      return (event) => {
+        const out: Record<string, unknown> = {};
+        for (const [name, resolve] of entries) out[name] = resolve(event);
+        return out;
+      };
+    }
+  }
 }
 
 const TEMPLATE_PART = /\$\{([^}]*)\}/g;
 
 /** A key template: text with ${data.field}, ${key} or ${type}; data fields must be required scalars. */
-function compileTemplate(input: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): ((event: EventContext) => string) | null {
+function compileTemplate(input: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): KeyPart[] | null {
   if (typeof input !== 'string' || input.length === 0) {
     problems.push({ path: at, message: 'must be a non-empty string, e.g. "hunt:${data.hunt}"' });
     return null;
   }
-  // Literal text and field readers, alternating; joined by concatenation (no array per event).
-  const parts: (string | ((event: EventContext) => string))[] = [];
+  const parts: KeyPart[] = [];
+  const text = (literal: string) => literal.length > 0 && parts.push({ kind: 'text', text: literal });
   let last = 0;
   let ok = true;
   for (const match of input.matchAll(TEMPLATE_PART)) {
-    parts.push(input.slice(last, match.index));
+    text(input.slice(last, match.index));
     last = match.index! + match[0].length;
     const name = match[1]!;
-    if (name === 'key') parts.push((event) => event.key);
-    else if (name === 'type') parts.push((event) => event.type);
+    if (name === 'key' || name === 'type') parts.push({ kind: name });
     else if (name.startsWith('data.') && !name.slice(5).includes('.')) {
       const field = name.slice(5);
       const kind = required.get(field);
-      if (kind === 'string' || kind === 'number' || kind === 'boolean') parts.push((event) => String(event.data![field]));
+      if (kind === 'string' || kind === 'number' || kind === 'boolean') parts.push({ kind: 'data', field });
       else {
         ok = false;
         problems.push({ path: at, message: `\${${name}}: data.${field} must be required as a string, number or boolean to be used in a key` });
@@ -428,16 +473,28 @@ function compileTemplate(input: unknown, at: string, required: Map<string, Field
       problems.push({ path: at, message: `\${${name}} is not a template field; use \${data.<field>}, \${key} or \${type}` });
     }
   }
-  parts.push(input.slice(last));
-  return ok ? concatenation(parts) : null;
+  text(input.slice(last));
+  return ok ? parts : null;
 }
 
-/** One function joining literal and read parts (no array built per event). */
-function concatenation(parts: (string | ((event: EventContext) => string))[]): (event: EventContext) => string {
+/** One function joining a template's parts (no array built per event). */
+function concatenation(parts: KeyPart[]): (event: EventContext) => string {
+  const readers = parts.map((part): string | ((event: EventContext) => string) => {
+    switch (part.kind) {
+      case 'text':
+        return part.text;
+      case 'key':
+        return (event) => event.key;
+      case 'type':
+        return (event) => event.type;
+      case 'data':
+        return (event) => String(event.data![part.field]);
+    }
+  });
   return (event) => {
     let text = '';
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
+    for (let i = 0; i < readers.length; i++) {
+      const part = readers[i]!;
       text += typeof part === 'string' ? part : part(event);
     }
     return text;

@@ -5,6 +5,7 @@
 //
 // Whatever it does not handle itself (arrays, nested maps, binary, non-ASCII text) goes through
 // msgpackr or Buffer's own UTF-8 encoder, so the output is always standard MessagePack.
+import { copyBytes } from './copy-bytes.js';
 import { msgpack } from './msgpack.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 
@@ -182,24 +183,30 @@ export class BinaryWriter {
       return;
     }
     const bytes = Buffer.byteLength(text);
-    const header = bytes < 32 ? 1 : bytes < 0x100 ? 2 : bytes < 0x10000 ? 3 : 5;
-    this.msgpackStringHeader(at, bytes);
+    const header = this.msgpackStringHeader(at, bytes);
     this.length = at + header + this.buf.utf8Write(text, at + header);
   }
 
-  private msgpackStringHeader(at: number, bytes: number): void {
+  /** Writes the header of a string of `bytes` UTF-8 bytes at `at`; returns its size. */
+  private msgpackStringHeader(at: number, bytes: number): number {
     const buf = this.buf;
-    if (bytes < 32) buf[at] = 0xa0 | bytes;
-    else if (bytes < 0x100) {
+    if (bytes < 32) {
+      buf[at] = 0xa0 | bytes;
+      return 1;
+    }
+    if (bytes < 0x100) {
       buf[at] = 0xd9;
       buf[at + 1] = bytes;
-    } else if (bytes < 0x10000) {
+      return 2;
+    }
+    if (bytes < 0x10000) {
       buf[at] = 0xda;
       this.view.setUint16(at + 1, bytes);
-    } else {
-      buf[at] = 0xdb;
-      this.view.setUint32(at + 1, bytes);
+      return 3;
     }
+    buf[at] = 0xdb;
+    this.view.setUint32(at + 1, bytes);
+    return 5;
   }
 
   /** Writes `text` as UTF-8 at the current position (room already ensured); returns its bytes. */
@@ -219,6 +226,20 @@ export class BinaryWriter {
       buf[at + i] = c;
     }
     return true;
+  }
+
+  /** Copies from[start, end): MessagePack taken as it is from a frame. */
+  rawRange(from: Uint8Array, start: number, end: number): void {
+    this.ensure(end - start);
+    this.length += copyBytes(from, start, end, this.buf, this.length);
+  }
+
+  /** A MessagePack string whose UTF-8 bytes are from[start, end). */
+  msgpackStringBytes(from: Uint8Array, start: number, end: number): void {
+    const bytes = end - start;
+    this.ensure(5 + bytes);
+    this.length += this.msgpackStringHeader(this.length, bytes);
+    this.length += copyBytes(from, start, end, this.buf, this.length);
   }
 
   /** Copies bytes that are already encoded (e.g. a MessagePack string made once). */

@@ -81,8 +81,8 @@ export function writeEventRecord(
 }
 
 /**
- * Writes the record at `at` with its key, type and data copied from byte ranges of `source` (a
- * scanned pub frame, main/pub-scanner.ts); returns its payload length.
+ * Writes the record at `at` with its key, type and data copied from byte ranges (of a scanned pub
+ * frame, main/pub-scanner.ts, or of the front end's scratch buffers); returns its payload length.
  */
 export function writeEventRecordFrom(
   buf: Buffer,
@@ -90,23 +90,27 @@ export function writeEventRecordFrom(
   at: number,
   partition: number,
   offset: number,
-  source: Uint8Array,
+  keySource: Uint8Array,
   keyStart: number,
   keyEnd: number,
   keyHash: number,
+  typeSource: Uint8Array,
   typeStart: number,
   typeEnd: number,
   ts: number,
   producer: RecordProducer,
+  kind: RecordKind,
+  updates: number,
+  dataSource: Uint8Array,
   dataStart: number,
   dataEnd: number,
 ): number {
   let pos = at + EVENT_HEADER_BYTES;
-  pos += copyBytes(source, keyStart, keyEnd, buf, pos);
-  pos += copyBytes(source, typeStart, typeEnd, buf, pos);
+  pos += copyBytes(keySource, keyStart, keyEnd, buf, pos);
+  pos += copyBytes(typeSource, typeStart, typeEnd, buf, pos);
   pos = writeProducer(buf, view, pos, producer);
-  pos += copyBytes(source, dataStart, dataEnd, buf, pos);
-  writeHeader(view, at, partition, keyEnd - keyStart, typeEnd - typeStart, producer, offset, ts, dataEnd - dataStart, keyHash, RecordKind.Merge, 1);
+  pos += copyBytes(dataSource, dataStart, dataEnd, buf, pos);
+  writeHeader(view, at, partition, keyEnd - keyStart, typeEnd - typeStart, producer, offset, ts, dataEnd - dataStart, keyHash, kind, updates);
   return pos - at;
 }
 

@@ -62,3 +62,31 @@ export function stringLength(buf: Uint8Array, view: DataView, at: number): numbe
   if (head === 0xd9) return buf[at + 1]!;
   return head === 0xda ? view.getUint16(at + 1) : view.getUint32(at + 1);
 }
+
+/**
+ * Where the value at `at` ends, for bytes already checked to hold only what the pub scanner
+ * accepts (nil, booleans, numbers covered above, strings, arrays, maps with string keys).
+ */
+export function valueEnd(buf: Uint8Array, view: DataView, at: number): number {
+  const head = buf[at]!;
+  const number = numberBytes(head);
+  if (number > 0) return at + number;
+  const stringHeader = stringHeaderBytes(head);
+  if (stringHeader > 0) return at + stringHeader + stringLength(buf, view, at);
+  if (head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1;
+  let items: number;
+  let next: number;
+  if ((head & 0xf0) === 0x90 || (head & 0xf0) === 0x80) {
+    items = head & 0x0f;
+    next = at + 1;
+  } else if (head === 0xdc || head === 0xde) {
+    items = view.getUint16(at + 1);
+    next = at + 3;
+  } else {
+    items = view.getUint32(at + 1);
+    next = at + 5;
+  }
+  if ((head & 0xf0) === 0x80 || head === 0xde || head === 0xdf) items *= 2;
+  for (let i = 0; i < items; i++) next = valueEnd(buf, view, next);
+  return next;
+}

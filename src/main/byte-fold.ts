@@ -1,0 +1,136 @@
+// update-fold.ts's folding for the routed pub fast path (routed-scan.ts): the same exact rules, kept
+// as which event supplies each operand instead of as resolved values, and written with the update's
+// byte templates (route-bytes.ts). Only numbers are compared or summed here ($inc, $min, $max);
+// an update whose operand is not a number starts a record of its own instead (never wrong, only
+// one more record).
+//
+// `$addToSet` values are kept in order without removing repeats: the worker adds each value of
+// `$each` only if the set lacks it, repeats within the list included, so the result is the same.
+import type { BinaryWriter } from '../shared/binary-writer.js';
+import { numberBytes, readNumber } from '../shared/msgpack-scalars.js';
+import { HOLE_TS, writeTemplate, type OperationPlan, type ScannedEvents, type UpdatePlan } from './route-bytes.js';
+import { MAX_FOLDED_UPDATES } from './update-fold.js';
+
+const EACH = Buffer.from([0xa5, ...Buffer.from('$each')]);
+const SLICE = Buffer.from([0xa6, ...Buffer.from('$slice')]);
+
+export class ByteFold {
+  /** Updates folded in so far. */
+  updates = 1;
+  plan!: UpdatePlan;
+  /** Per operation (in document order): the event whose operand is kept ($set, $setOnInsert, $min, $max, $unset). */
+  private chosen: number[] = [];
+  /** Per operation: the sum ($inc) or the kept number ($min, $max). */
+  private numbers: number[] = [];
+  /** Per list operation: (event, item) pairs, flat, in order. */
+  private lists: number[][] = [];
+
+  /** Starts with event `i`'s update. */
+  start(plan: UpdatePlan, events: ScannedEvents, i: number): void {
+    this.plan = plan;
+    this.updates = 1;
+    let k = 0;
+    for (const group of plan.groups) {
+      for (const operation of group.operations) {
+        this.chosen[k] = i;
+        this.numbers[k] = numberOf(operation, events, i);
+        const list = (this.lists[k] ??= []);
+        list.length = 0;
+        for (let item = 0; item < operation.items.length; item++) list.push(i, item);
+        k++;
+      }
+    }
+  }
+
+  /** Folds event `i`'s update in; false, with nothing changed, when that would not be exact. */
+  fold(events: ScannedEvents, i: number): boolean {
+    if (this.updates >= MAX_FOLDED_UPDATES) return false;
+    const { groups } = this.plan;
+    let k = 0;
+    for (const group of groups) {
+      for (const operation of group.operations) {
+        const { operator } = operation;
+        if (operator === '$inc' || operator === '$min' || operator === '$max') {
+          const a = this.numbers[k]!;
+          const b = numberOf(operation, events, i);
+          if (Number.isNaN(a) || Number.isNaN(b)) return false;
+          if (operator === '$inc' && !(Number.isSafeInteger(a) && Number.isSafeInteger(b) && Number.isSafeInteger(a + b))) return false;
+        }
+        k++;
+      }
+    }
+    k = 0;
+    for (const group of groups) {
+      for (const operation of group.operations) {
+        switch (operation.operator) {
+          case '$set':
+            this.chosen[k] = i;
+            break;
+          case '$inc':
+            this.numbers[k] = this.numbers[k]! + numberOf(operation, events, i);
+            break;
+          case '$min':
+          case '$max': {
+            const value = numberOf(operation, events, i);
+            if (operation.operator === '$min' ? value < this.numbers[k]! : value > this.numbers[k]!) {
+              this.numbers[k] = value;
+              this.chosen[k] = i;
+            }
+            break;
+          }
+          case '$push':
+          case '$addToSet': {
+            const list = this.lists[k]!;
+            for (let item = 0; item < operation.items.length; item++) list.push(i, item);
+            break;
+          }
+          // $setOnInsert keeps the first event's operand; $unset has nothing to fold.
+        }
+        k++;
+      }
+    }
+    this.updates++;
+    return true;
+  }
+
+  /** Writes the folded update document (as writeUpdateDocument writes a folded one). */
+  write(writer: BinaryWriter, events: ScannedEvents): void {
+    const { groups } = this.plan;
+    writer.msgpackMapHeader(groups.length);
+    let k = 0;
+    for (const group of groups) {
+      writer.rawBytes(group.header);
+      for (const operation of group.operations) {
+        writer.rawBytes(operation.pathBytes);
+        const { operator, slice } = operation;
+        if (operator === '$inc') writer.msgpackValue(this.numbers[k]!);
+        else if (operator !== '$push' && operator !== '$addToSet') writeTemplate(operation.value, writer, events, this.chosen[k]!);
+        else {
+          const list = this.lists[k]!;
+          const pairs = list.length / 2;
+          // $slice: the first N (positive) or the last N (negative) of all the values pushed.
+          const from = slice === undefined || slice >= 0 ? 0 : Math.max(0, pairs + slice);
+          const to = slice === undefined || slice < 0 ? pairs : Math.min(pairs, slice);
+          writer.msgpackMapHeader(slice === undefined ? 1 : 2);
+          writer.rawBytes(EACH);
+          writer.msgpackArrayHeader(to - from);
+          for (let p = from; p < to; p++) writeTemplate(operation.items[list[2 * p + 1]!]!, writer, events, list[2 * p]!);
+          if (slice !== undefined) {
+            writer.rawBytes(SLICE);
+            writer.msgpackValue(slice);
+          }
+        }
+        k++;
+      }
+    }
+  }
+}
+
+/** The numeric operand of `operation` for event `i`; NaN when it is not a number. */
+function numberOf(operation: OperationPlan, events: ScannedEvents, i: number): number {
+  const hole = operation.numberHole;
+  if (hole === null) return operation.numberLiteral;
+  if (hole === HOLE_TS) return events.ts[i]!;
+  const at = events.fieldStart[i * events.fieldsPerEvent + hole]!;
+  return numberBytes(events.frame[at]!) > 0 ? readNumber(events.frame, events.view, at) : NaN;
+}
