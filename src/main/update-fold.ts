@@ -2,6 +2,7 @@
 // the key's worker reads, applies and logs one record instead of one per event (a hunt's record
 // gets an update from every clue found in it). Folding is exact: the folded update leaves the
 // record as applying the updates one by one would, and moves its `version` by the number folded.
+// Only updates of one ts fold (ingest.ts): the record's one ts is a new key's firstTs and its lastTs.
 //
 //   $set: the last value           $setOnInsert: the first (only the first could insert)
 //   $unset: once                   $inc: the sum, while increments and sum are safe integers
