@@ -158,7 +158,6 @@ export class RoutedScan {
     const keyAt = this.keyAt[i]!;
     const keySource = keyAt === -1 ? frame : this.keys;
     const keyStart = keyAt === -1 ? events.keyStart[event]! : keyAt;
-    const data = writer.bytes();
     channel.writeEventFrom(
       partition,
       offset,
@@ -173,9 +172,9 @@ export class RoutedScan {
       producer,
       kind,
       fold === null ? 1 : fold.updates,
-      data,
+      writer.buffer,
       0,
-      data.length,
+      writer.length,
     );
   }
 

@@ -27,6 +27,11 @@ export class BinaryWriter {
     this.length = 0;
   }
 
+  /** Where the bytes are written ([0, length) since the last reset); valid until the next write. */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
   /** The bytes written since the last reset; valid until the next write. */
   bytes(): Buffer {
     return this.buf.subarray(0, this.length);
