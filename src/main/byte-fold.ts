@@ -9,10 +9,8 @@
 import type { BinaryWriter } from '../shared/binary-writer.js';
 import { numberBytes, readNumber } from '../shared/msgpack-scalars.js';
 import { HOLE_TS, writeTemplate, type OperationPlan, type ScannedEvents, type UpdatePlan } from './route-bytes.js';
+import { writeListOperandHead, writeListOperandTail } from './routes.js';
 import { MAX_FOLDED_UPDATES } from './update-fold.js';
-
-const EACH = Buffer.from([0xa5, ...Buffer.from('$each')]);
-const SLICE = Buffer.from([0xa6, ...Buffer.from('$slice')]);
 
 export class ByteFold {
   /** Updates folded in so far. */
@@ -111,14 +109,10 @@ export class ByteFold {
           // $slice: the first N (positive) or the last N (negative) of all the values pushed.
           const from = slice === undefined || slice >= 0 ? 0 : Math.max(0, pairs + slice);
           const to = slice === undefined || slice < 0 ? pairs : Math.min(pairs, slice);
-          writer.msgpackMapHeader(slice === undefined ? 1 : 2);
-          writer.rawBytes(EACH);
+          writeListOperandHead(writer, slice);
           writer.msgpackArrayHeader(to - from);
           for (let p = from; p < to; p++) writeTemplate(operation.items[list[2 * p + 1]!]!, writer, events, list[2 * p]!);
-          if (slice !== undefined) {
-            writer.rawBytes(SLICE);
-            writer.msgpackValue(slice);
-          }
+          writeListOperandTail(writer, slice);
         }
         k++;
       }

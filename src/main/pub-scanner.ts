@@ -10,10 +10,10 @@
 // and the frame takes the general path (decodeFrame, validate.ts), which gives the exact answer.
 // So this path never decides a rejection, and accepts nothing the general path would refuse.
 import { isUtf8 } from 'node:buffer';
-import { numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
+import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
 import { fnv1a32Bytes } from '../shared/partition.js';
 import type { Limits } from './protocol.js';
-import { FORBIDDEN_NAMES } from './validate.js';
+import { FORBIDDEN_NAMES, isAllowedKeyBytes } from './validate.js';
 
 /** Names the general path refuses as a type or a data field (ASCII, so bytes compare with char codes). */
 const FORBIDDEN = [...FORBIDDEN_NAMES];
@@ -102,11 +102,7 @@ export class PubScanner {
   }
 
   private events(): void {
-    const head = this.buf[this.at++]!;
-    let count: number;
-    if ((head & 0xf0) === 0x90) count = head & 0x0f;
-    else if (head === 0xdc) count = this.u16();
-    else throw DECLINED;
+    const count = this.collectionSize(arrayHeaderBytes(this.buf[this.at]!));
     if (count === 0 || count > this.keyStart.length) throw DECLINED;
     this.count = count;
     for (let i = 0; i < count; i++) this.event(i);
@@ -133,7 +129,7 @@ export class PubScanner {
         this.ts[i] = this.finiteNumber();
       } else if (!data && this.isName(name, nameLength, 'data')) {
         data = true;
-        if (!this.isMapHead(this.buf[this.at]!)) throw DECLINED;
+        if (mapHeaderBytes(this.buf[this.at]!) === 0) throw DECLINED;
         this.dataStart[i] = this.at;
         this.skipValue(1);
         this.dataEnd[i] = this.at;
@@ -148,14 +144,7 @@ export class PubScanner {
     const length = this.stringLength();
     const start = this.at;
     const end = start + length;
-    if (length === 0 || length > this.limits.maxKeyBytes) throw DECLINED;
-    let ascii = true;
-    for (let at = start; at < end; at++) {
-      const byte = this.buf[at]!;
-      if (byte === 0) throw DECLINED;
-      if (byte >= 0x80) ascii = false;
-    }
-    if (!ascii && !isUtf8(this.buf.subarray(start, end))) throw DECLINED;
+    if (!isAllowedKeyBytes(this.buf, start, end, this.limits)) throw DECLINED;
     this.keyStart[i] = start;
     this.keyEnd[i] = end;
     // The same hash partition.ts computes from the decoded key (valid UTF-8: the same bytes).
@@ -175,50 +164,45 @@ export class PubScanner {
 
   /** Skips a data value, checking it is one the general path stores as it is. */
   private skipValue(depth: number): void {
-    const buf = this.buf;
-    const head = buf[this.at++]!;
-    if (head < 0x80 || head >= 0xe0 || head === 0xc0 || head === 0xc2 || head === 0xc3) return;
-    if ((head & 0xe0) === 0xa0) {
-      this.at += head & 0x1f;
+    const head = this.buf[this.at]!;
+    if (head < 0x80 || head >= 0xe0 || head === 0xc0 || head === 0xc2 || head === 0xc3) {
+      this.at++;
       return;
     }
-    if ((head & 0xf0) === 0x90 || head === 0xdc || head === 0xdd) {
-      if (depth > this.limits.maxDataDepth) throw DECLINED;
-      const size = (head & 0xf0) === 0x90 ? head & 0x0f : head === 0xdc ? this.u16() : this.u32();
-      for (let i = 0; i < size; i++) this.skipValue(depth + 1);
-      return;
-    }
-    if ((head & 0xf0) === 0x80 || head === 0xde || head === 0xdf) {
-      if (depth > this.limits.maxDataDepth) throw DECLINED;
-      this.at--;
-      const size = this.mapSize();
-      for (let i = 0; i < size; i++) {
-        const length = this.stringLength();
-        if (this.isForbidden(this.at, length)) throw DECLINED;
-        this.at += length;
-        this.skipValue(depth + 1);
-      }
-      return;
-    }
-    this.at--;
-    if (head === 0xd9 || head === 0xda || head === 0xdb) {
+    if (stringHeaderBytes(head) > 0) {
       // Not `this.at += this.stringLength()`: that would add to the cursor as it was before the header.
       const length = this.stringLength();
       this.at += length;
+      return;
     }
-    else this.finiteNumber(); // declines binary, extensions, 64-bit integers, reserved
-  }
-
-  private isMapHead(head: number): boolean {
-    return (head & 0xf0) === 0x80 || head === 0xde || head === 0xdf;
+    const mapHeader = mapHeaderBytes(head);
+    const arrayHeader = arrayHeaderBytes(head);
+    if (mapHeader === 0 && arrayHeader === 0) {
+      this.finiteNumber(); // declines binary, extensions, 64-bit integers, reserved
+      return;
+    }
+    if (depth > this.limits.maxDataDepth) throw DECLINED;
+    const size = this.collectionSize(mapHeader + arrayHeader);
+    for (let i = 0; i < size; i++) {
+      if (mapHeader > 0) {
+        const length = this.stringLength();
+        if (this.isForbidden(this.at, length)) throw DECLINED;
+        this.at += length;
+      }
+      this.skipValue(depth + 1);
+    }
   }
 
   private mapSize(): number {
-    const head = this.buf[this.at++]!;
-    if ((head & 0xf0) === 0x80) return head & 0x0f;
-    if (head === 0xde) return this.u16();
-    if (head === 0xdf) return this.u32();
-    throw DECLINED;
+    return this.collectionSize(mapHeaderBytes(this.buf[this.at]!));
+  }
+
+  /** The size of the map or array at the cursor (`header`: its header's bytes, 0 if it is not one); the cursor moves past the header. */
+  private collectionSize(header: number): number {
+    if (header === 0 || this.at + header > this.buf.length) throw DECLINED;
+    const size = collectionSize(this.buf, this.view, this.at);
+    this.at += header;
+    return size;
   }
 
   /** The byte length of the string at the cursor, which moves to its first byte. */

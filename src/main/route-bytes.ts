@@ -8,9 +8,10 @@
 // A route whose operands reach into nested data ("$data.a.b") has no plan; pubs with an event it
 // matches take the general path.
 import { BinaryWriter } from '../shared/binary-writer.js';
-import { numberBytes, readNumber, stringHeaderBytes } from '../shared/msgpack-scalars.js';
+import { copyBytes } from '../shared/byte-ranges.js';
+import { readNumber, stringHeaderBytes } from '../shared/msgpack-scalars.js';
 import type { UpdateOperator } from '../shared/update-ops.js';
-import type { CompiledRoute, CompiledUpdate, FieldKind, KeyPart, ValueNode } from './routes.js';
+import { writeListOperandHead, writeListOperandTail, type CompiledRoute, type CompiledUpdate, type FieldKind, type KeyPart, type ValueNode } from './routes.js';
 
 /** Holes of a template other than data fields (which are their index, ≥ 0, in the route's required fields). */
 export const HOLE_TS = -1;
@@ -163,14 +164,10 @@ function planUpdate(update: CompiledUpdate, fields: string[]): UpdatePlan {
       writer.rawBytes(operation.pathBytes);
       const { operator, node, each, slice } = operation;
       if (isListOperator(operator)) {
-        writer.msgpackMapHeader(slice === undefined ? 1 : 2);
-        writer.msgpackString('$each');
+        writeListOperandHead(writer, slice);
         if (!each) writer.msgpackArrayHeader(1);
         addValue(document, node, fields);
-        if (slice !== undefined) {
-          writer.msgpackString('$slice');
-          writer.msgpackValue(slice);
-        }
+        writeListOperandTail(writer, slice);
       } else addValue(document, node, fields);
       const items = !isListOperator(operator) ? [] : each && node.kind === 'array' ? node.items.map((item) => template(item, fields)) : [template(node, fields)];
       const hole = holeOf(node, fields);
@@ -222,20 +219,20 @@ export function writeTemplate(t: ByteTemplate, writer: BinaryWriter, events: Sca
 /**
  * Writes the key template `t` for event `i` as UTF-8 into `into` at `at`; returns the end, or -1
  * when `into` is too small. A data field is its text: a string's bytes, a number or boolean as
- * String() gives it (as the general path's template does).
+ * String() gives it (as the general path's template does; ASCII either way).
  */
 export function writeKey(t: ByteTemplate, into: Uint8Array, at: number, events: ScannedEvents, i: number): number {
   const { frame } = events;
   for (let p = 0; p < t.length; p++) {
     const piece = t[p]!;
+    if (typeof piece !== 'number') {
+      if (at + piece.length > into.length) return -1;
+      at += copyBytes(piece, 0, piece.length, into, at);
+      continue;
+    }
     let start: number;
     let end: number;
-    let source = frame;
-    if (typeof piece !== 'number') {
-      source = piece;
-      start = 0;
-      end = piece.length;
-    } else if (piece === HOLE_KEY) {
+    if (piece === HOLE_KEY) {
       start = events.keyStart[i]!;
       end = events.keyEnd[i]!;
     } else if (piece === HOLE_TYPE) {
@@ -246,14 +243,17 @@ export function writeKey(t: ByteTemplate, into: Uint8Array, at: number, events: 
       start = events.fieldStart[slot]!;
       end = events.fieldEnd[slot]!;
       const head = frame[start]!;
-      if (head === 0xc2 || head === 0xc3 || numberBytes(head) > 0) {
-        source = Buffer.from(head === 0xc2 ? 'false' : head === 0xc3 ? 'true' : String(readNumber(frame, events.view, start)), 'latin1');
-        start = 0;
-        end = source.length;
-      } else start += stringHeaderBytes(head);
+      const header = stringHeaderBytes(head);
+      if (header === 0) {
+        const text = head === 0xc2 ? 'false' : head === 0xc3 ? 'true' : String(readNumber(frame, events.view, start));
+        if (at + text.length > into.length) return -1;
+        for (let c = 0; c < text.length; c++) into[at++] = text.charCodeAt(c);
+        continue;
+      }
+      start += header;
     }
     if (at + end - start > into.length) return -1;
-    for (let b = start; b < end; b++) into[at++] = source[b]!;
+    at += copyBytes(frame, start, end, into, at);
   }
   return at;
 }

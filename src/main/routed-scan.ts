@@ -8,10 +8,10 @@
 // it does not cover (an event matching no route when unmatched events are rejected, a missing or
 // mistyped required field, a fan-out key out of limits or not valid UTF-8, a route without a plan)
 // makes `stage` return false, and the pub takes the general path, which gives the exact answer.
-import { isUtf8 } from 'node:buffer';
 import { BinaryWriter } from '../shared/binary-writer.js';
+import { sameBytes } from '../shared/byte-ranges.js';
 import { RecordKind, type RecordProducer } from '../shared/event-record.js';
-import { numberBytes, stringHeaderBytes, stringLength, valueEnd } from '../shared/msgpack-scalars.js';
+import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, stringHeaderBytes, stringLength, valueEnd } from '../shared/msgpack-scalars.js';
 import { fnv1a32Bytes } from '../shared/partition.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
@@ -23,6 +23,7 @@ import type { Limits } from './protocol.js';
 import { writeKey, writeTemplate, type RoutePlan, type ScannedEvents } from './route-bytes.js';
 import type { FieldKind } from './routes.js';
 import type { Router } from './router.js';
+import { isAllowedKeyBytes } from './validate.js';
 
 export class RoutedScan {
   readonly targets: PubTargets;
@@ -115,8 +116,7 @@ export class RoutedScan {
         const start = this.keysLength;
         let end: number;
         while ((end = writeKey(plan.also[j]!.key, this.keys, start, events, i)) === -1) this.growKeys();
-        const length = end - start;
-        if (length === 0 || length > limits.maxKeyBytes || !this.isKeyText(start, end)) return false;
+        if (!isAllowedKeyBytes(this.keys, start, end, limits)) return false;
         const hash = fnv1a32Bytes(this.keys, start, end);
         const open = openFanOuts.get(hash);
         // Only updates of one ts fold (see ingest.ts's foldInto).
@@ -125,7 +125,7 @@ export class RoutedScan {
           continue;
         }
         this.keysLength = end;
-        const at = this.add(hash, length, start, i, RecordKind.FanOut, j, plan);
+        const at = this.add(hash, end - start, start, i, RecordKind.FanOut, j, plan);
         const update = plan.also[j]!.update;
         if (update.foldable) {
           const fold = (this.foldPool[this.foldsUsed++] ??= new ByteFold());
@@ -190,21 +190,7 @@ export class RoutedScan {
   /** Whether staged record `at` is a fan-out of the same route entry to the key keys[start, end). */
   private sameFanOut(at: number, plan: RoutePlan, also: number, start: number, end: number): boolean {
     const { targets, keys } = this;
-    if (this.plans[at] !== plan || targets.also[at] !== also || targets.keyBytes[at] !== end - start) return false;
-    const other = this.keyAt[at]!;
-    for (let b = 0; b < end - start; b++) if (keys[other + b] !== keys[start + b]) return false;
-    return true;
-  }
-
-  /** A derived key the general path would take too: no NUL, valid UTF-8. */
-  private isKeyText(start: number, end: number): boolean {
-    const keys = this.keys;
-    let ascii = true;
-    for (let b = start; b < end; b++) {
-      if (keys[b] === 0) return false;
-      if (keys[b]! >= 0x80) ascii = false;
-    }
-    return ascii || isUtf8(keys.subarray(start, end));
+    return this.plans[at] === plan && targets.also[at] === also && targets.keyBytes[at] === end - start && sameBytes(keys, this.keyAt[at]!, keys, start, end - start);
   }
 
   /**
@@ -220,19 +206,8 @@ export class RoutedScan {
     if (dataStart === dataEnd) return false;
     const slots = i * fieldsPerEvent;
     for (let f = 0; f < names.length; f++) fieldStart[slots + f] = -1;
-    const head = frame[dataStart]!;
-    let entries: number;
-    let at: number;
-    if ((head & 0xf0) === 0x80) {
-      entries = head & 0x0f;
-      at = dataStart + 1;
-    } else if (head === 0xde) {
-      entries = view.getUint16(dataStart + 1);
-      at = dataStart + 3;
-    } else {
-      entries = view.getUint32(dataStart + 1);
-      at = dataStart + 5;
-    }
+    const entries = collectionSize(frame, view, dataStart);
+    let at = dataStart + mapHeaderBytes(frame[dataStart]!);
     for (let e = 0; e < entries; e++) {
       const nameStart = at + stringHeaderBytes(frame[at]!);
       const nameLength = stringLength(frame, view, at);
@@ -240,10 +215,7 @@ export class RoutedScan {
       at = valueEnd(frame, view, valueStart);
       for (let f = 0; f < names.length; f++) {
         const name = names[f]!;
-        if (name.length !== nameLength) continue;
-        let b = 0;
-        while (b < nameLength && name[b] === frame[nameStart + b]) b++;
-        if (b === nameLength) {
+        if (name.length === nameLength && sameBytes(name, 0, frame, nameStart, nameLength)) {
           fieldStart[slots + f] = valueStart;
           fieldEnd[slots + f] = at;
         }
@@ -275,8 +247,8 @@ function hasKind(head: number, kind: FieldKind): boolean {
     case 'boolean':
       return head === 0xc2 || head === 0xc3;
     case 'array':
-      return (head & 0xf0) === 0x90 || head === 0xdc || head === 0xdd;
+      return arrayHeaderBytes(head) > 0;
     case 'map':
-      return (head & 0xf0) === 0x80 || head === 0xde || head === 0xdf;
+      return mapHeaderBytes(head) > 0;
   }
 }

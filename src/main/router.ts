@@ -1,6 +1,7 @@
 // Per event, the route that applies (first match in file order, by type and key prefix) and the
 // check of its required data fields. Matching by type goes through a bounded cache, since an
 // engine sees few distinct types.
+import { sameBytes } from '../shared/byte-ranges.js';
 import { ErrorCode, ProtocolError } from './protocol.js';
 import { planRoute, type RoutePlan } from './route-bytes.js';
 import type { CompiledRoute, FieldKind, RoutesConfig } from './routes.js';
@@ -66,10 +67,7 @@ export class Router {
     const routes = this.candidates(type);
     for (let r = 0; r < routes.length; r++) {
       const prefix = this.keyPrefixes[routes[r]!.index]!;
-      if (prefix.length > end - start) continue;
-      let i = 0;
-      while (i < prefix.length && prefix[i] === key[start + i]) i++;
-      if (i === prefix.length) return routes[r]!;
+      if (prefix.length <= end - start && sameBytes(prefix, 0, key, start, prefix.length)) return routes[r]!;
     }
     return null;
   }

@@ -520,21 +520,31 @@ export function writeUpdateDocument(update: CompiledUpdate, values: unknown[], f
         writer.msgpackValue(value);
         continue;
       }
-      // Always as {$each: [...]}: a value taken from event data that is itself a map with $each
-      // then stays a value to add, never a modifier.
-      writer.msgpackMapHeader(operation.slice === undefined ? 1 : 2);
-      writer.msgpackString('$each');
+      writeListOperandHead(writer, operation.slice);
       if (operation.each || folded) writer.msgpackValue(value);
       else {
         writer.msgpackArrayHeader(1);
         writer.msgpackValue(value);
       }
-      if (operation.slice !== undefined) {
-        writer.msgpackString('$slice');
-        writer.msgpackValue(operation.slice);
-      }
+      writeListOperandTail(writer, operation.slice);
     }
   }
+}
+
+/**
+ * A `$push` or `$addToSet` operand is always written as {$each: [...], $slice}: a value taken from
+ * event data that is itself a map with $each then stays a value to add, never a modifier. This
+ * writes it up to the list; writeListOperandTail what follows the list.
+ */
+export function writeListOperandHead(writer: BinaryWriter, slice: number | undefined): void {
+  writer.msgpackMapHeader(slice === undefined ? 1 : 2);
+  writer.msgpackString('$each');
+}
+
+export function writeListOperandTail(writer: BinaryWriter, slice: number | undefined): void {
+  if (slice === undefined) return;
+  writer.msgpackString('$slice');
+  writer.msgpackValue(slice);
 }
 
 /** Resolves each operation's value of `update` for one event into `into` (reused by the caller). */

@@ -1,6 +1,7 @@
 // Validation of untrusted client messages. Decoders give us arbitrary values (msgpackr can even
 // produce Sets, RegExps, Errors and BigInts), so every field's type is checked before use, and an
 // event is fully checked before anything of its pub is enqueued.
+import { isUtf8 } from 'node:buffer';
 import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../shared/partition.js';
 import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from './protocol.js';
 
@@ -47,6 +48,22 @@ export function checkKey(key: unknown, limits: Limits, id: number | null, what: 
     throw new ProtocolError(ErrorCode.BAD_EVENT, `${nameOf(what)} contains an unpaired UTF-16 surrogate (not valid Unicode)`, id, index);
   }
   return hash;
+}
+
+/**
+ * checkKey's test for a key given as UTF-8 bytes, buf[start, end): true when checkKey would take
+ * the string they encode (for the fast paths, which decline anything else to checkKey).
+ */
+export function isAllowedKeyBytes(buf: Uint8Array, start: number, end: number, limits: Limits): boolean {
+  const length = end - start;
+  if (length === 0 || length > limits.maxKeyBytes) return false;
+  let ascii = true;
+  for (let at = start; at < end; at++) {
+    const byte = buf[at]!;
+    if (byte === 0) return false;
+    if (byte >= 0x80) ascii = false;
+  }
+  return ascii || isUtf8(buf.subarray(start, end));
 }
 
 /** Checks one event of a pub; returns the key's hash (its byte length in lastHashedByteLength()). */

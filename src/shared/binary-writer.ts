@@ -5,7 +5,7 @@
 //
 // Whatever it does not handle itself (arrays, nested maps, binary, non-ASCII text) goes through
 // msgpackr or Buffer's own UTF-8 encoder, so the output is always standard MessagePack.
-import { copyBytes } from './copy-bytes.js';
+import { copyBytes } from './byte-ranges.js';
 import { msgpack } from './msgpack.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 

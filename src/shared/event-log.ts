@@ -14,7 +14,7 @@
 // several events' updates (main/update-fold.ts) moved the version by `updates`; entries without
 // the flag (all entries written before folding existed) moved it by one.
 import type { RecordKind } from './event-record.js';
-import { copyBytes } from './copy-bytes.js';
+import { copyBytes } from './byte-ranges.js';
 import { msgpack } from './msgpack.js';
 import type { Store } from './store.js';
 

@@ -9,7 +9,7 @@
 //  32  u8 kind (RecordKind: what `data` holds and how the record is updated)   33 reserved
 //  34  u16 updates (FanOut: how many events' updates `data` folds together, main/update-fold.ts; else 1)
 //  36  key | type | producer | f64 seq (only with a producer) | data
-import { copyBytes } from './copy-bytes.js';
+import { copyBytes } from './byte-ranges.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 import { Utf8Interner } from './utf8-interner.js';
 

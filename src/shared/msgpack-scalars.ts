@@ -63,6 +63,25 @@ export function stringLength(buf: Uint8Array, view: DataView, at: number): numbe
   return head === 0xda ? view.getUint16(at + 1) : view.getUint32(at + 1);
 }
 
+/** Bytes of the header of the map whose head byte is `head`; 0 when it is not a map. */
+export function mapHeaderBytes(head: number): number {
+  if ((head & 0xf0) === 0x80) return 1;
+  return head === 0xde ? 3 : head === 0xdf ? 5 : 0;
+}
+
+/** Bytes of the header of the array whose head byte is `head`; 0 when it is not an array. */
+export function arrayHeaderBytes(head: number): number {
+  if ((head & 0xf0) === 0x90) return 1;
+  return head === 0xdc ? 3 : head === 0xdd ? 5 : 0;
+}
+
+/** Entries of the map, or items of the array, at `at` (its header must be in bounds). */
+export function collectionSize(buf: Uint8Array, view: DataView, at: number): number {
+  const head = buf[at]!;
+  if ((head & 0xe0) === 0x80) return head & 0x0f;
+  return head === 0xdc || head === 0xde ? view.getUint16(at + 1) : view.getUint32(at + 1);
+}
+
 /**
  * Where the value at `at` ends, for bytes already checked to hold only what the pub scanner
  * accepts (nil, booleans, numbers covered above, strings, arrays, maps with string keys).
@@ -74,19 +93,10 @@ export function valueEnd(buf: Uint8Array, view: DataView, at: number): number {
   const stringHeader = stringHeaderBytes(head);
   if (stringHeader > 0) return at + stringHeader + stringLength(buf, view, at);
   if (head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1;
-  let items: number;
-  let next: number;
-  if ((head & 0xf0) === 0x90 || (head & 0xf0) === 0x80) {
-    items = head & 0x0f;
-    next = at + 1;
-  } else if (head === 0xdc || head === 0xde) {
-    items = view.getUint16(at + 1);
-    next = at + 3;
-  } else {
-    items = view.getUint32(at + 1);
-    next = at + 5;
-  }
-  if ((head & 0xf0) === 0x80 || head === 0xde || head === 0xdf) items *= 2;
-  for (let i = 0; i < items; i++) next = valueEnd(buf, view, next);
+  const mapHeader = mapHeaderBytes(head);
+  // A map's entries are a name and a value each.
+  const values = collectionSize(buf, view, at) * (mapHeader > 0 ? 2 : 1);
+  let next = at + (mapHeader > 0 ? mapHeader : arrayHeaderBytes(head));
+  for (let i = 0; i < values; i++) next = valueEnd(buf, view, next);
   return next;
 }

@@ -2,6 +2,7 @@
 // each, so the hot path neither allocates a new string per event nor makes V8 internalise a fresh
 // one every time it is used as a property name. Direct-mapped: a slot holds the last string whose
 // bytes hashed to it; a miss decodes and takes the slot.
+import { sameBytes } from './byte-ranges.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 
 const SLOTS = 256;
@@ -20,11 +21,7 @@ export class Utf8Interner {
     for (let i = start; i < end; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
     const slot = (h ^ (h >>> 8)) & (SLOTS - 1);
     const known = this.bytes[slot]!;
-    if (known.length === length) {
-      let i = 0;
-      while (i < length && known[i] === buf[start + i]) i++;
-      if (i === length) return this.texts[slot]!;
-    }
+    if (known.length === length && sameBytes(known, 0, buf, start, length)) return this.texts[slot]!;
     const text = buf.utf8Slice(start, end);
     this.bytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
     this.texts[slot] = text;

@@ -2,20 +2,16 @@
 // data is a flat MessagePack map (string keys; numbers, strings, booleans or nil as values), its
 // entries are read straight from the ring into the record's `fields`. Field names are interned.
 // Anything else (nested values, binary) returns false and the caller decodes the data normally.
-import { numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
+import { collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 
 /** Merges the map at buf[start, end) into `fields` if it is flat; false (nothing changed) otherwise. */
 export function mergeFlatMap(fields: Record<string, unknown>, buf: Utf8Buffer, view: DataView, start: number, end: number, names: Utf8Interner): boolean {
-  let at = start;
-  const head = buf[at++]!;
-  let size: number;
-  if ((head & 0xf0) === 0x80) size = head & 0x0f;
-  else if (head === 0xde) {
-    size = view.getUint16(at);
-    at += 2;
-  } else return false;
+  const header = mapHeaderBytes(buf[start]!);
+  if (header === 0) return false;
+  const size = collectionSize(buf, view, start);
+  let at = start + header;
   // Checked before anything is written: a map with a nested value is merged by the caller.
   const entriesAt = at;
   for (let i = 0; i < size; i++) {

@@ -4,6 +4,7 @@
 //
 // Records are found by the key's hash and UTF-8 bytes as they lie in the ring, so a hit decodes no
 // string: the key's string is made once, when the record enters the cache.
+import { sameBytes } from '../shared/byte-ranges.js';
 import type { MetaRecord } from '../shared/metadata.js';
 
 export class CachedRecord {
@@ -21,9 +22,7 @@ export class CachedRecord {
 
   hasKey(bytes: Uint8Array, start: number, end: number): boolean {
     const own = this.keyBytes;
-    if (own.length !== end - start) return false;
-    for (let i = 0; i < own.length; i++) if (own[i] !== bytes[start + i]) return false;
-    return true;
+    return own.length === end - start && sameBytes(own, 0, bytes, start, own.length);
   }
 }
 

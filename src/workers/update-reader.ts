@@ -5,7 +5,7 @@
 // what the front end writes (nil, booleans, numbers, strings, arrays, maps with string keys);
 // anything else (binary, extensions, 64-bit integers) makes `read` return false and the caller
 // decodes the document with msgpackr instead.
-import { numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
+import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 import { UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
@@ -58,11 +58,15 @@ export class UpdateReader {
   }
 
   private mapSize(): number {
-    const head = this.buf[this.at++]!;
-    if ((head & 0xf0) === 0x80) return head & 0x0f;
-    if (head === 0xde) return this.u16();
-    if (head === 0xdf) return this.u32();
-    throw UNSUPPORTED;
+    return this.collectionSize(mapHeaderBytes(this.buf[this.at]!));
+  }
+
+  /** The size of the map or array at the cursor (`header`: its header's bytes, 0 if it is not one); the cursor moves past the header. */
+  private collectionSize(header: number): number {
+    if (header === 0) throw UNSUPPORTED;
+    const size = collectionSize(this.buf, this.view, this.at);
+    this.at += header;
+    return size;
   }
 
   /** A string; interned when it is a name (operator, path, map key). */
@@ -85,9 +89,10 @@ export class UpdateReader {
       return value;
     }
     if (stringHeaderBytes(head) > 0) return this.string(false);
-    if ((head & 0xf0) === 0x80 || head === 0xde || head === 0xdf) return this.map();
+    if (mapHeaderBytes(head) > 0) return this.map();
+    const arrayHeader = arrayHeaderBytes(head);
+    if (arrayHeader > 0) return this.array(this.collectionSize(arrayHeader));
     this.at++;
-    if ((head & 0xf0) === 0x90) return this.array(head & 0x0f);
     switch (head) {
       case 0xc0:
         return null;
@@ -95,10 +100,6 @@ export class UpdateReader {
         return false;
       case 0xc3:
         return true;
-      case 0xdc:
-        return this.array(this.u16());
-      case 0xdd:
-        return this.array(this.u32());
       default:
         throw UNSUPPORTED;
     }
@@ -121,17 +122,5 @@ export class UpdateReader {
       else map[name] = value;
     }
     return map;
-  }
-
-  private u16(): number {
-    const value = this.view.getUint16(this.at);
-    this.at += 2;
-    return value;
-  }
-
-  private u32(): number {
-    const value = this.view.getUint32(this.at);
-    this.at += 4;
-    return value;
   }
 }
