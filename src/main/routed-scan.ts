@@ -16,6 +16,7 @@ import { fnv1a32Bytes } from '../shared/partition.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
 import { ByteFold } from './byte-fold.js';
+import { OpenFolds } from './open-folds.js';
 import type { PartitionChannel } from './partition-channel.js';
 import type { PubScanner } from './pub-scanner.js';
 import { PubTargets } from './pub-targets.js';
@@ -40,8 +41,8 @@ export class RoutedScan {
   private folds: (ByteFold | null)[] = [];
   private readonly foldPool: ByteFold[] = [];
   private foldsUsed = 0;
-  /** Fan-out records later updates of their key may fold into: key hash → record. */
-  private readonly openFanOuts = new Map<number, number>();
+  /** Fan-out records later updates of their key may fold into, by key hash. */
+  private readonly openFanOuts = new OpenFolds();
   private readonly types = new Utf8Interner();
   private readonly writer = new BinaryWriter();
   private scanner!: PubScanner;
@@ -66,20 +67,22 @@ export class RoutedScan {
     };
   }
 
-  /** Slots per event for the most required fields of any of `router`'s routes. */
-  private sizeFieldSlots(router: Router): void {
-    const fields = Math.max(0, ...router.config.routes.map((route) => route.require.length));
+  /** Sizes per-pub tables for `router`: field slots for its most required fields, fold slots for its most fan-outs. */
+  private sizeFor(router: Router): void {
+    const { routes } = router.config;
+    const fields = Math.max(0, ...routes.map((route) => route.require.length));
     const slots = this.limits.maxEventsPerPub * fields;
     this.events.fieldStart = new Int32Array(slots);
     this.events.fieldEnd = new Int32Array(slots);
     this.events.fieldsPerEvent = fields;
+    this.openFanOuts.size(this.limits.maxEventsPerPub * Math.max(0, ...routes.map((route) => route.also.length)));
     this.sizedFor = router;
   }
 
   /** Stages the scanned pub in `frame` under `router`; false, with nothing counted, when the general path must take it. */
   stage(frame: Buffer, scanner: PubScanner, router: Router, now: number): boolean {
     const { targets, events, openFanOuts, routeOfEvent, limits } = this;
-    if (this.sizedFor !== router) this.sizeFieldSlots(router);
+    if (this.sizedFor !== router) this.sizeFor(router);
     this.scanner = scanner;
     targets.reset();
     openFanOuts.clear();
@@ -101,7 +104,7 @@ export class RoutedScan {
       const route = router.routeOfKeyBytes(type, frame, keyStart, keyEnd);
       routeOfEvent[i] = route === null ? -1 : route.index;
       // Another record of a key closes its open fan-out (per-key order); a hash match is enough.
-      if (openFanOuts.size > 0) openFanOuts.delete(keyHash);
+      openFanOuts.close(keyHash);
       if (route === null) {
         if (router.config.unmatched === 'reject') return false;
         this.add(keyHash, keyEnd - keyStart, -1, i, RecordKind.Merge, -1, null);
@@ -116,14 +119,14 @@ export class RoutedScan {
         const start = this.keysLength;
         let end: number;
         while ((end = writeKey(plan.also[j]!.key, this.keys, start, events, i)) === -1) this.growKeys();
-        if (!isAllowedKeyBytes(this.keys, start, end, limits)) return false;
         const hash = fnv1a32Bytes(this.keys, start, end);
         const open = openFanOuts.get(hash);
-        // Only updates of one ts fold (see ingest.ts's foldInto).
-        if (open !== undefined && events.ts[targets.event[open]!] === events.ts[i] && this.sameFanOut(open, plan, j, start, end) && this.folds[open]!.fold(events, i)) {
+        // Only updates of one ts fold (see ingest.ts's foldInto). A key equal to an open record's was checked then.
+        if (open !== -1 && events.ts[targets.event[open]!] === events.ts[i] && this.sameFanOut(open, plan, j, start, end) && this.folds[open]!.fold(events, i)) {
           targets.event[open] = i; // the record's type and ts are its last event's
           continue;
         }
+        if (!isAllowedKeyBytes(this.keys, start, end, limits)) return false;
         this.keysLength = end;
         const at = this.add(hash, end - start, start, i, RecordKind.FanOut, j, plan);
         const update = plan.also[j]!.update;
@@ -132,7 +135,7 @@ export class RoutedScan {
           fold.start(update, events, i);
           this.folds[at] = fold;
           openFanOuts.set(hash, at);
-        } else openFanOuts.delete(hash);
+        } else openFanOuts.close(hash);
       }
     }
     router.countMatches(routeOfEvent, scanner.count);
