@@ -1,7 +1,7 @@
 // Turns short UTF-8 byte ranges that repeat (event types, field names) into one shared string
 // each, so the hot path neither allocates a new string per event nor makes V8 internalise a fresh
-// one every time it is used as a property name. Direct-mapped: a slot holds the last string whose
-// bytes hashed to it; a miss decodes and takes the slot.
+// one every time it is used as a property name. A miss decodes the bytes and takes their slot, the
+// slot's string moving to the slot's pair.
 import { sameBytes } from './byte-ranges.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 
@@ -17,14 +17,27 @@ export class Utf8Interner {
   intern(buf: Utf8Buffer, start: number, end: number): string {
     const length = end - start;
     if (length > MAX_BYTES) return buf.utf8Slice(start, end);
-    let h = length;
-    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
-    const slot = (h ^ (h >>> 8)) & (SLOTS - 1);
-    const known = this.bytes[slot]!;
-    if (known.length === length && sameBytes(known, 0, buf, start, length)) return this.texts[slot]!;
+    if (length === 0) return '';
+    // The slot comes from the length and four sampled bytes, not all of them: the bytes are
+    // compared anyway, and names that share all five only take turns in one slot.
+    let h = Math.imul(length, 0x9e3779b1) ^ buf[start]!;
+    h = Math.imul(h, 31) ^ buf[end - 1]!;
+    h = Math.imul(h, 31) ^ buf[start + (length >> 1)]!;
+    h = Math.imul(h, 31) ^ buf[start + (length >> 2)]!;
+    const slot = (h ^ (h >>> 11)) & (SLOTS - 1);
+    const { bytes, texts } = this;
+    const known = bytes[slot]!;
+    if (known.length === length && sameBytes(known, 0, buf, start, length)) return texts[slot]!;
+    // Two-way: the slot's pair holds the string the slot last held, so two names that share a slot
+    // (and alternate, as an operator and a path of one document may) both stay.
+    const pair = slot ^ 1;
+    const other = bytes[pair]!;
+    if (other.length === length && sameBytes(other, 0, buf, start, length)) return texts[pair]!;
     const text = buf.utf8Slice(start, end);
-    this.bytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
-    this.texts[slot] = text;
+    bytes[pair] = known;
+    texts[pair] = texts[slot]!;
+    bytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
+    texts[slot] = text;
     return text;
   }
 }

@@ -10,6 +10,9 @@ import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 import { UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
 
+/** A Set, not the list: interned names are not V8-internalised strings, so each list entry would be compared by content. */
+const OPERATORS: ReadonlySet<string> = new Set(UPDATE_OPERATORS);
+
 /** Thrown inside the reader for a value it does not cover; `read` turns it into false. */
 const UNSUPPORTED = Symbol('unsupported MessagePack');
 
@@ -35,7 +38,7 @@ export class UpdateReader {
       const groups = this.mapSize();
       for (let g = 0; g < groups; g++) {
         const operator = this.string(true) as UpdateOperator;
-        if (!(UPDATE_OPERATORS as readonly string[]).includes(operator)) return false;
+        if (!OPERATORS.has(operator)) return false;
         const operations = this.mapSize();
         for (let i = 0; i < operations; i++) {
           const n = this.count++;
