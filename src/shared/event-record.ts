@@ -9,7 +9,7 @@
 //  32  u8 kind (RecordKind: what `data` holds and how the record is updated)   33 reserved
 //  34  u16 updates (FanOut: how many events' updates `data` folds together, main/update-fold.ts; else 1)
 //  36  key | type | producer | f64 seq (only with a producer) | data
-import { copyBytes } from './byte-ranges.js';
+import { copyBytesInto } from './byte-ranges.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 import { Utf8Interner } from './utf8-interner.js';
 
@@ -106,10 +106,10 @@ export function writeEventRecordFrom(
   dataEnd: number,
 ): number {
   let pos = at + EVENT_HEADER_BYTES;
-  pos += copyBytes(keySource, keyStart, keyEnd, buf, pos);
-  pos += copyBytes(typeSource, typeStart, typeEnd, buf, pos);
+  pos += copyBytesInto(keySource, keyStart, keyEnd, buf, view, pos);
+  pos += copyBytesInto(typeSource, typeStart, typeEnd, buf, view, pos);
   pos = writeProducer(buf, view, pos, producer);
-  pos += copyBytes(dataSource, dataStart, dataEnd, buf, pos);
+  pos += copyBytesInto(dataSource, dataStart, dataEnd, buf, view, pos);
   writeHeader(view, at, partition, keyEnd - keyStart, typeEnd - typeStart, producer, offset, ts, dataEnd - dataStart, keyHash, kind, updates);
   return pos - at;
 }
