@@ -7,11 +7,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { compileRoutes, type RouteProblem } from '../src/main/routes.js';
+import { isDeepStrictEqual } from 'node:util';
+import YAML from 'yaml';
+import { loadRoutes } from '../src/main/routes-file.js';
+import { compileRoutes, RoutesError, type RouteProblem } from '../src/main/routes.js';
 import { partitionOf } from '../src/shared/partition.js';
 import { getKey, runEngineToExit, startEngine, tempDir, TestClient, type Message } from './helpers.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
+const EXAMPLE_YAML = fileURLToPath(new URL('../../examples/treasure-hunt.routes.yaml', import.meta.url));
 const HUNT_CLI = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
 
 const body = async (port: number, key: string) => (await getKey(port, key)).body;
@@ -179,6 +183,48 @@ t.test('validation reports every problem with its path and exact message', async
   t.same(unreachable, [{ path: 'routes[1].type', message: 'can never match: routes[0] (type "clue.*") takes every event it would' }]);
 });
 
+t.test('routes files in YAML or JSON: the YAML example is the JSON one; problems carry their lines', async (t) => {
+  const dir = tempDir(t);
+  t.ok(isDeepStrictEqual(YAML.parse(fs.readFileSync(EXAMPLE_YAML, 'utf8')), JSON.parse(fs.readFileSync(EXAMPLE, 'utf8'))), 'the two example files hold the same routes');
+  t.equal(loadRoutes(EXAMPLE_YAML).routes.length, 4);
+  const problemsOf = (name: string, text: string): RouteProblem[] => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    try {
+      loadRoutes(file);
+    } catch (error) {
+      if (error instanceof RoutesError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+  const yamlText = [
+    '# comments are allowed',
+    'routes:',
+    '  - type: a',
+    '    update:',
+    '      $set: { deep.obj: "$data.q", __proto__: 1 }',
+    '  - type: b',
+    '    bad: 1',
+  ].join('\n');
+  t.same(problemsOf('bad.yaml', yamlText), [
+    { path: 'routes[0].update.$set.deep.obj', line: 5, message: 'refers to data.q, which the route does not require (add it to "require")' },
+    { path: 'routes[0].update.$set.__proto__', line: 5, message: 'uses __proto__, constructor or prototype, which are not allowed' },
+    { path: 'routes[1].bad', line: 7, message: 'unknown field; allowed are name, type, keyPrefix, require, drop, update, also' },
+  ]);
+  t.equal(({} as Record<string, unknown>).polluted, undefined);
+  const jsonText = '{"routes": [\n  {"type": "a",\n   "update": {"$set": {"x": "$data.q"}}},\n  {"type": "b", "bad": 1}\n]}';
+  t.same(problemsOf('bad.json', jsonText), [
+    { path: 'routes[0].update.$set.x', line: 3, message: 'refers to data.q, which the route does not require (add it to "require")' },
+    { path: 'routes[1].bad', line: 4, message: 'unknown field; allowed are name, type, keyPrefix, require, drop, update, also' },
+  ]);
+  const syntax = problemsOf('syntax.yml', 'routes:\n  - type: a\n    update: {$set: [1, 2}\n');
+  t.ok(syntax.length > 0 && syntax.every((p) => p.path === '(file)' && p.line === 3 && p.message.startsWith('is not valid YAML: ')), JSON.stringify(syntax));
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'routes: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
+  const expanded = problemsOf('bomb.yaml', bomb);
+  t.match(expanded, [{ path: '(file)', message: /^is not valid YAML: .*alias/i }], 'alias expansion is bounded');
+});
+
 t.test('check-config and start-up refuse an invalid file; a valid one is summarised', async (t) => {
   const dir = tempDir(t);
   const bad = path.join(dir, 'bad.json');
@@ -190,6 +236,9 @@ t.test('check-config and start-up refuse an invalid file; a valid one is summari
   t.equal(good.status, 0, good.stderr);
   t.match(good.stdout, /valid, 4 route\(s\); unmatched events: reject/);
   t.match(good.stdout, /"clue found": type "clue.found" keys "player:…" requires hunt:string, clue:string, points:number, zone:string/);
+  const yaml = spawnSync(process.execPath, [HUNT_CLI, 'check-config', EXAMPLE_YAML], { encoding: 'utf8' });
+  t.equal(yaml.status, 0, yaml.stderr);
+  t.match(yaml.stdout, /valid, 4 route\(s\); unmatched events: reject/);
   const { status, stdout } = runEngineToExit({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_ROUTES: bad });
   t.equal(status, 2, 'the engine never starts with an invalid routes file');
   t.match(stdout, /HUNT_ROUTES=.*bad\.json.* is invalid: \(file\): is not valid JSON/);

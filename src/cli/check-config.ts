@@ -1,7 +1,8 @@
 // `hunt check-config FILE` (and `npm run check-config -- FILE`): validates a routes file the way the
 // engine does at start-up and on reload. Every problem is printed on its own line with its JSON
-// path (exit 1); a valid file prints a summary of its routes (exit 0).
-import { loadRoutes, RoutesError, type CompiledRoute } from '../main/routes.js';
+// path and line (exit 1); a valid file prints a summary of its routes (exit 0).
+import { loadRoutes } from '../main/routes-file.js';
+import { describeProblem, RoutesError, type CompiledRoute } from '../main/routes.js';
 
 function summary(route: CompiledRoute): string {
   const what = route.drop
@@ -25,7 +26,7 @@ export function checkConfig(file: string): number {
   } catch (error) {
     if (!(error instanceof RoutesError)) throw error;
     console.error(`${file}: ${error.problems.length} problem(s)`);
-    for (const problem of error.problems) console.error(`  ${problem.path}: ${problem.message}`);
+    for (const problem of error.problems) console.error(`  ${describeProblem(problem)}`);
     return 1;
   }
 }

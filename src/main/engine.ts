@@ -24,7 +24,8 @@ import type { ProgressRecord } from '../shared/progress-record.js';
 import { WorkerStats } from '../shared/worker-stats.js';
 import { tlsProblems } from './tls.js';
 import { Router } from './router.js';
-import { loadRoutes, RoutesError } from './routes.js';
+import { loadRoutes } from './routes-file.js';
+import { describeProblem, RoutesError } from './routes.js';
 import type { Limits } from './protocol.js';
 import { FrontEndServer } from './server.js';
 import type { PartitionInfo } from './listings.js';
@@ -312,7 +313,7 @@ function checkSettings(config: EngineConfig): Router | null {
       router = new Router(loadRoutes(config.routes));
     } catch (error) {
       if (!(error instanceof RoutesError)) throw error;
-      for (const p of error.problems) problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: ${p.path}: ${p.message}`);
+      for (const p of error.problems) problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: ${describeProblem(p)}`);
     }
   }
   problems.push(...tlsProblems(config.tlsCert, config.tlsKey));

@@ -1,5 +1,5 @@
-// The routes file (HUNT_ROUTES): parsed, checked as a whole (every problem reported, each with its
-// JSON path), and compiled into matchers, field requirements, key templates and value resolvers
+// The routes (HUNT_ROUTES, read by routes-file.ts): checked as a whole (every problem reported,
+// each with its JSON path), and compiled into matchers, field requirements, key templates and value resolvers
 // that the front end runs per event. Workers never see routes: the front end resolves each update
 // into literal operator documents (update-ops.ts), so a reload takes effect between two frames.
 //
@@ -18,7 +18,6 @@
 //
 // Values: literals, or "$data.a.b", "$ts", "$type", "$key"; {"$literal": "$text"} for a string
 // that starts with "$". `$push` also takes {"$each": [values], "$slice": N}, `$addToSet` {"$each": [values]}.
-import fs from 'node:fs';
 import { BinaryWriter } from '../shared/binary-writer.js';
 import { FORBIDDEN_SEGMENTS, UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
 
@@ -93,47 +92,23 @@ export interface RoutesConfig {
 export interface RouteProblem {
   /** JSON path of the offending part, e.g. routes[2].update.$inc.points. */
   path: string;
+  /** Line of that part in the file, when read from one (routes-file.ts). */
+  line?: number;
   message: string;
 }
+
+/** A problem as printed: `path (line N): message`. */
+export const describeProblem = (problem: RouteProblem): string =>
+  `${problem.path}${problem.line === undefined ? '' : ` (line ${problem.line})`}: ${problem.message}`;
 
 export class RoutesError extends Error {
   constructor(
     readonly file: string,
     readonly problems: RouteProblem[],
   ) {
-    super(`routes file ${file} is invalid:\n  ${problems.map((p) => `${p.path}: ${p.message}`).join('\n  ')}`);
+    super(`routes file ${file} is invalid:\n  ${problems.map(describeProblem).join('\n  ')}`);
     this.name = 'RoutesError';
   }
-}
-
-/** Reads and compiles a routes file; throws RoutesError listing every problem. */
-export function loadRoutes(file: string): RoutesConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RoutesError(file, [{ path: '(file)', message: `cannot be read: ${(error as Error).message}` }]);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new RoutesError(file, [{ path: '(file)', message: `is not valid JSON: ${syntaxPosition(text, error as Error)}` }]);
-  }
-  const problems: RouteProblem[] = [];
-  const config = compileRoutes(parsed, problems);
-  if (problems.length > 0) throw new RoutesError(file, problems);
-  return config;
-}
-
-/** JSON.parse's message with the line and column of the position it names. */
-function syntaxPosition(text: string, error: Error): string {
-  const match = /position (\d+)/.exec(error.message);
-  if (match === null) return error.message;
-  const before = text.slice(0, Number(match[1]));
-  const line = before.split('\n').length;
-  const column = before.length - before.lastIndexOf('\n');
-  return `${error.message} (line ${line}, column ${column})`;
 }
 
 const isMap = (value: unknown): value is Record<string, unknown> =>

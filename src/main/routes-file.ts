@@ -1,0 +1,99 @@
+// Reading a routes file (HUNT_ROUTES at start-up and on reload, `hunt check-config`): JSON, or YAML
+// when the name ends in .yaml or .yml, compiled by routes.ts, and every problem given the line of the
+// part its path names. YAML 1.2 is a superset of JSON, so a JSON file's lines come from the same
+// YAML parser; its values still come from JSON.parse, so JSON files mean exactly what JSON says.
+import fs from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { compileRoutes, RoutesError, type RouteProblem, type RoutesConfig } from './routes.js';
+
+/** Aliases a YAML file may expand: a few are handy, thousands are a memory attack. */
+const MAX_YAML_ALIASES = 100;
+
+/** Reads and compiles a routes file; throws RoutesError listing every problem. */
+export function loadRoutes(file: string): RoutesConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RoutesError(file, [{ path: '(file)', message: `cannot be read: ${(error as Error).message}` }]);
+  }
+  const lines = new LineCounter();
+  // uniqueKeys off: JSON.parse takes the last of repeated keys; positions must not fail on them.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
+  const parsed = /\.ya?ml$/i.test(file) ? fromYaml(file, doc, lines) : fromJson(file, text);
+  const problems: RouteProblem[] = [];
+  const config = compileRoutes(parsed, problems);
+  if (problems.length > 0) throw new RoutesError(file, problems.map((problem) => withLine(problem, doc, lines)));
+  return config;
+}
+
+function fromJson(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RoutesError(file, [{ path: '(file)', message: `is not valid JSON: ${syntaxPosition(text, error as Error)}` }]);
+  }
+}
+
+function fromYaml(file: string, doc: Document, lines: LineCounter): unknown {
+  if (doc.errors.length > 0) {
+    throw new RoutesError(
+      file,
+      doc.errors.map((error) => ({ path: '(file)', line: lines.linePos(error.pos[0]).line, message: `is not valid YAML: ${error.message}` })),
+    );
+  }
+  try {
+    return doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (error) {
+    throw new RoutesError(file, [{ path: '(file)', message: `is not valid YAML: ${(error as Error).message}` }]);
+  }
+}
+
+/** JSON.parse's message with the line and column of the position it names. */
+function syntaxPosition(text: string, error: Error): string {
+  const match = /position (\d+)/.exec(error.message);
+  if (match === null) return error.message;
+  const before = text.slice(0, Number(match[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${error.message} (line ${line}, column ${column})`;
+}
+
+/**
+ * The problem with the line of the deepest part of its path found in the file (a map entry's key,
+ * an array's item). Map keys may hold dots ("deep.obj" under $set), so at each map the longest key
+ * that the rest of the path starts with is taken (the last of repeated ones, as JSON.parse keeps).
+ */
+function withLine(problem: RouteProblem, doc: Document, lines: LineCounter): RouteProblem {
+  let node: unknown = doc.contents;
+  let rest = problem.path;
+  let line: number | undefined;
+  while (rest.length > 0) {
+    const index = /^\[(\d+)\]/.exec(rest);
+    if (index !== null) {
+      const item: unknown = isSeq(node) ? node.items[Number(index[1])] : undefined;
+      const range = (item as { range?: [number, number, number] } | undefined)?.range;
+      if (range === undefined) break;
+      line = lines.linePos(range[0]).line;
+      node = item;
+      rest = rest.slice(index[0].length);
+      continue;
+    }
+    if (rest.startsWith('.')) rest = rest.slice(1);
+    if (!isMap(node)) break;
+    let best: { key: string; value: unknown; start: number } | null = null;
+    for (const pair of node.items) {
+      if (!isScalar(pair.key) || pair.key.range === undefined || pair.key.range === null) continue;
+      const key = String(pair.key.value);
+      const follows = rest.charAt(key.length);
+      if (rest.startsWith(key) && (follows === '' || follows === '.' || follows === '[') && (best === null || key.length >= best.key.length)) {
+        best = { key, value: pair.value, start: pair.key.range[0] };
+      }
+    }
+    if (best === null) break;
+    line = lines.linePos(best.start).line;
+    node = best.value;
+    rest = rest.slice(best.key.length);
+  }
+  return line === undefined ? problem : { ...problem, line };
+}
