@@ -118,17 +118,22 @@ export function keyPath(key: string): string {
   return `/v1/keys/${encodeURIComponent(key).replaceAll('.', '%2E')}`;
 }
 
-export function httpGet(port: number, urlPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+export function httpRequest(method: string, port: number, urlPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: urlPath, headers, agent: false }, (res) => {
+      .request({ method, host: '127.0.0.1', port, path: urlPath, headers, agent: false }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => resolve({ status: res.statusCode!, body: text === '' ? null : JSON.parse(text) }));
       })
-      .on('error', reject);
+      .on('error', reject)
+      .end();
   });
+}
+
+export function httpGet(port: number, urlPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  return httpRequest('GET', port, urlPath, headers);
 }
 
 export function getKey(port: number, key: string): Promise<{ status: number; body: any }> {

@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { loadRoutes } from '../src/main/routes-file.js';
 import { compileRoutes, RoutesError, type RouteProblem } from '../src/main/routes.js';
 import { partitionOf } from '../src/shared/partition.js';
-import { getKey, runEngineToExit, startEngine, tempDir, TestClient, type Message } from './helpers.js';
+import { getKey, httpGet, httpRequest, runEngineToExit, startEngine, tempDir, TestClient, type Message } from './helpers.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
 const EXAMPLE_YAML = fileURLToPath(new URL('../../examples/treasure-hunt.routes.yaml', import.meta.url));
@@ -132,7 +132,7 @@ t.test('reload: a valid file switches between frames, an invalid one keeps the o
     replies.push(client.request({ op: 'pub', id: i, events: Array.from({ length: 10 }, () => ({ key: `pub:${i}`, type: 'tick' })) }, 'msgpack'));
     if (i === 150) {
       fs.writeFileSync(file, routesCounting('new'));
-      reloaded = engine.reloadRoutes();
+      reloaded = engine.reloadRoutes('test').outcome === 'reloaded';
     }
     if (i % 25 === 0) await new Promise((r) => setImmediate(r));
   }
@@ -150,10 +150,56 @@ t.test('reload: a valid file switches between frames, an invalid one keeps the o
   t.same(total, { old: switchAt * 10, new: (pubs - switchAt) * 10 }, 'fan-out switched at the same point');
 
   fs.writeFileSync(file, '{"routes": [{"type": "tick", "update": {"$explode": {}}}]}');
-  t.notOk(engine.reloadRoutes(), 'an invalid file is refused');
+  t.equal(engine.reloadRoutes('test').outcome, 'invalid', 'an invalid file is refused');
   t.match(await client.request({ op: 'pub', id: 999, events: [{ key: 'k0', type: 'tick' }] }, 'msgpack'), { op: 'ack' });
   t.equal((await body(engine.port, 'total')).fields.new, (pubs - switchAt) * 10 + 1, 'the previous routes stayed in force');
   await client.close();
+});
+
+t.test('POST /v1/admin/reload-routes: needs a token, reloads a valid file, answers 422 with the problems of an invalid one', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'routes.yaml');
+  fs.writeFileSync(file, 'routes:\n  - type: tick\n    update: { $inc: { n: 1 } }\n');
+  const token = 'admin-token-0123456789';
+  const auth = { authorization: `Bearer ${token}` };
+  const engine = await startEngine({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_ROUTES: file, HUNT_AUTH_TOKENS: token });
+  t.teardown(() => engine.stop());
+  const url = '/v1/admin/reload-routes';
+  t.match(await httpRequest('POST', engine.port, url), { status: 401, body: { error: 'UNAUTHORIZED' } });
+  t.match(await httpRequest('GET', engine.port, url, auth), { status: 405, body: { error: 'METHOD_NOT_ALLOWED' } });
+
+  const client = await TestClient.connect(engine.port, ['hunt.v1.msgpack'], auth);
+  await client.welcome();
+  t.match(await client.request({ op: 'pub', id: 1, events: [{ key: 'k', type: 'tick' }] }, 'msgpack'), { op: 'ack' });
+  fs.writeFileSync(file, 'routes:\n  - type: tick\n    update: { $inc: { m: 10 } }\n  - type: other\n    drop: true\n');
+  t.same(await httpRequest('POST', engine.port, url, auth), { status: 200, body: { reloaded: true, file, routes: 2 } });
+  t.match(await client.request({ op: 'pub', id: 2, events: [{ key: 'k', type: 'tick' }] }, 'msgpack'), { op: 'ack' });
+  t.same((await httpGet(engine.port, '/v1/keys/k', auth)).body.fields, { n: 1, m: 10 }, 'the second event went by the new routes');
+
+  fs.writeFileSync(file, 'routes:\n  - type: tick\n    update: { $explode: { n: 1 } }\n');
+  const refused = await httpRequest('POST', engine.port, url, auth);
+  t.same(refused, {
+    status: 422,
+    body: {
+      error: 'INVALID_ROUTES',
+      message: 'the file is invalid; the previous routes stay',
+      file,
+      problems: [{ path: 'routes[0].update.$explode', line: 3, message: 'unknown operator; allowed are $set, $setOnInsert, $unset, $inc, $min, $max, $addToSet, $push' }],
+    },
+  });
+  t.match(await client.request({ op: 'pub', id: 3, events: [{ key: 'k', type: 'tick' }] }, 'msgpack'), { op: 'ack' });
+  t.same((await httpGet(engine.port, '/v1/keys/k', auth)).body.fields, { n: 1, m: 20 }, 'the previous routes stayed in force');
+  await client.close();
+});
+
+t.test('POST /v1/admin/reload-routes: 403 on an engine without tokens, 409 without a routes file', async (t) => {
+  const open = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: EXAMPLE });
+  t.teardown(() => open.stop());
+  t.match(await httpRequest('POST', open.port, '/v1/admin/reload-routes'), { status: 403, body: { error: 'FORBIDDEN' } });
+  const token = 'admin-token-0123456789';
+  const plain = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_AUTH_TOKENS: token });
+  t.teardown(() => plain.stop());
+  t.match(await httpRequest('POST', plain.port, '/v1/admin/reload-routes', { authorization: `Bearer ${token}` }), { status: 409, body: { error: 'NO_ROUTES' } });
 });
 
 t.test('validation reports every problem with its path and exact message', async (t) => {

@@ -25,7 +25,7 @@ import { WorkerStats } from '../shared/worker-stats.js';
 import { tlsProblems } from './tls.js';
 import { Router } from './router.js';
 import { loadRoutes } from './routes-file.js';
-import { describeProblem, RoutesError } from './routes.js';
+import { describeProblem, RoutesError, type RoutesReload } from './routes.js';
 import type { Limits } from './protocol.js';
 import { FrontEndServer } from './server.js';
 import type { PartitionInfo } from './listings.js';
@@ -73,6 +73,7 @@ export class Engine {
     const dataDir = openDataDir(config.dataDir, config.partitions);
     let store: Store | null = null;
     let server: FrontEndServer | null = null;
+    let engine!: Engine;
     try {
       store = openStore(config.dataDir);
       const partitions = dataDir.partitions;
@@ -141,6 +142,8 @@ export class Engine {
           stats: metrics === null ? null : async () => ({ ...(await metrics.stats()), partitions, config: redactedConfig(config) }),
           tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
           welcome: { partitions, durability: config.durability },
+          // The engine exists before the server serves its first request (nothing yields in between).
+          reloadRoutes: (trigger) => engine.reloadRoutes(trigger),
         },
         handler,
         store,
@@ -174,7 +177,7 @@ export class Engine {
         subscriptions.dropAll('a partition worker restarted; updates may have been missed');
       });
       pool.start();
-      const engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, retiredRouteMatches, log);
+      engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, retiredRouteMatches, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
@@ -213,25 +216,26 @@ export class Engine {
   }
 
   /**
-   * Re-reads HUNT_ROUTES. A valid file replaces the routes between two frames (every event is
-   * routed wholly by the old or by the new routes); an invalid one is logged and the old stay.
+   * Re-reads HUNT_ROUTES (on SIGHUP or POST /v1/admin/reload-routes, `trigger`). A valid file
+   * replaces the routes between two frames (every event is routed wholly by the old or by the new
+   * routes); an invalid one is logged and the old stay.
    */
-  reloadRoutes(): boolean {
+  reloadRoutes(trigger: string): RoutesReload {
     const file = this.config.routes;
     if (file === undefined) {
-      this.log.warn('routes reload asked for, but HUNT_ROUTES is not set');
-      return false;
+      this.log.warn({ trigger }, 'routes reload asked for, but HUNT_ROUTES is not set');
+      return { outcome: 'no-file' };
     }
     try {
       const routes = loadRoutes(file);
       this.ingest.router?.matchCounts(this.retiredRouteMatches);
       this.ingest.router = new Router(routes);
-      this.log.info({ file, routes: routes.routes.length }, 'routes reloaded');
-      return true;
+      this.log.info({ trigger, file, routes: routes.routes.length }, 'routes reloaded');
+      return { outcome: 'reloaded', file, routes: routes.routes.length };
     } catch (error) {
       if (!(error instanceof RoutesError)) throw error;
-      this.log.error({ file, problems: error.problems }, 'routes reload refused: the file is invalid; the previous routes stay');
-      return false;
+      this.log.error({ trigger, file, problems: error.problems }, 'routes reload refused: the file is invalid; the previous routes stay');
+      return { outcome: 'invalid', file, problems: error.problems };
     }
   }
 

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', () => engine.reloadRoutes());
+  process.on('SIGHUP', () => engine.reloadRoutes('SIGHUP'));
   watchFileSizeLimit(log);
 }
 

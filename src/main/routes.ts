@@ -101,6 +101,12 @@ export interface RouteProblem {
 export const describeProblem = (problem: RouteProblem): string =>
   `${problem.path}${problem.line === undefined ? '' : ` (line ${problem.line})`}: ${problem.message}`;
 
+/** What a reload of HUNT_ROUTES did (engine.ts): the new routes took over, or the old stay. */
+export type RoutesReload =
+  | { outcome: 'reloaded'; file: string; routes: number }
+  | { outcome: 'invalid'; file: string; problems: RouteProblem[] }
+  | { outcome: 'no-file' };
+
 export class RoutesError extends Error {
   constructor(
     readonly file: string,

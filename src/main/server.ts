@@ -9,6 +9,7 @@ import type { Producer } from './producers.js';
 import type { TlsFiles } from './tls.js';
 import { DEFAULT_LIST_LIMIT, listKeys, MAX_LIST_LIMIT, type PartitionInfo } from './listings.js';
 import type { MessageHandler } from './message-handler.js';
+import type { RoutesReload } from './routes.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
 import { encodeMessage, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from './protocol.js';
 import { uws } from './uws.js';
@@ -19,6 +20,7 @@ const HARD_PAYLOAD_FACTOR = 2;
 /** A client that does not read its acks is disconnected past this much unsent data. */
 const MAX_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
 const KEYS_PREFIX = '/v1/keys/';
+const RELOAD_ROUTES_URL = '/v1/admin/reload-routes';
 const EXCLUSIVE_PORT = 1; // LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT
 
 interface SocketData {
@@ -78,6 +80,8 @@ export interface ServerOptions {
   stats: (() => Promise<unknown>) | null;
   /** Extra fields of the welcome message. */
   welcome: { partitions: number; durability: string };
+  /** Re-reads HUNT_ROUTES for POST /v1/admin/reload-routes. */
+  reloadRoutes: (trigger: string) => RoutesReload;
 }
 
 export class FrontEndServer {
@@ -134,6 +138,8 @@ export class FrontEndServer {
       this.json(res, '200 OK', { partitions: this.options.partitions() });
     });
     this.app.get('/v1/stats', (res, req) => this.stats(res, req));
+    this.app.post(RELOAD_ROUTES_URL, (res, req) => this.reloadRoutes(res, req));
+    this.app.any(RELOAD_ROUTES_URL, (res) => this.json(res, '405 Method Not Allowed', { error: 'METHOD_NOT_ALLOWED', message: 'use POST' }));
     // The dashboard's files are public (they hold no data); the page asks for its token.
     for (const [url, file] of loadDashboardAssets()) {
       this.app.get(url, (res) => {
@@ -299,6 +305,24 @@ export class FrontEndServer {
         if (!aborted) this.json(res, '500 Internal Server Error', { error: 'INTERNAL' });
       },
     );
+  }
+
+  /**
+   * An admin action, so it needs a token even where the rest is open: without HUNT_AUTH_TOKENS it
+   * answers 403 (SIGHUP still reloads).
+   */
+  private reloadRoutes(res: HttpResponse, req: HttpRequest): void {
+    if (!this.tokens.enabled) return this.json(res, '403 Forbidden', { error: 'FORBIDDEN', message: 'the admin endpoints need HUNT_AUTH_TOKENS; use SIGHUP to reload without them' });
+    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+    const reload = this.options.reloadRoutes('http');
+    switch (reload.outcome) {
+      case 'reloaded':
+        return this.json(res, '200 OK', { reloaded: true, file: reload.file, routes: reload.routes });
+      case 'invalid':
+        return this.json(res, '422 Unprocessable Entity', { error: 'INVALID_ROUTES', message: 'the file is invalid; the previous routes stay', file: reload.file, problems: reload.problems });
+      case 'no-file':
+        return this.json(res, '409 Conflict', { error: 'NO_ROUTES', message: 'HUNT_ROUTES is not set: there is no routes file to reload' });
+    }
   }
 
   private authorized(req: HttpRequest): boolean {
