@@ -82,7 +82,36 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, what: string
 
 /** CPU time (user + system) of all of a process's threads so far, in µs. */
 export function cpuMicrosOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return cpuMicrosIn(`/proc/${pid}/stat`);
+}
+
+/** CPU time of each thread of a process so far, in µs, by thread id (the main thread's is the pid). */
+export function threadCpuMicrosOf(pid: number): Map<number, number> {
+  const threads = new Map<number, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      threads.set(Number(tid), cpuMicrosIn(`/proc/${pid}/task/${tid}/stat`));
+    } catch {
+      // The thread ended between listing and reading.
+    }
+  }
+  return threads;
+}
+
+/**
+ * CPU µs the engine spent between two threadCpuMicrosOf readings: its main thread (the front end),
+ * its `workers` busiest other threads (the partition workers), and everything else.
+ */
+export function splitThreadCpu(pid: number, before: Map<number, number>, after: Map<number, number>, workers: number): { main: number; workers: number; other: number } {
+  const spent = [...after].map(([tid, micros]) => ({ tid, micros: micros - (before.get(tid) ?? 0) }));
+  const others = spent.filter((t) => t.tid !== pid).sort((a, b) => b.micros - a.micros);
+  const sum = (threads: { micros: number }[]) => threads.reduce((total, t) => total + t.micros, 0);
+  return { main: spent.find((t) => t.tid === pid)?.micros ?? 0, workers: sum(others.slice(0, workers)), other: sum(others.slice(workers)) };
+}
+
+/** utime + stime of a /proc stat file, in µs. */
+function cpuMicrosIn(statFile: string): number {
+  const fields = fs.readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
 }
 

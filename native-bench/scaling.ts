@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEngineProcess } from './engine-process.js';
+import { splitThreadCpu, startEngineProcess, threadCpuMicrosOf } from './engine-process.js';
 import { fileURLToPath } from 'node:url';
 import { runLoad, standardLoad } from './load-generator.js';
 import { scalingSvg } from './report.js';
@@ -30,22 +30,6 @@ const partitionCounts = list('partitions', '64');
 const durability = flag('durability', 'async');
 const seconds = Number(flag('seconds', '6'));
 const coreCounts = list('cores', '16,64');
-
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/** CPU µs of each thread of a process, by thread id. */
-function threadCpu(pid: number): Map<number, number> {
-  const cpu = new Map<number, number>();
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const fields = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      cpu.set(Number(tid), ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND);
-    } catch {
-      // The thread ended between listing and reading.
-    }
-  }
-  return cpu;
-}
 
 interface Row {
   workers: number;
@@ -74,18 +58,14 @@ for (const partitions of partitionCounts) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-scaling-'));
     const engine = await startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: durability, HUNT_WORKERS: String(workers), HUNT_PARTITIONS: String(partitions), HUNT_LOG_LEVEL: 'info' });
     let before = new Map<number, number>();
-    const result = await runLoad({ ...standardLoad(engine.port, seconds, 2), onMeasuring: () => (before = threadCpu(engine.pid)) });
-    const after = threadCpu(engine.pid);
+    const result = await runLoad({ ...standardLoad(engine.port, seconds, 2), onMeasuring: () => (before = threadCpuMicrosOf(engine.pid)) });
+    const after = threadCpuMicrosOf(engine.pid);
     const writeTxnUs = durability === 'async' ? ((await metricSum(engine.port, 'hunt_commit_seconds_sum')) * 1e6) / (await metricSum(engine.port, 'hunt_commit_batch_events_sum')) : NaN;
     await engine.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
-    const spent = [...after].map(([tid, us]) => ({ tid, us: us - (before.get(tid) ?? 0) }));
+    const spent = splitThreadCpu(engine.pid, before, after, workers);
     const perEvent = (us: number) => us / result.ackedEvents;
-    const main = spent.find((t) => t.tid === engine.pid)?.us ?? 0;
-    const others = spent.filter((t) => t.tid !== engine.pid).sort((a, b) => b.us - a.us);
-    const workerUs = others.slice(0, workers).reduce((sum, t) => sum + t.us, 0);
-    const otherUs = others.slice(workers).reduce((sum, t) => sum + t.us, 0);
-    const row = { workers, partitions, eventsPerSecond: result.eventsPerSecond, p99: result.latencyMs.p99, frontUs: perEvent(main), workerUs: perEvent(workerUs), otherUs: perEvent(otherUs), writeTxnUs };
+    const row = { workers, partitions, eventsPerSecond: result.eventsPerSecond, p99: result.latencyMs.p99, frontUs: perEvent(spent.main), workerUs: perEvent(spent.workers), otherUs: perEvent(spent.other), writeTxnUs };
     rows.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
   }
