@@ -266,6 +266,12 @@ t.test('routes files in YAML or JSON: the YAML example is the JSON one; problems
   ]);
   const syntax = problemsOf('syntax.yml', 'routes:\n  - type: a\n    update: {$set: [1, 2}\n');
   t.ok(syntax.length > 0 && syntax.every((p) => p.path === '(file)' && p.line === 3 && p.message.startsWith('is not valid YAML: ')), JSON.stringify(syntax));
+  t.same(problemsOf('odd.yaml', 'routes:\n  - type: a\n    update:\n      $inc: { x: .inf }\n      $set: { b: !!binary aGVsbG8=, l: { $literal: [1, .nan] } }\n'), [
+    { path: 'routes[0].update.$inc.x', line: 4, message: 'is not a JSON value; use null, true/false, a finite number, a string, an array or a map' },
+    { path: 'routes[0].update.$set.b', line: 5, message: 'is not a JSON value; use null, true/false, a finite number, a string, an array or a map' },
+    { path: 'routes[0].update.$set.l.$literal', line: 5, message: 'is not a JSON value; use null, true/false, a finite number, a string, an array or a map' },
+  ]);
+  t.match(problemsOf('tag.yaml', 'routes:\n  - type: !custom a\n'), [{ path: '(file)', line: 2, message: /^is not valid YAML: Unresolved tag: !custom/ }], 'an unknown tag is refused');
   const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'routes: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
   const expanded = problemsOf('bomb.yaml', bomb);
   t.match(expanded, [{ path: '(file)', message: /^is not valid YAML: .*alias/i }], 'alias expansion is bounded');

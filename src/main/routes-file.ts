@@ -36,10 +36,12 @@ function fromJson(file: string, text: string): unknown {
 }
 
 function fromYaml(file: string, doc: Document, lines: LineCounter): unknown {
-  if (doc.errors.length > 0) {
+  // Warnings too (an unknown tag, say): a routes file must mean one thing.
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) {
     throw new RoutesError(
       file,
-      doc.errors.map((error) => ({ path: '(file)', line: lines.linePos(error.pos[0]).line, message: `is not valid YAML: ${error.message}` })),
+      problems.map((problem) => ({ path: '(file)', line: lines.linePos(problem.pos[0]).line, message: `is not valid YAML: ${problem.message}` })),
     );
   }
   try {

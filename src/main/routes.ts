@@ -117,8 +117,22 @@ export class RoutesError extends Error {
   }
 }
 
-const isMap = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A plain map, as JSON and YAML maps parse to (not a YAML !!binary's bytes, say). */
+const isMap = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+};
+
+const NOT_JSON = 'is not a JSON value; use null, true/false, a finite number, a string, an array or a map';
+
+/** Whether `value` is what JSON can hold: YAML can also give ±.inf, .nan and !!binary bytes. */
+function isJsonValue(value: unknown): boolean {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isJsonValue);
+  return isMap(value) && Object.values(value).every(isJsonValue);
+}
 
 export function compileRoutes(input: unknown, problems: RouteProblem[]): RoutesConfig {
   const config: RoutesConfig = { unmatched: 'merge', routes: [] };
@@ -342,7 +356,11 @@ function compileValue(value: unknown, at: string, required: Map<string, FieldKin
     return items.includes(null) ? null : { kind: 'array', items: items as ValueNode[] };
   }
   if (isMap(value)) {
-    if (Object.hasOwn(value, '$literal')) return { kind: 'literal', value: value.$literal };
+    if (Object.hasOwn(value, '$literal')) {
+      if (isJsonValue(value.$literal)) return { kind: 'literal', value: value.$literal };
+      problems.push({ path: `${at}.$literal`, message: NOT_JSON });
+      return null;
+    }
     const entries: [string, ValueNode][] = [];
     let ok = true;
     for (const [name, item] of Object.entries(value)) {
@@ -357,7 +375,9 @@ function compileValue(value: unknown, at: string, required: Map<string, FieldKin
     }
     return ok ? { kind: 'map', entries } : null;
   }
-  return { kind: 'literal', value };
+  if (isJsonValue(value)) return { kind: 'literal', value };
+  problems.push({ path: at, message: NOT_JSON });
+  return null;
 }
 
 function compileReference(reference: string, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): ValueNode | null {
