@@ -271,6 +271,10 @@ t.test('routes files in YAML or JSON: the YAML example is the JSON one; problems
     { path: 'routes[0].update.$set.b', line: 5, message: 'is not a JSON value; use null, true/false, a finite number, a string, an array or a map' },
     { path: 'routes[0].update.$set.l.$literal', line: 5, message: 'is not a JSON value; use null, true/false, a finite number, a string, an array or a map' },
   ]);
+  t.same(problemsOf('repeated.json', '{"routes": [{"type": "a", "update": {"$set": {"x": 1},\n "$set": {"y": 2}}}]}'), [
+    { path: '(file)', line: 2, message: 'repeats a key of its map; JSON.parse would keep only the last' },
+  ]);
+  t.match(problemsOf('repeated.yaml', 'routes:\n  - type: a\n    update:\n      $set: { x: 1 }\n      $set: { y: 2 }\n'), [{ path: '(file)', line: 5, message: /^is not valid YAML: Map keys must be unique/ }]);
   t.match(problemsOf('tag.yaml', 'routes:\n  - type: !custom a\n'), [{ path: '(file)', line: 2, message: /^is not valid YAML: Unresolved tag: !custom/ }], 'an unknown tag is refused');
   const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'routes: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
   const expanded = problemsOf('bomb.yaml', bomb);

@@ -18,10 +18,16 @@ export function loadRoutes(file: string): RoutesConfig {
     throw new RoutesError(file, [{ path: '(file)', message: `cannot be read: ${(error as Error).message}` }]);
   }
   const lines = new LineCounter();
-  // uniqueKeys off: JSON.parse takes the last of repeated keys; positions must not fail on them.
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
-  const parsed = /\.ya?ml$/i.test(file) ? fromYaml(file, doc, lines) : fromJson(file, text);
-  const problems: RouteProblem[] = [];
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const yaml = /\.ya?ml$/i.test(file);
+  const parsed = yaml ? fromYaml(file, doc, lines) : fromJson(file, text);
+  // JSON.parse keeps the last of a repeated key and drops the rest unseen (two "$set" maps of
+  // one update, say): the YAML parser's duplicate-key errors make that a problem.
+  const problems: RouteProblem[] = yaml
+    ? []
+    : doc.errors
+        .filter((error) => error.code === 'DUPLICATE_KEY')
+        .map((error) => ({ path: '(file)', line: lines.linePos(error.pos[0]).line, message: 'repeats a key of its map; JSON.parse would keep only the last' }));
   const config = compileRoutes(parsed, problems);
   if (problems.length > 0) throw new RoutesError(file, problems.map((problem) => withLine(problem, doc, lines)));
   return config;
