@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
+import { benchEvent, type EventShape } from './event-shapes.js';
 import { seededRandom } from './random.js';
 
 /** The workload: what every connection sends, and for how long. */
@@ -21,11 +22,8 @@ export interface Workload {
   /** Load before measuring (JIT, caches, first inserts); acks in it are not counted. */
   warmupMs: number;
   keyPrefix: string;
-  /**
-   * plain: types clue/step with {points, zone}; hunt: `clue.found` events shaped for
-   * examples/treasure-hunt.routes.json ({hunt, clue, points, zone}), 3 fan-out keys each.
-   */
-  shape: 'plain' | 'hunt';
+  /** The events' shape (event-shapes.ts). */
+  shape: EventShape;
 }
 
 export interface LoadWorkerOptions extends Workload {
@@ -77,11 +75,7 @@ function buildFrames(options: LoadWorkerOptions, random: () => number): { frame:
     for (let i = 0; i < options.batch; i++) {
       const k = pick();
       const key = `${options.keyPrefix}${k}`;
-      if (options.shape === 'hunt') {
-        events.push({ key, type: 'clue.found', data: { hunt: `h${k % 4}`, clue: `c${k % 50}`, points: (k % 7) + 1, zone: `z${k % 16}` } });
-      } else {
-        events.push({ key, type: i % 3 === 0 ? 'clue' : 'step', data: { points: (k % 7) + 1, zone: `z${k % 16}` } });
-      }
+      events.push(benchEvent(options.shape, key, k, i));
     }
     const frame = Buffer.from(packr.pack({ op: 'pub', id: ID_PLACEHOLDER, events }));
     const idAt = frame.indexOf(Buffer.from([0xce, 0xff, 0xff, 0xff, 0xfe])) + 1;

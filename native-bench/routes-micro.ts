@@ -1,0 +1,106 @@
+// `npm run build && node dist/native-bench/routes-micro.js front|apply [ROUTES_FILE|none]`
+//
+// In-process micro-benches of the routes' two hot paths, for quick before/after comparisons while
+// working on them (one thread, no sockets, no LMDB; CPU ns per event, median of 7 rounds). Their
+// figures are not the engine's: `npm run bench` and `npm run bench:threads` measure that.
+// - front: Ingest.pubFromFrame on the bench's hunt-shaped MessagePack pubs (100 events, 10,000
+//   keys) into real rings, as the front end stages them; `none` for the plain default-merge path.
+// - apply: the records a real Ingest wrote for those pubs, read and applied as a worker does
+//   (update-reader.ts, update-operators.ts) to in-memory records.
+import { AckTracker } from '../src/main/ack-tracker.js';
+import type { Connection } from '../src/main/connection.js';
+import { Ingest } from '../src/main/ingest.js';
+import { PartitionChannel } from '../src/main/partition-channel.js';
+import { Router } from '../src/main/router.js';
+import { loadRoutes } from '../src/main/routes-file.js';
+import { EventRecordReader, RecordKind } from '../src/shared/event-record.js';
+import type { MetaRecord } from '../src/shared/metadata.js';
+import { msgpack } from '../src/shared/msgpack.js';
+import { RingReader } from '../src/shared/ring.js';
+import { Utf8Interner } from '../src/shared/utf8-interner.js';
+import { newMetaRecord } from '../src/workers/default-merge.js';
+import { applyOperation, countRoutedUpdate, type OperationError } from '../src/workers/update-operators.js';
+import { UpdateReader } from '../src/workers/update-reader.js';
+import { benchEvent } from './event-shapes.js';
+import { seededRandom } from './random.js';
+
+const EVENTS_PER_PUB = 100;
+const KEYS = 10_000;
+const PUBS = 200;
+const ROUNDS = 7;
+
+const mode = process.argv[2];
+const routesFile = process.argv[3] ?? new URL('../../examples/treasure-hunt.routes.json', import.meta.url).pathname;
+if (mode !== 'front' && mode !== 'apply') throw new Error('usage: routes-micro.js front|apply [ROUTES_FILE|none]');
+if (mode === 'apply' && routesFile === 'none') throw new Error('apply needs a routes file');
+
+const limits = { maxInFlight: 1 << 30, maxEventsPerPub: 1000, maxPayloadBytes: 1 << 20, maxKeyBytes: 256, maxTypeBytes: 64, maxDataDepth: 8 };
+const channels = [0, 1].map((w) => new PartitionChannel(w, 64 << 20));
+const rings = channels.map((channel) => new RingReader(channel.inboundBuffers));
+const ingest = new Ingest(channels, new Float64Array(16), new AckTracker(channels.length), { ...limits, partitions: 16, maxBacklogBytes: 1 << 30 });
+if (routesFile !== 'none') ingest.router = new Router(loadRoutes(routesFile));
+// The socket side of a connection: Ingest only counts on it while staging.
+const conn = { id: 1, encoding: 'msgpack', inFlight: 0, closed: false, frames: 1, producer: null, lastSeq: 0, overloadedStreak: 0, send() {}, sendEncoded() {}, bufferedBytes: () => 0, close() {} } as unknown as Connection;
+
+const random = seededRandom(1);
+const frames = Array.from({ length: PUBS }, (_, p) => {
+  const events = Array.from({ length: EVENTS_PER_PUB }, (_, i) => {
+    const k = Math.floor(random() * KEYS);
+    return benchEvent('hunt', `player:${k}`, k, i);
+  });
+  return Buffer.from(msgpack.pack({ op: 'pub', id: p + 1, events }));
+});
+
+function stage(frame: Buffer): void {
+  if (!ingest.pubFromFrame(conn, frame, 'msgpack')) throw new Error('the fast path declined a bench pub');
+  conn.inFlight = 0;
+}
+
+/** CPU ns per event of `round` (which handles `events` events), median of ROUNDS after one to warm up. */
+function measure(round: () => void, events: number): number {
+  round();
+  const times: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const start = process.cpuUsage();
+    round();
+    const used = process.cpuUsage(start);
+    times.push(((used.user + used.system) * 1000) / events);
+  }
+  return times.sort((a, b) => a - b)[ROUNDS >> 1]!;
+}
+
+if (mode === 'front') {
+  const ns = measure(() => {
+    for (let p = 0; p < PUBS * 10; p++) {
+      stage(frames[p % PUBS]!);
+      if (p % 16 === 15) {
+        for (const ring of rings) {
+          while (ring.next() !== -1);
+          ring.release();
+        }
+      }
+    }
+  }, PUBS * 10 * EVENTS_PER_PUB);
+  console.log(`front end, ${routesFile === 'none' ? 'no routes' : routesFile}: ${ns.toFixed(0)} ns CPU per event`);
+} else {
+  for (const frame of frames) stage(frame);
+  const records: { ring: RingReader; at: number }[] = [];
+  for (const ring of rings) for (let at = ring.next(); at !== -1; at = ring.next()) records.push({ ring, at });
+  const readers = new Map(rings.map((ring) => [ring, new EventRecordReader(ring.bytes, ring.view)]));
+  const updates = new UpdateReader(new Utf8Interner());
+  const metas = new Map<number, MetaRecord>();
+  const errors: OperationError[] = [];
+  const ns = measure(() => {
+    for (const { ring, at } of records) {
+      const reader = readers.get(ring)!;
+      reader.read(at);
+      let meta = metas.get(reader.keyHash);
+      if (meta === undefined) metas.set(reader.keyHash, (meta = newMetaRecord(reader.ts)));
+      if (!updates.read(reader.buf, ring.view, reader.dataStart, reader.dataEnd)) throw new Error('a document only msgpackr reads');
+      const isInsert = countRoutedUpdate(meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, reader.updates);
+      for (let i = 0; i < updates.count; i++) applyOperation(meta.fields, updates.operators[i]!, updates.paths[i]!, updates.values[i], isInsert, errors);
+      updates.clear();
+    }
+  }, PUBS * EVENTS_PER_PUB);
+  console.log(`worker apply, ${routesFile} (${(records.length / (PUBS * EVENTS_PER_PUB)).toFixed(2)} records per event): ${ns.toFixed(0)} ns CPU per event`);
+}
