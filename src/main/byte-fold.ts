@@ -27,64 +27,57 @@ export class ByteFold {
   start(plan: UpdatePlan, events: ScannedEvents, i: number): void {
     this.plan = plan;
     this.updates = 1;
-    let k = 0;
-    for (const group of plan.groups) {
-      for (const operation of group.operations) {
-        this.chosen[k] = i;
-        this.numbers[k] = numberOf(operation, events, i);
-        const list = (this.lists[k] ??= []);
-        list.length = 0;
-        for (let item = 0; item < operation.items.length; item++) list.push(i, item);
-        k++;
-      }
+    const { operations } = plan;
+    for (let k = 0; k < operations.length; k++) {
+      const operation = operations[k]!;
+      this.chosen[k] = i;
+      this.numbers[k] = numberOf(operation, events, i);
+      const list = (this.lists[k] ??= []);
+      list.length = 0;
+      for (let item = 0; item < operation.items.length; item++) list.push(i, item);
     }
   }
 
   /** Folds event `i`'s update in; false, with nothing changed, when that would not be exact. */
   fold(events: ScannedEvents, i: number): boolean {
     if (this.updates >= MAX_FOLDED_UPDATES) return false;
-    const { groups } = this.plan;
-    let k = 0;
-    for (const group of groups) {
-      for (const operation of group.operations) {
-        const { operator } = operation;
-        if (operator === '$inc' || operator === '$min' || operator === '$max') {
-          const a = this.numbers[k]!;
-          const b = numberOf(operation, events, i);
-          if (Number.isNaN(a) || Number.isNaN(b)) return false;
-          if (operator === '$inc' && !(Number.isSafeInteger(a) && Number.isSafeInteger(b) && Number.isSafeInteger(a + b))) return false;
-        }
-        k++;
+    const { operations } = this.plan;
+    // First whether every operation folds exactly, then fold them: all or nothing.
+    for (let k = 0; k < operations.length; k++) {
+      const operation = operations[k]!;
+      const { operator } = operation;
+      if (operator === '$inc' || operator === '$min' || operator === '$max') {
+        const a = this.numbers[k]!;
+        const b = numberOf(operation, events, i);
+        if (Number.isNaN(a) || Number.isNaN(b)) return false;
+        if (operator === '$inc' && !(Number.isSafeInteger(a) && Number.isSafeInteger(b) && Number.isSafeInteger(a + b))) return false;
       }
     }
-    k = 0;
-    for (const group of groups) {
-      for (const operation of group.operations) {
-        switch (operation.operator) {
-          case '$set':
+    for (let k = 0; k < operations.length; k++) {
+      const operation = operations[k]!;
+      switch (operation.operator) {
+        case '$set':
+          this.chosen[k] = i;
+          break;
+        case '$inc':
+          this.numbers[k] = this.numbers[k]! + numberOf(operation, events, i);
+          break;
+        case '$min':
+        case '$max': {
+          const value = numberOf(operation, events, i);
+          if (operation.operator === '$min' ? value < this.numbers[k]! : value > this.numbers[k]!) {
+            this.numbers[k] = value;
             this.chosen[k] = i;
-            break;
-          case '$inc':
-            this.numbers[k] = this.numbers[k]! + numberOf(operation, events, i);
-            break;
-          case '$min':
-          case '$max': {
-            const value = numberOf(operation, events, i);
-            if (operation.operator === '$min' ? value < this.numbers[k]! : value > this.numbers[k]!) {
-              this.numbers[k] = value;
-              this.chosen[k] = i;
-            }
-            break;
           }
-          case '$push':
-          case '$addToSet': {
-            const list = this.lists[k]!;
-            for (let item = 0; item < operation.items.length; item++) list.push(i, item);
-            break;
-          }
-          // $setOnInsert keeps the first event's operand; $unset has nothing to fold.
+          break;
         }
-        k++;
+        case '$push':
+        case '$addToSet': {
+          const list = this.lists[k]!;
+          for (let item = 0; item < operation.items.length; item++) list.push(i, item);
+          break;
+        }
+        // $setOnInsert keeps the first event's operand; $unset has nothing to fold.
       }
     }
     this.updates++;

@@ -55,6 +55,8 @@ export interface UpdatePlan {
   document: ByteTemplate;
   /** Per operator group (in document order): its MessagePack header and operations. */
   groups: { header: Uint8Array; operations: OperationPlan[] }[];
+  /** The groups' operations in one list, in document order (what folding walks per event). */
+  operations: OperationPlan[];
   foldable: boolean;
 }
 
@@ -183,7 +185,7 @@ function planUpdate(update: CompiledUpdate, fields: string[]): UpdatePlan {
     });
     return { header: group.header, operations };
   });
-  return { document: document.finish(), groups, foldable: update.foldable };
+  return { document: document.finish(), groups, operations: groups.flatMap((group) => group.operations), foldable: update.foldable };
 }
 
 function planKey(parts: KeyPart[], fields: string[]): ByteTemplate {
