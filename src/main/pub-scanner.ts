@@ -13,7 +13,8 @@ import { isUtf8 } from 'node:buffer';
 import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
 import { fnv1a32Bytes } from '../shared/partition.js';
 import type { Limits } from './protocol.js';
-import { FORBIDDEN_NAMES, isAllowedKeyBytes } from './validate.js';
+import { FORBIDDEN_NAMES } from '../shared/update-ops.js';
+import { isAllowedKeyBytes } from './validate.js';
 
 /** Names the general path refuses as a type or a data field (ASCII, so bytes compare with char codes). */
 const FORBIDDEN = [...FORBIDDEN_NAMES];

@@ -1,7 +1,8 @@
 // The routes (HUNT_ROUTES, read by routes-file.ts): checked as a whole (every problem reported,
-// each with its JSON path), and compiled into matchers, field requirements, key templates and value resolvers
-// that the front end runs per event. Workers never see routes: the front end resolves each update
-// into literal operator documents (update-ops.ts), so a reload takes effect between two frames.
+// each with its JSON path), and compiled into matchers, field requirements, key templates and
+// value resolvers that the front end runs per event. Workers never see routes: the front end
+// resolves each update into literal operator documents (update-ops.ts), so a reload takes effect
+// between two frames.
 //
 // {
 //   "unmatched": "merge" | "reject",                      default "merge" (DESIGN.md's default merge)
@@ -19,7 +20,8 @@
 // Values: literals, or "$data.a.b", "$ts", "$type", "$key"; {"$literal": "$text"} for a string
 // that starts with "$". `$push` also takes {"$each": [values], "$slice": N}, `$addToSet` {"$each": [values]}.
 import { BinaryWriter } from '../shared/binary-writer.js';
-import { FORBIDDEN_SEGMENTS, UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
+import { FORBIDDEN_NAMES, UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
+import { isPlainObject } from './validate.js';
 
 export const FIELD_KINDS = ['number', 'string', 'boolean', 'array', 'map', 'any'] as const;
 export type FieldKind = (typeof FIELD_KINDS)[number];
@@ -117,13 +119,6 @@ export class RoutesError extends Error {
   }
 }
 
-/** A plain map, as JSON and YAML maps parse to (not a YAML !!binary's bytes, say). */
-const isMap = (value: unknown): value is Record<string, unknown> => {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-};
-
 const NOT_JSON = 'is not a JSON value; use null, true/false, a finite number, a string, an array or a map';
 
 /** Whether `value` is what JSON can hold: YAML can also give ±.inf, .nan and !!binary bytes. */
@@ -131,12 +126,12 @@ function isJsonValue(value: unknown): boolean {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return true;
   if (typeof value === 'number') return Number.isFinite(value);
   if (Array.isArray(value)) return value.every(isJsonValue);
-  return isMap(value) && Object.values(value).every(isJsonValue);
+  return isPlainObject(value) && Object.values(value).every(isJsonValue);
 }
 
 export function compileRoutes(input: unknown, problems: RouteProblem[]): RoutesConfig {
   const config: RoutesConfig = { unmatched: 'merge', routes: [] };
-  if (!isMap(input)) {
+  if (!isPlainObject(input)) {
     problems.push({ path: '$', message: 'must be a map with "routes" (and optionally "unmatched")' });
     return config;
   }
@@ -162,7 +157,7 @@ export function compileRoutes(input: unknown, problems: RouteProblem[]): RoutesC
 const ROUTE_FIELDS = new Set(['name', 'type', 'keyPrefix', 'require', 'drop', 'update', 'also']);
 
 function compileRoute(input: unknown, index: number, at: string, problems: RouteProblem[]): CompiledRoute | null {
-  if (!isMap(input)) {
+  if (!isPlainObject(input)) {
     problems.push({ path: at, message: 'must be a map' });
     return null;
   }
@@ -181,10 +176,10 @@ function compileRoute(input: unknown, index: number, at: string, problems: Route
 
   const require: [string, FieldKind][] = [];
   if (input.require !== undefined) {
-    if (!isMap(input.require)) problems.push({ path: `${at}.require`, message: 'must be a map of data field → kind' });
+    if (!isPlainObject(input.require)) problems.push({ path: `${at}.require`, message: 'must be a map of data field → kind' });
     else {
       for (const [field, kind] of Object.entries(input.require)) {
-        if (FORBIDDEN_SEGMENTS.has(field)) problems.push({ path: `${at}.require.${field}`, message: 'this field name is not allowed' });
+        if (FORBIDDEN_NAMES.has(field)) problems.push({ path: `${at}.require.${field}`, message: 'this field name is not allowed' });
         else if (!(FIELD_KINDS as readonly unknown[]).includes(kind)) {
           problems.push({ path: `${at}.require.${field}`, message: `is ${JSON.stringify(kind)}; allowed are ${FIELD_KINDS.join(', ')}` });
         } else require.push([field, kind as FieldKind]);
@@ -204,7 +199,7 @@ function compileRoute(input: unknown, index: number, at: string, problems: Route
     else {
       input.also.forEach((target, j) => {
         const where = `${at}.also[${j}]`;
-        if (!isMap(target)) return problems.push({ path: where, message: 'must be a map with key and update' });
+        if (!isPlainObject(target)) return problems.push({ path: where, message: 'must be a map with key and update' });
         for (const field of Object.keys(target)) {
           if (field !== 'key' && field !== 'update') problems.push({ path: `${where}.${field}`, message: 'unknown field; allowed are key, update' });
         }
@@ -244,7 +239,7 @@ function findUnreachable(routes: CompiledRoute[], problems: RouteProblem[]): voi
 }
 
 function compileUpdate(input: unknown, at: string, required: Map<string, FieldKind>, problems: RouteProblem[]): CompiledUpdate | null {
-  if (!isMap(input) || Object.keys(input).length === 0) {
+  if (!isPlainObject(input) || Object.keys(input).length === 0) {
     problems.push({ path: at, message: `must be a map of operators (${UPDATE_OPERATORS.join(', ')})` });
     return null;
   }
@@ -257,7 +252,7 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       problems.push({ path: where, message: `unknown operator; allowed are ${UPDATE_OPERATORS.join(', ')}` });
       continue;
     }
-    if (!isMap(fields)) {
+    if (!isPlainObject(fields)) {
       problems.push({ path: where, message: 'must be a map of field path → value' });
       continue;
     }
@@ -266,7 +261,7 @@ function compileUpdate(input: unknown, at: string, required: Map<string, FieldKi
       const pathAt = `${where}.${path}`;
       const segments = path.split('.');
       if (segments.some((s) => s.length === 0)) problems.push({ path: pathAt, message: 'is not a dotted path of non-empty names' });
-      else if (segments.some((s) => FORBIDDEN_SEGMENTS.has(s))) problems.push({ path: pathAt, message: 'uses __proto__, constructor or prototype, which are not allowed' });
+      else if (segments.some((s) => FORBIDDEN_NAMES.has(s))) problems.push({ path: pathAt, message: 'uses __proto__, constructor or prototype, which are not allowed' });
       const clash = paths.find(([other]) => other === path || other.startsWith(`${path}.`) || path.startsWith(`${other}.`));
       if (clash !== undefined) problems.push({ path: pathAt, message: `conflicts with ${clash[1]}.${clash[0]}: one operator per path` });
       paths.push([path, operator]);
@@ -313,7 +308,7 @@ function compileOperand(operator: UpdateOperator, value: unknown, at: string, re
     }
     case '$push':
     case '$addToSet':
-      if (isMap(value) && Object.hasOwn(value, '$each')) {
+      if (isPlainObject(value) && Object.hasOwn(value, '$each')) {
         const slice = value.$slice;
         const allowed = operator === '$push' ? ['$each', '$slice'] : ['$each'];
         if (!Array.isArray(value.$each)) problems.push({ path: `${at}.$each`, message: 'must be an array of values' });
@@ -355,7 +350,7 @@ function compileValue(value: unknown, at: string, required: Map<string, FieldKin
     const items = value.map((item, i) => compileValue(item, `${at}[${i}]`, required, problems));
     return items.includes(null) ? null : { kind: 'array', items: items as ValueNode[] };
   }
-  if (isMap(value)) {
+  if (isPlainObject(value)) {
     if (Object.hasOwn(value, '$literal')) {
       if (isJsonValue(value.$literal)) return { kind: 'literal', value: value.$literal };
       problems.push({ path: `${at}.$literal`, message: NOT_JSON });
@@ -364,7 +359,7 @@ function compileValue(value: unknown, at: string, required: Map<string, FieldKin
     const entries: [string, ValueNode][] = [];
     let ok = true;
     for (const [name, item] of Object.entries(value)) {
-      if (FORBIDDEN_SEGMENTS.has(name) || name.startsWith('$')) {
+      if (FORBIDDEN_NAMES.has(name) || name.startsWith('$')) {
         problems.push({ path: `${at}.${name}`, message: 'map keys in values cannot be __proto__, constructor, prototype or start with $' });
         ok = false;
         continue;
@@ -394,7 +389,7 @@ function compileReference(reference: string, at: string, required: Map<string, F
     return null;
   }
   const segments = reference.slice('$data.'.length).split('.');
-  if (segments.some((s) => s.length === 0 || FORBIDDEN_SEGMENTS.has(s))) {
+  if (segments.some((s) => s.length === 0 || FORBIDDEN_NAMES.has(s))) {
     problems.push({ path: at, message: `${JSON.stringify(reference)} is not a valid data path` });
     return null;
   }
@@ -423,7 +418,7 @@ function resolverOf(node: ValueNode): Resolver {
       return (event) => {
         let value: unknown = event.data;
         for (const segment of segments) {
-          if (!isMap(value) || !Object.hasOwn(value, segment)) return null;
+          if (!isPlainObject(value) || !Object.hasOwn(value, segment)) return null;
           value = value[segment];
         }
         return value;

@@ -3,10 +3,9 @@
 // event is fully checked before anything of its pub is enqueued.
 import { isUtf8 } from 'node:buffer';
 import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../shared/partition.js';
+import { FORBIDDEN_NAMES } from '../shared/update-ops.js';
 import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from './protocol.js';
 
-/** Property names that could reach an object's prototype if code ever copied them. */
-export const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;

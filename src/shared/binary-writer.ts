@@ -5,7 +5,7 @@
 //
 // Whatever it does not handle itself (arrays, nested maps, binary, non-ASCII text) goes through
 // msgpackr or Buffer's own UTF-8 encoder, so the output is always standard MessagePack.
-import { copyBytes } from './byte-ranges.js';
+import { copyBytesInto } from './byte-ranges.js';
 import { msgpack } from './msgpack.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 
@@ -236,7 +236,7 @@ export class BinaryWriter {
   /** Copies from[start, end): MessagePack taken as it is from a frame. */
   rawRange(from: Uint8Array, start: number, end: number): void {
     this.ensure(end - start);
-    this.length += copyBytes(from, start, end, this.buf, this.length);
+    this.length += copyBytesInto(from, start, end, this.buf, this.view, this.length);
   }
 
   /** A MessagePack string whose UTF-8 bytes are from[start, end). */
@@ -244,7 +244,7 @@ export class BinaryWriter {
     const bytes = end - start;
     this.ensure(5 + bytes);
     this.length += this.msgpackStringHeader(this.length, bytes);
-    this.length += copyBytes(from, start, end, this.buf, this.length);
+    this.length += copyBytesInto(from, start, end, this.buf, this.view, this.length);
   }
 
   /** Copies bytes that are already encoded (e.g. a MessagePack string made once). */

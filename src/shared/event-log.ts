@@ -14,7 +14,7 @@
 // several events' updates (main/update-fold.ts) moved the version by `updates`; entries without
 // the flag (all entries written before folding existed) moved it by one.
 import type { RecordKind } from './event-record.js';
-import { copyBytes } from './byte-ranges.js';
+import { copyBytesInto } from './byte-ranges.js';
 import { msgpack } from './msgpack.js';
 import type { Store } from './store.js';
 
@@ -43,8 +43,8 @@ export interface LogEntry {
   payload: unknown;
 }
 
-/** Writes an entry from ring bytes into `out` at `at`; returns its length. */
-export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, updates: number, ts: number, version: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): number {
+/** Writes an entry from ring bytes into `out` (whose DataView is `outView`) at `at`; returns its length. */
+export function writeLogEntry(out: Buffer, outView: DataView, at: number, kind: RecordKind, updates: number, ts: number, version: number, ring: Buffer, keyStart: number, keyEnd: number, typeEnd: number, dataStart: number, dataEnd: number): number {
   out[at] = updates === 1 ? kind : kind | FOLDED_FLAG;
   out.writeDoubleLE(ts, at + 1);
   out.writeDoubleLE(version, at + 9);
@@ -55,8 +55,8 @@ export function writeLogEntry(out: Buffer, at: number, kind: RecordKind, updates
     out.writeUInt16LE(updates, pos);
     pos += FOLDED_BYTES;
   }
-  pos += copyBytes(ring, keyStart, typeEnd, out, pos);
-  pos += copyBytes(ring, dataStart, dataEnd, out, pos);
+  pos += copyBytesInto(ring, keyStart, typeEnd, out, outView, pos);
+  pos += copyBytesInto(ring, dataStart, dataEnd, out, outView, pos);
   return pos - at;
 }
 

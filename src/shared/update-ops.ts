@@ -14,8 +14,11 @@ export interface PushSpec {
 /** Operator → dotted path → resolved value (for `$push`, a value or a PushSpec). */
 export type UpdateDoc = Partial<Record<UpdateOperator, Record<string, unknown>>>;
 
-/** Path segments that could reach a prototype; refused in routes and never written. */
-export const FORBIDDEN_SEGMENTS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Property names that could reach an object's prototype: refused as event types and data field
+ * names (main/validate.ts), as path segments in routes, and never written by an operator.
+ */
+export const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** MongoDB's equality for `$addToSet`: maps field by field in order, arrays item by item, NaN equal to NaN. */
 export function structurallyEqual(a: unknown, b: unknown): boolean {

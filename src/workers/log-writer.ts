@@ -15,6 +15,8 @@ const INITIAL_SEGMENT_BYTES = 16 * 1024;
 
 export class PartitionLogWriter {
   private readonly buffers: (Buffer | undefined)[] = [];
+  /** A DataView of each partition's buffer, for the copies into it (one per partition: a shared cache of views would thrash). */
+  private readonly views: DataView[] = [];
   /** Per partition, this batch's segment: write position (0: untouched), entries, first and last offset, newest ts. */
   private readonly at: Float64Array;
   private readonly count: Float64Array;
@@ -53,7 +55,7 @@ export class PartitionLogWriter {
     const buffer = this.bufferFor(partition, at + SEGMENT_ENTRY_HEADER_BYTES + entryBytes);
     buffer.writeDoubleLE(offset, at);
     buffer.writeUInt32LE(entryBytes, at + 8);
-    writeLogEntry(buffer, at + SEGMENT_ENTRY_HEADER_BYTES, kind, updates, ts, version, ring, keyStart, keyEnd, typeEnd, dataStart, dataEnd);
+    writeLogEntry(buffer, this.views[partition]!, at + SEGMENT_ENTRY_HEADER_BYTES, kind, updates, ts, version, ring, keyStart, keyEnd, typeEnd, dataStart, dataEnd);
     this.at[partition] = at + SEGMENT_ENTRY_HEADER_BYTES + entryBytes;
     this.count[partition]++;
     this.last[partition] = offset;
@@ -119,6 +121,7 @@ export class PartitionLogWriter {
     const grown = Buffer.allocUnsafeSlow(Math.max(bytes, (buffer?.length ?? INITIAL_SEGMENT_BYTES / 2) * 2));
     buffer?.copy(grown, 0, 0, this.at[partition]!);
     this.buffers[partition] = grown;
+    this.views[partition] = new DataView(grown.buffer, grown.byteOffset, grown.length);
     return grown;
   }
 }

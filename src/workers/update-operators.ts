@@ -5,7 +5,7 @@
 // operation and is reported back; it never throws and never touches a prototype.
 import type { MetaRecord } from '../shared/metadata.js';
 import { countEvent } from './default-merge.js';
-import { FORBIDDEN_SEGMENTS, structurallyEqual, type PushSpec, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
+import { FORBIDDEN_NAMES, structurallyEqual, type PushSpec, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
 
 export interface OperationError {
   operator: UpdateOperator;
@@ -26,7 +26,7 @@ function containerOf(fields: Container, segments: string[], create: boolean): Co
   let at = fields;
   for (let i = 0; i < segments.length - 1; i++) {
     const segment = segments[i]!;
-    if (FORBIDDEN_SEGMENTS.has(segment)) return `path segment ${JSON.stringify(segment)} is not allowed`;
+    if (FORBIDDEN_NAMES.has(segment)) return `path segment ${JSON.stringify(segment)} is not allowed`;
     const next = Object.hasOwn(at, segment) ? at[segment] : undefined;
     if (next === undefined) {
       if (!create) return null;
@@ -37,7 +37,7 @@ function containerOf(fields: Container, segments: string[], create: boolean): Co
     else return `${segments.slice(0, i + 1).join('.')} is not a map`;
   }
   const last = segments[segments.length - 1]!;
-  return FORBIDDEN_SEGMENTS.has(last) ? `path segment ${JSON.stringify(last)} is not allowed` : at;
+  return FORBIDDEN_NAMES.has(last) ? `path segment ${JSON.stringify(last)} is not allowed` : at;
 }
 
 function compare(current: unknown, value: unknown): number | null {
