@@ -5,7 +5,13 @@ import path from 'node:path';
 import { DEFAULT_PARTITIONS } from '../shared/config.js';
 import { lmdbPath } from '../shared/store.js';
 
-const FORMAT = 1;
+/**
+ * The layout of everything under the data directory (metadata records, event log entries,
+ * progress marks). Bump it with any change an older engine's files would be misread under: the
+ * engine refuses a directory of another format rather than misread it. Format 2: event log
+ * entries carry a kind byte (with a folded-update count) and the key's version.
+ */
+const FORMAT = 2;
 
 interface EngineFile {
   format: number;
@@ -65,6 +71,12 @@ function readEngineFile(enginePath: string): EngineFile {
     throw new DataDirError(`cannot read ${enginePath}: ${(error as Error).message}`);
   }
   const file = parsed as Partial<EngineFile> | null;
+  if (file !== null && typeof file === 'object' && Number.isInteger(file.format) && file.format !== FORMAT) {
+    throw new DataDirError(
+      `${enginePath} says its data is in format ${file.format}; this engine reads format ${FORMAT} only and will not misread it: ` +
+        `point HUNT_DATA_DIR at a new directory, or run the engine version that wrote this one`,
+    );
+  }
   if (
     file === null ||
     typeof file !== 'object' ||
