@@ -126,18 +126,15 @@ t.test('a data directory that is not what it should be is a clear error, never a
   t.equal(noEngineFile.status, 2);
   t.match(noEngineFile.stdout, 'holds LMDB data but no engine.json');
 
-  const corrupt = tempDir(t);
-  fs.writeFileSync(path.join(corrupt, 'engine.json'), '{"format":2,"partitions":"many"}');
-  const badEngineFile = runEngineToExit({ HUNT_DATA_DIR: corrupt });
-  t.equal(badEngineFile.status, 2);
-  t.match(badEngineFile.stdout, 'is not a valid engine file');
-  t.notOk(fs.existsSync(path.join(corrupt, 'lmdb')), 'nothing was created');
-
+  const refusedEngineFile = (engineJson: string, message: string): void => {
+    const dir = tempDir(t);
+    fs.writeFileSync(path.join(dir, 'engine.json'), engineJson);
+    const run = runEngineToExit({ HUNT_DATA_DIR: dir });
+    t.equal(run.status, 2);
+    t.match(run.stdout, message);
+    t.notOk(fs.existsSync(path.join(dir, 'lmdb')), 'nothing was created');
+  };
+  refusedEngineFile('{"format":2,"partitions":"many"}', 'is not a valid engine file');
   // Format 1 directories hold event log entries of an older layout.
-  const older = tempDir(t);
-  fs.writeFileSync(path.join(older, 'engine.json'), '{"format":1,"partitions":64,"createdAt":"2026-11-20T00:00:00.000Z"}');
-  const olderFormat = runEngineToExit({ HUNT_DATA_DIR: older });
-  t.equal(olderFormat.status, 2);
-  t.match(olderFormat.stdout, 'says its data is in format 1; this engine reads format 2 only');
-  t.notOk(fs.existsSync(path.join(older, 'lmdb')), 'nothing was created');
+  refusedEngineFile('{"format":1,"partitions":64,"createdAt":"2026-11-20T00:00:00.000Z"}', 'says its data is in format 1; this engine reads format 2 only');
 });
