@@ -20,13 +20,13 @@ const isMap = (value: unknown): value is Container =>
 
 /**
  * The map holding `path`'s last segment, creating missing maps on the way when `create` is set;
- * a string describing the problem when a segment is in the way.
+ * a string describing the problem when a segment is in the way. The path's segments were checked
+ * against FORBIDDEN_NAMES before (PathPlan).
  */
 function containerOf(fields: Container, segments: string[], create: boolean): Container | string | null {
   let at = fields;
   for (let i = 0; i < segments.length - 1; i++) {
     const segment = segments[i]!;
-    if (FORBIDDEN_NAMES.has(segment)) return `path segment ${JSON.stringify(segment)} is not allowed`;
     const next = Object.hasOwn(at, segment) ? at[segment] : undefined;
     if (next === undefined) {
       if (!create) return null;
@@ -36,8 +36,7 @@ function containerOf(fields: Container, segments: string[], create: boolean): Co
     } else if (isMap(next)) at = next;
     else return `${segments.slice(0, i + 1).join('.')} is not a map`;
   }
-  const last = segments[segments.length - 1]!;
-  return FORBIDDEN_NAMES.has(last) ? `path segment ${JSON.stringify(last)} is not allowed` : at;
+  return at;
 }
 
 function compare(current: unknown, value: unknown): number | null {
@@ -81,22 +80,31 @@ export function applyOperation(fields: Container, operator: UpdateOperator, path
   if (problem !== null) errors.push({ operator, path, reason: problem });
 }
 
-/** Paths come from the routes file, so they are few: split each once. */
-const segmentsOfPath = new Map<string, string[]>();
-const SEGMENT_CACHE_LIMIT = 10_000;
+/** A path as applyOne walks it, worked out once per path: paths come from the routes file, so they are few. */
+interface PathPlan {
+  segments: string[];
+  /** Why the path may not be written (a forbidden segment), or null. */
+  problem: string | null;
+}
 
-function segmentsOf(path: string): string[] {
-  let segments = segmentsOfPath.get(path);
-  if (segments === undefined) {
-    if (segmentsOfPath.size >= SEGMENT_CACHE_LIMIT) segmentsOfPath.clear();
-    segments = path.split('.');
-    segmentsOfPath.set(path, segments);
+const planOfPath = new Map<string, PathPlan>();
+const PATH_CACHE_LIMIT = 10_000;
+
+function planOf(path: string): PathPlan {
+  let plan = planOfPath.get(path);
+  if (plan === undefined) {
+    if (planOfPath.size >= PATH_CACHE_LIMIT) planOfPath.clear();
+    const segments = path.split('.');
+    const forbidden = segments.find((segment) => FORBIDDEN_NAMES.has(segment));
+    plan = { segments, problem: forbidden === undefined ? null : `path segment ${JSON.stringify(forbidden)} is not allowed` };
+    planOfPath.set(path, plan);
   }
-  return segments;
+  return plan;
 }
 
 function applyOne(fields: Container, operator: UpdateOperator, path: string, value: unknown): string | null {
-  const segments = segmentsOf(path);
+  const { segments, problem } = planOf(path);
+  if (problem !== null) return problem;
   const container = containerOf(fields, segments, operator !== '$unset');
   if (typeof container === 'string') return container;
   if (container === null) return null; // $unset of a path whose parent does not exist

@@ -10,8 +10,12 @@ import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 import { UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
 
-/** A Set, not the list: interned names are not V8-internalised strings, so each list entry would be compared by content. */
-const OPERATORS: ReadonlySet<string> = new Set(UPDATE_OPERATORS);
+/**
+ * Operator name → the operator's own string literal. Interned names are not V8-internalised
+ * strings, so comparing one with a literal compares contents; the literal is internalised, and the
+ * operators' `switch` then compares pointers.
+ */
+const OPERATORS: ReadonlyMap<string, UpdateOperator> = new Map(UPDATE_OPERATORS.map((operator) => [operator, operator]));
 
 /** Thrown inside the reader for a value it does not cover; `read` turns it into false. */
 const UNSUPPORTED = Symbol('unsupported MessagePack');
@@ -37,8 +41,8 @@ export class UpdateReader {
     try {
       const groups = this.mapSize();
       for (let g = 0; g < groups; g++) {
-        const operator = this.string(true) as UpdateOperator;
-        if (!OPERATORS.has(operator)) return false;
+        const operator = OPERATORS.get(this.string(true));
+        if (operator === undefined) return false;
         const operations = this.mapSize();
         for (let i = 0; i < operations; i++) {
           const n = this.count++;
