@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import t from 'tap';
-import { startEngine, tempDir, TestClient } from './helpers.js';
+import { getKey, startEngine, tempDir, TestClient } from './helpers.js';
 
 function scrape(port: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string; text: string }> {
   return new Promise((resolve, reject) => {
@@ -88,4 +88,38 @@ t.test('route matches are counted per route, across a reload; HUNT_METRICS=off s
   const scraped = await scrape(off.port);
   t.equal(scraped.status, 404);
   t.match(JSON.parse(scraped.text), { error: 'NOT_FOUND', message: /HUNT_METRICS=off/ });
+});
+
+t.test('route operations that do not fit the record are counted, by operator', async (t) => {
+  const dir = tempDir(t);
+  const routesFile = path.join(dir, 'routes.json');
+  fs.writeFileSync(
+    routesFile,
+    JSON.stringify({
+      routes: [
+        { type: 'label', require: { label: 'string' }, update: { $set: { n: '$data.label', m: '$data.label' } } },
+        { type: 'bump', update: { $inc: { n: 1, ok: 1 }, $max: { m: 5 } } },
+      ],
+    }),
+  );
+  const engine = await startEngine({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_DURABILITY: 'async', HUNT_ROUTES: routesFile, HUNT_WORKERS: '2' });
+  t.teardown(() => engine.stop());
+  const client = await TestClient.connect(engine.port);
+  await client.welcome();
+  const events = [{ key: 'a', type: 'label', data: { label: 'text' } }, ...Array.from({ length: 3 }, () => ({ key: 'a', type: 'bump' }))];
+  t.match(await client.request({ op: 'pub', id: 1, events }), { op: 'ack' });
+  t.match(await client.request({ op: 'pub', id: 2, events: [{ key: 'b', type: 'bump' }] }), { op: 'ack' }, 'fits a new record');
+  const { text } = await scrape(engine.port);
+  // Summed over the workers: which one owns key a depends on its hash.
+  const skipped = (operator: string) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith('hunt_route_operations_skipped_total{') && line.includes(`operator="${operator}"`))
+      .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+  t.equal(skipped('$inc'), 3, "each bump's $inc of the string");
+  t.equal(skipped('$max'), 3, "each bump's $max of the string against a number");
+  t.equal(skipped('$set'), 0);
+  t.match(text, /# TYPE hunt_route_operations_skipped_total counter/);
+  t.same((await getKey(engine.port, 'a')).body.fields, { n: 'text', m: 'text', ok: 3 }, 'the rest of each event applied');
+  await client.close();
 });

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
+import { UPDATE_OPERATORS } from '../shared/update-ops.js';
 import type { SharedHistogram, WorkerStats } from '../shared/worker-stats.js';
 
 export interface MetricsSources {
@@ -141,6 +142,20 @@ export class EngineMetrics {
       collect() {
         this.reset();
         for (const [route, n] of sources.routeMatches()) this.inc({ route }, n);
+      },
+    });
+    new Counter({
+      name: 'hunt_route_operations_skipped_total',
+      help: 'Route operations skipped because they did not fit the record (e.g. $inc of a string), by worker and operator',
+      labelNames: ['worker', 'operator'] as const,
+      registers,
+      collect() {
+        this.reset();
+        sources.workerStats.forEach((stats, worker) => {
+          stats.skippedOperations.forEach((n, i) => {
+            if (n > 0) this.inc({ worker: String(worker), operator: UPDATE_OPERATORS[i]! }, n);
+          });
+        });
       },
     });
     sharedHistogram(this.registry, 'hunt_commit_batch_events', 'Events per committed batch', (s) => s.batchEvents, sources.workerStats);

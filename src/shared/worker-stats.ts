@@ -1,7 +1,9 @@
 // Figures a partition worker keeps for GET /metrics in shared memory, so the front end reads them at
 // scrape time instead of receiving a message per batch: histograms of commit batch sizes (events)
-// and of commit+flush latency (seconds). The worker is the only writer; a scrape may read a batch's
-// figures half-updated, which Prometheus tolerates (the next scrape is whole).
+// and of commit+flush latency (seconds), and counts of route operations skipped for not fitting
+// the record, by operator. The worker is the only writer; a scrape may read a batch's figures
+// half-updated, which Prometheus tolerates (the next scrape is whole).
+import { UPDATE_OPERATORS, type UpdateOperator } from './update-ops.js';
 
 export const BATCH_EVENTS_BUCKETS = [10, 100, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000];
 export const COMMIT_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
@@ -43,15 +45,24 @@ export class SharedHistogram {
 export class WorkerStats {
   readonly batchEvents: SharedHistogram;
   readonly commitSeconds: SharedHistogram;
+  /** Per operator (in UPDATE_OPERATORS' order): operations skipped because they did not fit the record. */
+  readonly skippedOperations: Float64Array;
 
   constructor(readonly buffer: SharedArrayBuffer) {
     const all = new Float64Array(buffer);
     const split = slots(BATCH_EVENTS_BUCKETS);
+    const skippedAt = split + slots(COMMIT_SECONDS_BUCKETS);
     this.batchEvents = new SharedHistogram(BATCH_EVENTS_BUCKETS, all.subarray(0, split));
-    this.commitSeconds = new SharedHistogram(COMMIT_SECONDS_BUCKETS, all.subarray(split, split + slots(COMMIT_SECONDS_BUCKETS)));
+    this.commitSeconds = new SharedHistogram(COMMIT_SECONDS_BUCKETS, all.subarray(split, skippedAt));
+    this.skippedOperations = all.subarray(skippedAt, skippedAt + UPDATE_OPERATORS.length);
+  }
+
+  countSkipped(operator: UpdateOperator): void {
+    this.skippedOperations[UPDATE_OPERATORS.indexOf(operator)]++;
   }
 
   static create(): WorkerStats {
-    return new WorkerStats(new SharedArrayBuffer((slots(BATCH_EVENTS_BUCKETS) + slots(COMMIT_SECONDS_BUCKETS)) * Float64Array.BYTES_PER_ELEMENT));
+    const count = slots(BATCH_EVENTS_BUCKETS) + slots(COMMIT_SECONDS_BUCKETS) + UPDATE_OPERATORS.length;
+    return new WorkerStats(new SharedArrayBuffer(count * Float64Array.BYTES_PER_ELEMENT));
   }
 }

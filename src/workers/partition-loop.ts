@@ -184,9 +184,11 @@ export class PartitionLoop {
 
   /**
    * An operator that did not fit the record (e.g. $inc of a string) was skipped; the rest of the
-   * event applied. Logged at most once a second, with how many were skipped since.
+   * event applied. Counted for GET /metrics; logged at most once a second, with how many were
+   * skipped since.
    */
   private reportOperationErrors(key: string): void {
+    for (const error of this.operationErrors) this.stats.countSkipped(error.operator);
     this.operationErrorsSinceLog += this.operationErrors.length;
     const now = Date.now();
     if (now - this.operationErrorsLoggedAt >= 1000) {
