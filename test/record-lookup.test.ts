@@ -6,7 +6,7 @@ import type { Utf8Buffer } from '../src/shared/utf8-buffer.js';
 import { CachedRecord, RecordCache } from '../src/workers/record-cache.js';
 import { newMetaRecord } from '../src/workers/default-merge.js';
 
-const record = (key: string, hash: number) => new CachedRecord(key, hash, Buffer.from(key), newMetaRecord(0));
+const record = (key: string, hash: number) => new CachedRecord(key, hash, newMetaRecord(0));
 const lookUp = (cache: RecordCache, key: string, hash: number) => {
   const bytes = Buffer.concat([Buffer.from('xx'), Buffer.from(key)]);
   return cache.get(hash, bytes, 2, bytes.length)?.key;
@@ -35,6 +35,16 @@ t.test('records with the same hash are told apart by their bytes', async (t) => 
   t.equal(lookUp(cache, 'gamma', 7), undefined);
   cache.forget(c);
   t.equal(lookUp(cache, 'delta', 8), 'delta', 'forgetting twice changes nothing');
+});
+
+t.test('keys that are not ASCII are compared by their UTF-8 bytes; every key gives its bytes back', async (t) => {
+  const cache = new RecordCache(10);
+  const keys = ['trésor', '宝', 'key 🗝️', 'plain', 'Ã©', 'é'];
+  for (const key of keys) cache.add(record(key, 5));
+  for (const key of keys) t.equal(lookUp(cache, key, 5), key);
+  t.equal(lookUp(cache, 'tr', 5), undefined);
+  t.equal(lookUp(cache, 'ésor', 5), undefined);
+  for (const key of keys) t.same(Buffer.from(record(key, 1).keyBytes()), Buffer.from(key), `${key} as UTF-8`);
 });
 
 t.test('trim drops the oldest records down to the bound', async (t) => {

@@ -238,7 +238,7 @@ export class PartitionLoop {
       const key = reader.key();
       const stored = this.store.meta.getBinary(key);
       const meta: MetaRecord = stored === undefined ? newMetaRecord(reader.ts) : decodeMeta(stored);
-      record = new CachedRecord(key, keyHash, Uint8Array.prototype.slice.call(buf, keyStart, keyEnd), meta);
+      record = new CachedRecord(key, keyHash, meta);
       this.cache.add(record);
     }
     return record;
@@ -318,7 +318,7 @@ export class PartitionLoop {
       const record = dirty[i]!;
       if (!isOfInterest(interest, record.keyHash)) continue;
       const meta = encodeMeta(record.meta);
-      this.notices.push(record.keyBytes, Buffer.from(meta));
+      this.notices.push(record.keyBytes(), Buffer.from(meta));
     }
   }
 

@@ -3,7 +3,10 @@
 // writes these keys, so the cache never goes stale; it is bounded, oldest-inserted out first.
 //
 // Records are found by the key's hash and UTF-8 bytes as they lie in the ring, so a hit decodes no
-// string: the key's string is made once, when the record enters the cache.
+// string: the key's string is made once, when the record enters the cache. An ASCII key (the
+// usual case) is compared with that string, whose characters are its bytes: a second copy of the
+// key as bytes would cost memory per cached key and, on a lookup of a cold key, more cache misses
+// (a typed array is an object and a separate backing store).
 import { sameBytes } from '../shared/byte-ranges.js';
 import type { MetaRecord } from '../shared/metadata.js';
 
@@ -12,17 +15,30 @@ export class CachedRecord {
   dirtyIn = -1;
   /** Another cached record whose key has the same hash (its low 30 bits). */
   sameHash: CachedRecord | null = null;
+  /** The key's UTF-8 bytes when it is not all ASCII; null when the string's characters are its bytes. */
+  private readonly utf8: Uint8Array | null;
+
   constructor(
     readonly key: string,
     readonly keyHash: number,
-    /** The key's UTF-8 bytes. */
-    readonly keyBytes: Uint8Array,
     public meta: MetaRecord,
-  ) {}
+  ) {
+    // Equal lengths: every character took one byte, so all are ASCII.
+    this.utf8 = Buffer.byteLength(key, 'utf8') === key.length ? null : Buffer.from(key, 'utf8');
+  }
+
+  /** The key as UTF-8. */
+  keyBytes(): Uint8Array {
+    return this.utf8 ?? Buffer.from(this.key, 'latin1');
+  }
 
   hasKey(bytes: Uint8Array, start: number, end: number): boolean {
-    const own = this.keyBytes;
-    return own.length === end - start && sameBytes(own, 0, bytes, start, own.length);
+    const { utf8, key } = this;
+    if (utf8 !== null) return utf8.length === end - start && sameBytes(utf8, 0, bytes, start, utf8.length);
+    const length = key.length;
+    if (length !== end - start) return false;
+    for (let i = 0; i < length; i++) if (key.charCodeAt(i) !== bytes[start + i]) return false;
+    return true;
   }
 }
 
