@@ -96,7 +96,7 @@ if (mode === 'front') {
       reader.read(at);
       let meta = metas.get(reader.keyHash);
       if (meta === undefined) metas.set(reader.keyHash, (meta = newMetaRecord(reader.ts)));
-      if (!updates.read(reader.buf, ring.view, reader.dataStart, reader.dataEnd)) throw new Error('a document only msgpackr reads');
+      if (!updates.read(reader.buf, ring.view, reader.dataStart, reader.dataEnd, meta.version > 0)) throw new Error('a document only msgpackr reads');
       const isInsert = countRoutedUpdate(meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, reader.updates);
       for (let i = 0; i < updates.count; i++) applyOperation(meta.fields, updates.operators[i]!, updates.paths[i]!, updates.values[i], isInsert, errors);
       updates.clear();

@@ -9,12 +9,12 @@ import { Utf8Interner } from '../src/shared/utf8-interner.js';
 import type { UpdateDoc } from '../src/shared/update-ops.js';
 import { UpdateReader } from '../src/workers/update-reader.js';
 
-function readBack(bytes: Buffer): UpdateDoc | null {
+function readBack(bytes: Buffer, existing = false): UpdateDoc | null {
   // Read from the middle of a larger buffer, as from a ring.
   const buf = Buffer.alloc(bytes.length + 20, 0xc1) as Utf8Buffer;
   bytes.copy(buf, 7);
   const reader = new UpdateReader(new Utf8Interner());
-  if (!reader.read(buf, new DataView(buf.buffer, buf.byteOffset, buf.length), 7, 7 + bytes.length)) return null;
+  if (!reader.read(buf, new DataView(buf.buffer, buf.byteOffset, buf.length), 7, 7 + bytes.length, existing)) return null;
   const doc: Record<string, Record<string, unknown>> = {};
   for (let i = 0; i < reader.count; i++) (doc[reader.operators[i]!] ??= {})[reader.paths[i]!] = reader.values[i];
   return doc as UpdateDoc;
@@ -56,4 +56,20 @@ t.test('refuses what it does not cover, so the caller falls back to msgpackr', a
   t.equal(readBack(Buffer.from([0x81, 0xa4, 0x24, 0x73, 0x65, 0x74, 0x81, 0xa1, 0x61, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1])), null, 'uint64');
   t.equal(readBack(Buffer.from(msgpack.pack({ $nope: { a: 1 } }))), null, 'an unknown operator');
   t.equal(readBack(Buffer.from(msgpack.pack([1]))), null, 'not a map');
+});
+
+t.test('for an existing record, $setOnInsert is passed over and the rest read', async (t) => {
+  const doc: UpdateDoc = {
+    $setOnInsert: { first: 'player:1', at: 5, nested: { list: [1, 'two', { three: null }], flag: true }, big: 'x'.repeat(300) },
+    $inc: { finds: 1 },
+    $push: { recent: { $each: [{ player: 'p' }], $slice: -10 } },
+  };
+  const bytes = written(doc);
+  t.same(readBack(bytes, true), { $inc: { finds: 1 }, $push: { recent: { $each: [{ player: 'p' }], $slice: -10 } } });
+  t.same(readBack(bytes, false), doc, 'a new record reads it all');
+  t.equal(readBack(Buffer.from(msgpack.pack({ $setOnInsert: { a: new Uint8Array([1]) }, $inc: { n: 1 } })), true), null, 'what it does not cover is refused, passed over or not');
+  // {"$setOnInsert": {"a": {1: 2}}}: a map with an integer key.
+  const integerKey = Buffer.from([0x81, 0xac, ...Buffer.from('$setOnInsert'), 0x81, 0xa1, 0x61, 0x81, 0x01, 0x02]);
+  t.equal(readBack(integerKey, false), null);
+  t.equal(readBack(integerKey, true), null, 'a map key that is not a string, passed over or not');
 });

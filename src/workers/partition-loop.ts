@@ -174,7 +174,7 @@ export class PartitionLoop {
     const { meta } = record;
     const ownKey = reader.kind === RecordKind.Routed;
     // An empty document reads as no operations (the reader holds none between records).
-    if (reader.dataEnd === reader.dataStart || updateReader.read(reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd)) {
+    if (reader.dataEnd === reader.dataStart || updateReader.read(reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd, meta.version > 0)) {
       const isInsert = countRoutedUpdate(meta, ownKey, reader.type, reader.ts, reader.updates);
       for (let i = 0; i < updateReader.count; i++) applyOperation(meta.fields, updateReader.operators[i]!, updateReader.paths[i]!, updateReader.values[i], isInsert, operationErrors);
     } else applyRoutedUpdate(meta, ownKey, reader.type, reader.ts, this.unpackData(reader.dataStart, reader.dataEnd) as UpdateDoc, operationErrors, reader.updates);

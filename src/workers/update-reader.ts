@@ -32,8 +32,11 @@ export class UpdateReader {
 
   constructor(private readonly names: Utf8Interner) {}
 
-  /** Reads the document at buf[start, end); false when it holds something only msgpackr reads. */
-  read(buf: Utf8Buffer, view: DataView, start: number, end: number): boolean {
+  /**
+   * Reads the document at buf[start, end); false when it holds something only msgpackr reads.
+   * `existing`: the record exists, so `$setOnInsert` operations are passed over (not decoded).
+   */
+  read(buf: Utf8Buffer, view: DataView, start: number, end: number, existing = false): boolean {
     this.buf = buf;
     this.view = view;
     this.at = start;
@@ -44,6 +47,10 @@ export class UpdateReader {
         const operator = OPERATORS.get(this.string(true));
         if (operator === undefined) return false;
         const operations = this.mapSize();
+        if (existing && operator === '$setOnInsert') {
+          this.skipEntries(operations);
+          continue;
+        }
         for (let i = 0; i < operations; i++) {
           const n = this.count++;
           this.operators[n] = operator;
@@ -109,6 +116,44 @@ export class UpdateReader {
         return true;
       default:
         throw UNSUPPORTED;
+    }
+  }
+
+  /** Moves past the value at the cursor, checking it as `value` would, decoding nothing. */
+  private skip(): void {
+    const buf = this.buf;
+    const head = buf[this.at]!;
+    const size = numberBytes(head);
+    if (size > 0) {
+      this.at += size;
+      return;
+    }
+    const stringHeader = stringHeaderBytes(head);
+    if (stringHeader > 0) {
+      this.at += stringHeader + stringLength(buf, this.view, this.at);
+      return;
+    }
+    const mapHeader = mapHeaderBytes(head);
+    if (mapHeader > 0) {
+      this.skipEntries(this.collectionSize(mapHeader));
+      return;
+    }
+    const arrayHeader = arrayHeaderBytes(head);
+    if (arrayHeader > 0) {
+      const items = this.collectionSize(arrayHeader);
+      for (let i = 0; i < items; i++) this.skip();
+      return;
+    }
+    if (head !== 0xc0 && head !== 0xc2 && head !== 0xc3) throw UNSUPPORTED;
+    this.at++;
+  }
+
+  /** Moves past `entries` map entries (a string name and a value each). */
+  private skipEntries(entries: number): void {
+    for (let i = 0; i < entries; i++) {
+      if (stringHeaderBytes(this.buf[this.at]!) === 0) throw UNSUPPORTED;
+      this.skip();
+      this.skip();
     }
   }
 
