@@ -6,16 +6,18 @@
 // anything else (binary, extensions, 64-bit integers) makes `read` return false and the caller
 // decodes the document with msgpackr instead.
 import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
+import { sameBytes } from '../shared/byte-ranges.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 import { UPDATE_OPERATORS, type UpdateOperator } from '../shared/update-ops.js';
 
 /**
- * Operator name → the operator's own string literal. Interned names are not V8-internalised
- * strings, so comparing one with a literal compares contents; the literal is internalised, and the
- * operators' `switch` then compares pointers.
+ * The operators by the length of their names, with their names' bytes: an operator is told from
+ * its length and bytes, not interned, and read as the operator's own string literal, which V8 has
+ * internalised, so the operators' `switch` compares pointers, not contents.
  */
-const OPERATORS: ReadonlyMap<string, UpdateOperator> = new Map(UPDATE_OPERATORS.map((operator) => [operator, operator]));
+const OPERATORS_BY_LENGTH: { operator: UpdateOperator; bytes: Uint8Array }[][] = [];
+for (const operator of UPDATE_OPERATORS) (OPERATORS_BY_LENGTH[operator.length] ??= []).push({ operator, bytes: Buffer.from(operator) });
 
 /** Thrown inside the reader for a value it does not cover; `read` turns it into false. */
 const UNSUPPORTED = Symbol('unsupported MessagePack');
@@ -44,7 +46,7 @@ export class UpdateReader {
     try {
       const groups = this.mapSize();
       for (let g = 0; g < groups; g++) {
-        const operator = OPERATORS.get(this.string(true));
+        const operator = this.operator();
         if (operator === undefined) return false;
         const operations = this.mapSize();
         if (existing && operator === '$setOnInsert') {
@@ -83,14 +85,31 @@ export class UpdateReader {
     return size;
   }
 
-  /** A string; interned when it is a name (operator, path, map key). */
-  private string(name: boolean): string {
+  /** Moves past the string at the cursor; returns where its bytes start (they end at the cursor). */
+  private stringStart(): number {
     const header = stringHeaderBytes(this.buf[this.at]!);
     if (header === 0) throw UNSUPPORTED;
     const start = this.at + header;
-    const end = start + stringLength(this.buf, this.view, this.at);
-    this.at = end;
-    return name ? this.names.intern(this.buf, start, end) : this.buf.utf8Slice(start, end);
+    this.at = start + stringLength(this.buf, this.view, this.at);
+    return start;
+  }
+
+  /** A string; interned when it is a name (path, map key). */
+  private string(name: boolean): string {
+    const start = this.stringStart();
+    return name ? this.names.intern(this.buf, start, this.at) : this.buf.utf8Slice(start, this.at);
+  }
+
+  /** The operator named at the cursor; undefined for a name that is none. */
+  private operator(): UpdateOperator | undefined {
+    const start = this.stringStart();
+    const candidates = OPERATORS_BY_LENGTH[this.at - start];
+    if (candidates === undefined) return undefined;
+    for (let i = 0; i < candidates.length; i++) {
+      const { operator, bytes } = candidates[i]!;
+      if (sameBytes(bytes, 0, this.buf, start, bytes.length)) return operator;
+    }
+    return undefined;
   }
 
   private value(): unknown {
