@@ -46,6 +46,11 @@ t.test('$addToSet compares structurally; $push appends and caps', async (t) => {
   t.same(run({ list: [1, 2, 3] }, { $push: { list: { $each: [4, 5], $slice: -3 } } }).fields, { list: [3, 4, 5] }, 'keeps the last 3');
   t.same(run({ list: [1, 2, 3] }, { $push: { list: { $each: [4], $slice: 2 } } }).fields, { list: [1, 2] }, 'keeps the first 2');
   t.same(run({ list: 7 }, { $push: { list: 1 } }).errors, [{ operator: '$push', path: 'list', reason: 'cannot $push to a number' }]);
+  t.same(run({ list: [1, 2] }, { $push: { list: { $each: [3], $slice: 0 } } }).fields, { list: [] }, '$slice 0 empties');
+  t.same(run({ list: [1] }, { $push: { list: { $each: [2], $slice: -5 } } }).fields, { list: [1, 2] }, 'a cap above the length keeps all');
+  t.same(run({}, { $push: { list: { $each: [1, 2, 3], $slice: -2 } } }).fields, { list: [2, 3] }, 'a missing list starts empty');
+  const primitives = run({ s: [1, 'a', null, NaN, { n: 1 }] }, { $addToSet: { s: { $each: [1, '1', null, NaN, 0, -0, false, { n: 1 }, 'b', 'b'] } } }).fields.s as unknown[];
+  t.same(primitives, [1, 'a', null, NaN, { n: 1 }, '1', 0, false, 'b'], 'primitives by value (NaN equals NaN, -0 equals 0), repeats in $each added once');
   t.ok(structurallyEqual([1, { x: [null] }], [1, { x: [null] }]));
   t.notOk(structurallyEqual([1], [1, 2]));
   t.ok(structurallyEqual(NaN, NaN));

@@ -139,24 +139,37 @@ function applyOne(fields: Container, operator: UpdateOperator, path: string, val
     case '$addToSet': {
       if (exists && !Array.isArray(current)) return `cannot $addToSet to a ${describe(current)}`;
       const set = exists ? (current as unknown[]) : (container[name] = []);
-      const values = isMap(value) && Array.isArray(value.$each) ? value.$each : [value];
-      for (const item of values) if (!set.some((member) => structurallyEqual(member, item))) set.push(item);
+      if (isMap(value) && Array.isArray(value.$each)) for (const item of value.$each) addToSet(set, item);
+      else addToSet(set, value);
       return null;
     }
     case '$push': {
-      const spec: PushSpec = isMap(value) && Array.isArray(value.$each) ? (value as unknown as PushSpec) : { $each: [value] };
       if (exists && !Array.isArray(current)) return `cannot $push to a ${describe(current)}`;
-      const list = exists ? (current as unknown[]) : [];
-      list.push(...spec.$each);
-      if (spec.$slice !== undefined) {
-        const kept = spec.$slice >= 0 ? list.slice(0, spec.$slice) : list.slice(Math.max(0, list.length + spec.$slice));
-        list.length = 0;
-        list.push(...kept);
+      const list = exists ? (current as unknown[]) : (container[name] = []);
+      if (!isMap(value) || !Array.isArray(value.$each)) {
+        list.push(value);
+        return null;
       }
-      container[name] = list;
+      const { $each, $slice } = value as unknown as PushSpec;
+      for (const item of $each) list.push(item);
+      // Cut in place: the list is the record's own.
+      if ($slice !== undefined) {
+        if ($slice >= 0) list.length = Math.min(list.length, $slice);
+        else if (list.length > -$slice) list.splice(0, list.length + $slice);
+      }
       return null;
     }
   }
+}
+
+/** Adds `item` unless `set` holds a structurally equal member. A primitive is found with includes(), whose SameValueZero is structurallyEqual for primitives (NaN equals NaN). */
+function addToSet(set: unknown[], item: unknown): void {
+  if (typeof item !== 'object' || item === null) {
+    if (!set.includes(item)) set.push(item);
+    return;
+  }
+  for (let i = 0; i < set.length; i++) if (structurallyEqual(set[i], item)) return;
+  set.push(item);
 }
 
 function describe(value: unknown): string {
