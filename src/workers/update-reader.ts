@@ -69,7 +69,8 @@ export class UpdateReader {
 
   /** Forgets the values read (they may be large), keeping the arrays for reuse. */
   clear(): void {
-    this.values.fill(undefined, 0, this.count);
+    const { values, count } = this;
+    for (let i = 0; i < count; i++) values[i] = undefined;
     this.count = 0;
   }
 
