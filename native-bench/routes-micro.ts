@@ -13,13 +13,13 @@ import { Ingest } from '../src/main/ingest.js';
 import { PartitionChannel } from '../src/main/partition-channel.js';
 import { Router } from '../src/main/router.js';
 import { loadRoutes } from '../src/main/routes-file.js';
-import { EventRecordReader, RecordKind } from '../src/shared/event-record.js';
+import { EventRecordReader } from '../src/shared/event-record.js';
 import type { MetaRecord } from '../src/shared/metadata.js';
 import { msgpack } from '../src/shared/msgpack.js';
 import { RingReader } from '../src/shared/ring.js';
 import { Utf8Interner } from '../src/shared/utf8-interner.js';
 import { newMetaRecord } from '../src/workers/default-merge.js';
-import { applyOperation, countRoutedUpdate, type OperationError } from '../src/workers/update-operators.js';
+import { applyUpdateRecord, type OperationError } from '../src/workers/update-operators.js';
 import { UpdateReader } from '../src/workers/update-reader.js';
 import { benchEvent } from './event-shapes.js';
 import { seededRandom } from './random.js';
@@ -96,10 +96,7 @@ if (mode === 'front') {
       reader.read(at);
       let meta = metas.get(reader.keyHash);
       if (meta === undefined) metas.set(reader.keyHash, (meta = newMetaRecord(reader.ts)));
-      if (!updates.read(reader.buf, ring.view, reader.dataStart, reader.dataEnd, meta.version > 0)) throw new Error('a document only msgpackr reads');
-      const isInsert = countRoutedUpdate(meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, reader.updates);
-      for (let i = 0; i < updates.count; i++) applyOperation(meta.fields, updates.operators[i]!, updates.paths[i]!, updates.values[i], isInsert, errors);
-      updates.clear();
+      if (!applyUpdateRecord(meta, reader, ring.view, updates, errors)) throw new Error('a document only msgpackr reads');
     }
   }, PUBS * EVENTS_PER_PUB);
   console.log(`worker apply, ${routesFile} (${(records.length / (PUBS * EVENTS_PER_PUB)).toFixed(2)} records per event): ${ns.toFixed(0)} ns CPU per event`);

@@ -6,7 +6,6 @@ import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../shared/partit
 import { FORBIDDEN_NAMES } from '../shared/update-ops.js';
 import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from './protocol.js';
 
-
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto = Object.getPrototypeOf(value);

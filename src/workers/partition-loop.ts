@@ -20,7 +20,7 @@ import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '..
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
 import type { UpdateDoc } from '../shared/update-ops.js';
-import { applyOperation, applyRoutedUpdate, countRoutedUpdate, type OperationError } from './update-operators.js';
+import { applyRoutedUpdate, applyUpdateRecord, type OperationError } from './update-operators.js';
 import { UpdateReader } from './update-reader.js';
 import { mergeFlatMap } from './flat-merge.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
@@ -170,16 +170,12 @@ export class PartitionLoop {
 
   /** Applies a routed or fan-out record's update document to its key's record. */
   private applyRouted(record: CachedRecord, reader: EventRecordReader): void {
-    const { updateReader, operationErrors } = this;
     const { meta } = record;
-    const ownKey = reader.kind === RecordKind.Routed;
-    // An empty document reads as no operations (the reader holds none between records).
-    if (reader.dataEnd === reader.dataStart || updateReader.read(reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd, meta.version > 0)) {
-      const isInsert = countRoutedUpdate(meta, ownKey, reader.type, reader.ts, reader.updates);
-      for (let i = 0; i < updateReader.count; i++) applyOperation(meta.fields, updateReader.operators[i]!, updateReader.paths[i]!, updateReader.values[i], isInsert, operationErrors);
-    } else applyRoutedUpdate(meta, ownKey, reader.type, reader.ts, this.unpackData(reader.dataStart, reader.dataEnd) as UpdateDoc, operationErrors, reader.updates);
-    updateReader.clear();
-    if (operationErrors.length > 0) this.reportOperationErrors(record.key);
+    if (!applyUpdateRecord(meta, reader, this.inbound.view, this.updateReader, this.operationErrors)) {
+      const doc = this.unpackData(reader.dataStart, reader.dataEnd) as UpdateDoc;
+      applyRoutedUpdate(meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, doc, this.operationErrors, reader.updates);
+    }
+    if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
   }
 
   /**

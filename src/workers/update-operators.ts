@@ -3,8 +3,10 @@
 // missing field, `$addToSet` compares values structurally (maps field by field, in order), `$push`
 // with `$slice` keeps the first (positive) or last (negative) N. A type mismatch skips that one
 // operation and is reported back; it never throws and never touches a prototype.
+import { RecordKind, type EventRecordReader } from '../shared/event-record.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { countEvent } from './default-merge.js';
+import type { UpdateReader } from './update-reader.js';
 import { FORBIDDEN_NAMES, structurallyEqual, type PushSpec, type UpdateDoc, type UpdateOperator } from '../shared/update-ops.js';
 
 export interface OperationError {
@@ -52,6 +54,24 @@ function compare(current: unknown, value: unknown): number | null {
  */
 export function applyRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, doc: UpdateDoc, errors: OperationError[], updates = 1): void {
   applyUpdate(meta.fields, doc, countRoutedUpdate(meta, ownKey, type, ts, updates), errors);
+}
+
+/**
+ * applyRoutedUpdate for the routed or fan-out record `record` has just read, its document read from
+ * the ring by `updates` (`view`: the ring's); false, with nothing changed, when `updates` does not
+ * cover the document (the caller then decodes it with msgpackr). An empty document is no operations.
+ */
+export function applyUpdateRecord(meta: MetaRecord, record: EventRecordReader, view: DataView, updates: UpdateReader, errors: OperationError[]): boolean {
+  const { dataStart, dataEnd } = record;
+  // An existing record's $setOnInsert is passed over unread.
+  if (dataStart !== dataEnd && !updates.read(record.buf, view, dataStart, dataEnd, meta.version > 0)) {
+    updates.clear();
+    return false;
+  }
+  const isInsert = countRoutedUpdate(meta, record.kind === RecordKind.Routed, record.type, record.ts, record.updates);
+  for (let i = 0; i < updates.count; i++) applyOperation(meta.fields, updates.operators[i]!, updates.paths[i]!, updates.values[i], isInsert, errors);
+  updates.clear();
+  return true;
 }
 
 /** Moves the counters of a routed update (see applyRoutedUpdate); true when it creates the record. */
@@ -139,19 +159,21 @@ function applyOne(fields: Container, operator: UpdateOperator, path: string, val
     case '$addToSet': {
       if (exists && !Array.isArray(current)) return `cannot $addToSet to a ${describe(current)}`;
       const set = exists ? (current as unknown[]) : (container[name] = []);
-      if (isMap(value) && Array.isArray(value.$each)) for (const item of value.$each) addToSet(set, item);
-      else addToSet(set, value);
+      const each = eachOf(value);
+      if (each === null) addToSet(set, value);
+      else for (const item of each) addToSet(set, item);
       return null;
     }
     case '$push': {
       if (exists && !Array.isArray(current)) return `cannot $push to a ${describe(current)}`;
       const list = exists ? (current as unknown[]) : (container[name] = []);
-      if (!isMap(value) || !Array.isArray(value.$each)) {
+      const each = eachOf(value);
+      if (each === null) {
         list.push(value);
         return null;
       }
-      const { $each, $slice } = value as unknown as PushSpec;
-      for (const item of $each) list.push(item);
+      for (const item of each) list.push(item);
+      const { $slice } = value as unknown as PushSpec;
       // Cut in place: the list is the record's own.
       if ($slice !== undefined) {
         if ($slice >= 0) list.length = Math.min(list.length, $slice);
@@ -161,6 +183,9 @@ function applyOne(fields: Container, operator: UpdateOperator, path: string, val
     }
   }
 }
+
+/** The values of a list operand given as {$each: [...]} ($push, $addToSet); null for a single value. */
+const eachOf = (value: unknown): unknown[] | null => (isMap(value) && Array.isArray(value.$each) ? value.$each : null);
 
 /** Adds `item` unless `set` holds a structurally equal member. A primitive is found with includes(), whose SameValueZero is structurallyEqual for primitives (NaN equals NaN). */
 function addToSet(set: unknown[], item: unknown): void {
