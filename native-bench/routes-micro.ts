@@ -87,7 +87,7 @@ if (mode === 'front') {
   const records: { ring: RingReader; at: number }[] = [];
   for (const ring of rings) for (let at = ring.next(); at !== -1; at = ring.next()) records.push({ ring, at });
   const readers = new Map(rings.map((ring) => [ring, new EventRecordReader(ring.bytes, ring.view)]));
-  const updates = new UpdateReader(new Utf8Interner());
+  const updates = new UpdateReader(new Utf8Interner(), new Utf8Interner(1024));
   const metas = new Map<number, MetaRecord>();
   const errors: OperationError[] = [];
   const ns = measure(() => {

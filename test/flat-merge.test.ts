@@ -11,7 +11,7 @@ function merge(fields: Record<string, unknown>, data: Record<string, unknown>): 
   const writer = new BinaryWriter(16);
   writer.msgpackMap(data);
   const bytes = Buffer.concat([Buffer.from('pad'), writer.bytes()]) as Utf8Buffer;
-  return mergeFlatMap(fields, bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 3, bytes.length, new Utf8Interner());
+  return mergeFlatMap(fields, bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 3, bytes.length, new Utf8Interner(), new Utf8Interner());
 }
 
 t.test('flat maps of every scalar encoding merge like decoding would', async (t) => {
@@ -40,6 +40,6 @@ t.test('float32 values, as a client may send them and the front end now passes o
   body.writeFloatBE(-0.5, 11);
   const bytes = Buffer.concat([Buffer.from('pad'), body]) as Utf8Buffer;
   const fields: Record<string, unknown> = {};
-  t.ok(mergeFlatMap(fields, bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 3, bytes.length, new Utf8Interner()));
+  t.ok(mergeFlatMap(fields, bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 3, bytes.length, new Utf8Interner(), new Utf8Interner()));
   t.same(fields, msgpack.unpack(body));
 });

@@ -1,5 +1,5 @@
 // The worker's lookups by bytes: records found by key hash + UTF-8 bytes (hash collisions
-// included), and interned strings that are equal to what decoding would give.
+// included), and interned strings that are equal to what decoding would give, whatever table size.
 import t from 'tap';
 import { Utf8Interner } from '../src/shared/utf8-interner.js';
 import type { Utf8Buffer } from '../src/shared/utf8-buffer.js';
@@ -72,4 +72,26 @@ t.test('interned strings equal decoded ones, collisions and long strings include
   const first = interner.intern(once, 0, 4);
   const again = interner.intern(Buffer.from('clue') as Utf8Buffer, 0, 4);
   t.equal(first, again);
+});
+
+t.test('a small interner table stays exact while strings take turns in its slots', async (t) => {
+  const interner = new Utf8Interner(2);
+  const texts = ['z1', 'z2', 'zone-3', 'é', 'player:1', 'player:2', 'x'.repeat(64)];
+  const ring = Buffer.from(new SharedArrayBuffer(4096)) as Utf8Buffer;
+  for (let round = 0; round < 50; round++) {
+    const text = texts[(round * 5) % texts.length]!;
+    const at = (round * 37) % 1024;
+    const end = at + ring.write(text, at);
+    t.equal(interner.intern(ring, at, end), text);
+  }
+  // The ring's bytes change under the table: what it returns must come from its own copy.
+  const end = ring.write('z1', 0);
+  t.equal(interner.intern(ring, 0, end), 'z1');
+  ring.write('z9', 0);
+  t.equal(interner.intern(ring, 0, end), 'z9');
+});
+
+t.test('an interner table size that is not a power of two is refused', async (t) => {
+  t.throws(() => new Utf8Interner(100), { message: 'interner slots must be a power of two ≥ 2, got 100' });
+  t.throws(() => new Utf8Interner(1), RangeError);
 });

@@ -13,7 +13,7 @@ function readBack(bytes: Buffer, existing = false): UpdateDoc | null {
   // Read from the middle of a larger buffer, as from a ring.
   const buf = Buffer.alloc(bytes.length + 20, 0xc1) as Utf8Buffer;
   bytes.copy(buf, 7);
-  const reader = new UpdateReader(new Utf8Interner());
+  const reader = new UpdateReader(new Utf8Interner(), new Utf8Interner(1024));
   if (!reader.read(buf, new DataView(buf.buffer, buf.byteOffset, buf.length), 7, 7 + bytes.length, existing)) return null;
   const doc: Record<string, Record<string, unknown>> = {};
   for (let i = 0; i < reader.count; i++) (doc[reader.operators[i]!] ??= {})[reader.paths[i]!] = reader.values[i];

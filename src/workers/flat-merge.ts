@@ -1,13 +1,14 @@
 // The default merge's common case without decoding `data` into an object first: when the event's
 // data is a flat MessagePack map (string keys; numbers, strings, booleans or nil as values), its
-// entries are read straight from the ring into the record's `fields`. Field names are interned.
+// entries are read straight from the ring into the record's `fields`. Field names and string values
+// are interned (in tables of their own).
 // Anything else (nested values, binary) returns false and the caller decodes the data normally.
 import { collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
 
 /** Merges the map at buf[start, end) into `fields` if it is flat; false (nothing changed) otherwise. */
-export function mergeFlatMap(fields: Record<string, unknown>, buf: Utf8Buffer, view: DataView, start: number, end: number, names: Utf8Interner): boolean {
+export function mergeFlatMap(fields: Record<string, unknown>, buf: Utf8Buffer, view: DataView, start: number, end: number, names: Utf8Interner, strings: Utf8Interner): boolean {
   const header = mapHeaderBytes(buf[start]!);
   if (header === 0) return false;
   const size = collectionSize(buf, view, start);
@@ -29,7 +30,7 @@ export function mergeFlatMap(fields: Record<string, unknown>, buf: Utf8Buffer, v
     at = nameEnd;
     const valueEnd = skipScalar(buf, view, at);
     // The front end refuses these names; keep prototypes safe whatever reaches this point.
-    if (name !== '__proto__') fields[name] = readScalar(buf, view, at, valueEnd);
+    if (name !== '__proto__') fields[name] = readScalar(buf, view, at, valueEnd, strings);
     at = valueEnd;
   }
   return true;
@@ -49,11 +50,11 @@ function skipScalar(buf: Uint8Array, view: DataView, at: number): number {
   return size === 0 ? -1 : at + size;
 }
 
-function readScalar(buf: Utf8Buffer, view: DataView, at: number, end: number): unknown {
+function readScalar(buf: Utf8Buffer, view: DataView, at: number, end: number, strings: Utf8Interner): unknown {
   const head = buf[at]!;
   if (head === 0xc0) return null;
   if (head === 0xc2) return false;
   if (head === 0xc3) return true;
   if (numberBytes(head) > 0) return readNumber(buf, view, at);
-  return buf.utf8Slice(at + stringHeaderBytes(head), end);
+  return strings.intern(buf, at + stringHeaderBytes(head), end);
 }

@@ -54,7 +54,9 @@ export class PartitionLoop {
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
   private readonly fieldNames = new Utf8Interner();
-  private readonly updateReader = new UpdateReader(this.fieldNames);
+  /** String values of events and update documents: more of them than names, so a larger table. */
+  private readonly stringValues = new Utf8Interner(1024);
+  private readonly updateReader = new UpdateReader(this.fieldNames, this.stringValues);
   private readonly stats: WorkerStats;
   /** The event log's writer; null when the log is off. */
   private readonly logWriter: PartitionLogWriter | null;
@@ -154,7 +156,7 @@ export class PartitionLoop {
       const record = this.recordFor(reader);
       if (reader.kind === RecordKind.Merge) {
         const empty = reader.dataEnd === reader.dataStart;
-        const flat = !empty && mergeFlatMap(record.meta.fields, reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd, this.fieldNames);
+        const flat = !empty && mergeFlatMap(record.meta.fields, reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd, this.fieldNames, this.stringValues);
         applyDefaultMerge(record.meta, reader.type, reader.ts, empty || flat ? null : this.unpackData(reader.dataStart, reader.dataEnd));
       } else {
         this.applyRouted(record, reader);

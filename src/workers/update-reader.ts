@@ -32,7 +32,11 @@ export class UpdateReader {
   private view!: DataView;
   private at = 0;
 
-  constructor(private readonly names: Utf8Interner) {}
+  /** `names` interns paths and map keys; `strings` string values (repeated ones, such as zones, are shared). */
+  constructor(
+    private readonly names: Utf8Interner,
+    private readonly strings: Utf8Interner,
+  ) {}
 
   /**
    * Reads the document at buf[start, end); false when it holds something only msgpackr reads.
@@ -95,10 +99,10 @@ export class UpdateReader {
     return start;
   }
 
-  /** A string; interned when it is a name (path, map key). */
+  /** A string: a name (path, map key) or a value, each interned in its own table. */
   private string(name: boolean): string {
     const start = this.stringStart();
-    return name ? this.names.intern(this.buf, start, this.at) : this.buf.utf8Slice(start, this.at);
+    return (name ? this.names : this.strings).intern(this.buf, start, this.at);
   }
 
   /** The operator named at the cursor; undefined for a name that is none. */
