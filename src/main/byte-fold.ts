@@ -20,8 +20,10 @@ export class ByteFold {
   private chosen: number[] = [];
   /** Per operation: the sum ($inc) or the kept number ($min, $max). */
   private numbers: number[] = [];
-  /** Per list operation: (event, item) pairs, flat, in order. */
+  /** Per list operation: (event, item) pairs, flat, in order, the first `listLengths[k]` numbers. */
   private lists: number[][] = [];
+  /** Kept apart from the lists so that starting over does not set an array's length (a runtime call). */
+  private listLengths: number[] = [];
 
   /** Starts with event `i`'s update. */
   start(plan: UpdatePlan, events: ScannedEvents, i: number): void {
@@ -32,9 +34,8 @@ export class ByteFold {
       const operation = operations[k]!;
       this.chosen[k] = i;
       this.numbers[k] = numberOf(operation, events, i);
-      const list = (this.lists[k] ??= []);
-      list.length = 0;
-      for (let item = 0; item < operation.items.length; item++) list.push(i, item);
+      this.listLengths[k] = 0;
+      this.addItems(k, operation, i);
     }
   }
 
@@ -72,16 +73,25 @@ export class ByteFold {
           break;
         }
         case '$push':
-        case '$addToSet': {
-          const list = this.lists[k]!;
-          for (let item = 0; item < operation.items.length; item++) list.push(i, item);
+        case '$addToSet':
+          this.addItems(k, operation, i);
           break;
-        }
         // $setOnInsert keeps the first event's operand; $unset has nothing to fold.
       }
     }
     this.updates++;
     return true;
+  }
+
+  /** Appends event `i`'s items of list operation `k` ($push, $addToSet; none for the others). */
+  private addItems(k: number, operation: OperationPlan, i: number): void {
+    const list = (this.lists[k] ??= []);
+    let at = this.listLengths[k]!;
+    for (let item = 0; item < operation.items.length; item++) {
+      list[at++] = i;
+      list[at++] = item;
+    }
+    this.listLengths[k] = at;
   }
 
   /** Writes the folded update document (as writeUpdateDocument writes a folded one). */
@@ -98,7 +108,7 @@ export class ByteFold {
         else if (operator !== '$push' && operator !== '$addToSet') writeTemplate(operation.value, writer, events, this.chosen[k]!);
         else {
           const list = this.lists[k]!;
-          const pairs = list.length / 2;
+          const pairs = this.listLengths[k]! / 2;
           // $slice: the first N (positive) or the last N (negative) of all the values pushed.
           const from = slice === undefined || slice >= 0 ? 0 : Math.max(0, pairs + slice);
           const to = slice === undefined || slice < 0 ? pairs : Math.min(pairs, slice);
