@@ -39,6 +39,17 @@ t.test('nested values and maps of every header size round-trip', async (t) => {
     t.equal(bytes[0], size < 16 ? 0x80 | size : size < 65_536 ? 0xde : 0xdf, `header of a map of ${size}`);
     t.same(msgpack.unpack(bytes), map, `map of ${size}`);
   }
+  // A map's header is patched after its entries: a nested map that needs a wider one, written
+  // after other bytes, moves its own entries only.
+  const wide = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`w${i}`, 'x'.repeat(i)]));
+  const outer = { before: 'b', wide, after: [wide, 1], last: { small: true } };
+  const writer = new BinaryWriter(16);
+  writer.msgpackValue('prefix');
+  writer.msgpackValue(outer);
+  const bytes = Buffer.from(writer.bytes());
+  t.same(msgpack.unpack(bytes.subarray(7)), outer, 'nested wide maps');
+  t.equal(msgpack.unpack(bytes.subarray(0, 7)), 'prefix', 'what came before is untouched');
+  t.equal(bytes[7], 0x84, 'the outer map has a one-byte header');
 });
 
 t.test('arrays of every header size, nested, are written by hand and round-trip', async (t) => {

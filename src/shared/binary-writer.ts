@@ -74,16 +74,32 @@ export class BinaryWriter {
     this.view.setUint16(at, bytes, true);
   }
 
-  /** Standard MessagePack of a plain object's own enumerable properties (a map). */
+  /**
+   * Standard MessagePack of a plain object's own enumerable properties (a map), in one pass over
+   * them: the entries are written after a one-byte header, which is patched once they are counted
+   * (and, for 16 entries or more, widened by moving the entries up).
+   */
   msgpackMap(map: Record<string, unknown>): void {
+    this.ensure(1);
+    const headerAt = this.length++;
     let size = 0;
-    for (const name in map) if (Object.hasOwn(map, name)) size++;
-    this.msgpackMapHeader(size);
     for (const name in map) {
       if (!Object.hasOwn(map, name)) continue;
       this.msgpackString(name);
       this.msgpackValue(map[name]);
+      size++;
     }
+    if (size < 16) {
+      this.buf[headerAt] = 0x80 | size;
+      return;
+    }
+    const wider = size < 0x10000 ? 2 : 4;
+    this.ensure(wider);
+    this.buf.copyWithin(headerAt + 1 + wider, headerAt + 1, this.length);
+    const end = this.length + wider;
+    this.length = headerAt;
+    this.msgpackMapHeader(size);
+    this.length = end;
   }
 
   /** The header of a map of `size` entries; the caller writes the keys and values. */
