@@ -83,8 +83,9 @@ export function collectionSize(buf: Uint8Array, view: DataView, at: number): num
 }
 
 /**
- * Where the value at `at` ends, for bytes already checked to hold only what the pub scanner
- * accepts (nil, booleans, numbers covered above, strings, arrays, maps with string keys).
+ * Where the value at `at` ends; -1 when it holds something these readers do not cover (binary,
+ * extensions, 64-bit integers, a map key that is not a string). Bounds are not checked: the bytes
+ * are a frame the pub scanner accepted or a ring record the front end wrote.
  */
 export function valueEnd(buf: Uint8Array, view: DataView, at: number): number {
   const head = buf[at]!;
@@ -94,9 +95,18 @@ export function valueEnd(buf: Uint8Array, view: DataView, at: number): number {
   if (stringHeader > 0) return at + stringHeader + stringLength(buf, view, at);
   if (head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1;
   const mapHeader = mapHeaderBytes(head);
-  // A map's entries are a name and a value each.
-  const values = collectionSize(buf, view, at) * (mapHeader > 0 ? 2 : 1);
-  let next = at + (mapHeader > 0 ? mapHeader : arrayHeaderBytes(head));
-  for (let i = 0; i < values; i++) next = valueEnd(buf, view, next);
+  const arrayHeader = arrayHeaderBytes(head);
+  if (mapHeader === 0 && arrayHeader === 0) return -1;
+  const size = collectionSize(buf, view, at);
+  let next = at + mapHeader + arrayHeader;
+  for (let i = 0; i < size; i++) {
+    // A map's entries are a string name and a value each.
+    if (mapHeader > 0) {
+      if (stringHeaderBytes(buf[next]!) === 0) return -1;
+      next = valueEnd(buf, view, next);
+    }
+    next = valueEnd(buf, view, next);
+    if (next === -1) return -1;
+  }
   return next;
 }

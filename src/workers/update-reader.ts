@@ -5,7 +5,7 @@
 // what the front end writes (nil, booleans, numbers, strings, arrays, maps with string keys);
 // anything else (binary, extensions, 64-bit integers) makes `read` return false and the caller
 // decodes the document with msgpackr instead.
-import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
+import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength, valueEnd } from '../shared/msgpack-scalars.js';
 import { sameBytes } from '../shared/byte-ranges.js';
 import type { Utf8Buffer } from '../shared/utf8-buffer.js';
 import type { Utf8Interner } from '../shared/utf8-interner.js';
@@ -143,41 +143,14 @@ export class UpdateReader {
     }
   }
 
-  /** Moves past the value at the cursor, checking it as `value` would, decoding nothing. */
-  private skip(): void {
-    const buf = this.buf;
-    const head = buf[this.at]!;
-    const size = numberBytes(head);
-    if (size > 0) {
-      this.at += size;
-      return;
-    }
-    const stringHeader = stringHeaderBytes(head);
-    if (stringHeader > 0) {
-      this.at += stringHeader + stringLength(buf, this.view, this.at);
-      return;
-    }
-    const mapHeader = mapHeaderBytes(head);
-    if (mapHeader > 0) {
-      this.skipEntries(this.collectionSize(mapHeader));
-      return;
-    }
-    const arrayHeader = arrayHeaderBytes(head);
-    if (arrayHeader > 0) {
-      const items = this.collectionSize(arrayHeader);
-      for (let i = 0; i < items; i++) this.skip();
-      return;
-    }
-    if (head !== 0xc0 && head !== 0xc2 && head !== 0xc3) throw UNSUPPORTED;
-    this.at++;
-  }
-
-  /** Moves past `entries` map entries (a string name and a value each). */
+  /** Moves past `entries` map entries (a string name and a value each), checking them as `value` would, decoding nothing. */
   private skipEntries(entries: number): void {
+    const { buf, view } = this;
     for (let i = 0; i < entries; i++) {
-      if (stringHeaderBytes(this.buf[this.at]!) === 0) throw UNSUPPORTED;
-      this.skip();
-      this.skip();
+      if (stringHeaderBytes(buf[this.at]!) === 0) throw UNSUPPORTED;
+      const end = valueEnd(buf, view, valueEnd(buf, view, this.at));
+      if (end === -1) throw UNSUPPORTED;
+      this.at = end;
     }
   }
 
