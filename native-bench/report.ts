@@ -2,6 +2,13 @@
 // run), and an SVG chart of throughput and p99 per system. Pure functions of the results.
 import type { Ceiling } from './ceilings.js';
 
+/** The median of `values` (the mean of the middle two for an even count): every figure of the bench is one. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 export interface ScenarioFigures {
   eventsPerSecond: number;
   p50: number;

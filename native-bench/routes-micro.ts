@@ -22,6 +22,7 @@ import { newMetaRecord } from '../src/workers/default-merge.js';
 import { applyUpdateRecord, type OperationError } from '../src/workers/update-operators.js';
 import { UpdateReader } from '../src/workers/update-reader.js';
 import { benchEvent } from './event-shapes.js';
+import { median } from './report.js';
 import { seededRandom } from './random.js';
 
 const EVENTS_PER_PUB = 100;
@@ -66,7 +67,7 @@ function measure(round: () => void, events: number): number {
     const used = process.cpuUsage(start);
     times.push(((used.user + used.system) * 1000) / events);
   }
-  return times.sort((a, b) => a - b)[ROUNDS >> 1]!;
+  return median(times);
 }
 
 if (mode === 'front') {

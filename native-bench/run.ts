@@ -13,7 +13,7 @@ import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
 import { openSubscribers, startDeliveryProbe } from './subscribers.js';
 import { installPeers, peerUnavailable, startNatsPeer, startRabbitPeer, startRedisPeer } from './peers.js';
-import { ceilingLines, chartSvg, figuresTable, missedTargets, targetLines, type ScenarioFigures } from './report.js';
+import { ceilingLines, chartSvg, figuresTable, median, missedTargets, targetLines, type ScenarioFigures } from './report.js';
 import { measureCeilings } from './ceilings.js';
 import { profileEngine, profileLines } from './profile.js';
 
@@ -102,12 +102,6 @@ const PEER_PACKAGES: Partial<Record<Scenario['server'], { binary: string; packag
   redis: { binary: 'redis-server', package: 'redis-server' },
   rabbitmq: { binary: '/usr/lib/rabbitmq/bin/rabbitmq-server', package: 'rabbitmq-server' },
   nats: { binary: 'nats-server', package: 'nats-server' },
-};
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
 /** The scenario's engine settings beyond data dir and durability. */

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { splitThreadCpu, startEngineProcess, threadCpuMicrosOf } from './engine-process.js';
 import { runLoad, standardLoad } from './load-generator.js';
+import { median } from './report.js';
 
 interface Split {
   eventsPerSecond: number;
@@ -42,8 +43,6 @@ async function measure(routes: string | null): Promise<Split> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const runs = configs.map((): Split[] => []);
 for (let r = 0; r < repeat; r++) {
