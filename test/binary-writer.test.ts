@@ -1,12 +1,13 @@
 // The hand-written MessagePack paths of BinaryWriter write standard MessagePack: scalars exactly as
-// msgpackr does, maps with the smallest header, so any MessagePack reader decodes stored records.
+// msgpackr does (but integers beyond 32 bits, which stay integers), maps with the smallest header,
+// so any MessagePack reader decodes stored records and server messages.
 import t from 'tap';
 import { BinaryWriter } from '../src/shared/binary-writer.js';
 import { msgpack } from '../src/shared/msgpack.js';
 
 const numbers = [
-  0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -1, -32, -33, -128, -129,
-  -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1, 1.5, -0.25, Number.MAX_VALUE, Number.MIN_VALUE, Infinity, -Infinity, NaN,
+  0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 1_767_225_600_000, Number.MAX_SAFE_INTEGER, 2 ** 53, -1, -32, -33, -128, -129,
+  -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 40), -Number.MAX_SAFE_INTEGER, 1.5, -0.25, Number.MAX_VALUE, Number.MIN_VALUE, Infinity, -Infinity, NaN,
 ];
 const strings = [
   '', 'a', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(64), 'x'.repeat(65), 'x'.repeat(255), 'x'.repeat(256),
@@ -19,11 +20,32 @@ function encode(value: unknown): Buffer {
   return Buffer.from(writer.bytes());
 }
 
+/** Integers msgpackr writes as float64 and the writer as uint64/int64, with their bytes. */
+const wideIntegers: [number, string][] = [
+  [2 ** 32, 'cf0000000100000000'],
+  [1_767_225_600_000, 'cf0000019b76daa800'],
+  [Number.MAX_SAFE_INTEGER, 'cf001fffffffffffff'],
+  [-(2 ** 31) - 1, 'd3ffffffff7fffffff'],
+  [-(2 ** 40), 'd3ffffff0000000000'],
+  [-Number.MAX_SAFE_INTEGER, 'd3ffe0000000000001'],
+];
+
 t.test('numbers, strings, booleans and null are byte-identical to msgpackr', async (t) => {
+  const wide = new Set(wideIntegers.map(([value]) => value));
   for (const value of [...numbers, ...strings, true, false, null]) {
+    if (wide.has(value as number)) continue;
     const label = typeof value === 'string' ? `string of ${value.length} units` : String(value);
     t.same(encode(value).toString('hex'), Buffer.from(msgpack.pack(value)).toString('hex'), label);
   }
+});
+
+t.test('integers beyond 32 bits stay integers (uint64 / int64), beyond 2^53−1 floats', async (t) => {
+  for (const [value, hex] of wideIntegers) {
+    t.equal(encode(value).toString('hex'), hex, String(value));
+    t.equal(msgpack.unpack(encode(value)), value, `${value} reads back`);
+  }
+  t.equal(encode(2 ** 53).toString('hex'), Buffer.from(msgpack.pack(2 ** 53)).toString('hex'), '2^53 is a float64, as msgpackr writes it');
+  t.equal(encode(2 ** 32 + 0.5)[0], 0xcb, 'a fraction is a float64');
 });
 
 t.test('nested values and maps of every header size round-trip', async (t) => {

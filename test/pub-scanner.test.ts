@@ -2,6 +2,7 @@
 // validate.ts) accepts, and must read from them exactly what the general path reads. Checked
 // differentially over plausible frames, random byte mutations of them, and a list of frames the
 // fast path must leave to the general path.
+import { encode as standardEncode } from '@msgpack/msgpack';
 import t, { type Test } from 'tap';
 import { seededRandom } from '../native-bench/random.js';
 import { PubScanner } from '../src/main/pub-scanner.js';
@@ -51,6 +52,8 @@ function compare(t: Test, frame: Uint8Array, scanner: PubScanner): boolean {
 }
 
 const pack = (value: unknown) => new Uint8Array(wire.pack(value));
+/** A second, independent encoder: it writes integers of 2^32 and more as uint64/int64, as encoders in other languages do (msgpackr writes float64). */
+const packStandard = (value: unknown) => standardEncode(value);
 
 t.test('plausible pubs and random mutations of them: the fast path never disagrees', async (t) => {
   const random = seededRandom(11);
@@ -63,13 +66,13 @@ t.test('plausible pubs and random mutations of them: the fast path never disagre
       // Mostly valid, some not: the mutations below then do the rest.
       const key = random() < 0.8 ? pick(['k', 'player:1', 'é宝:1', 'x'.repeat(40)]) : pick(['x'.repeat(41), '', 'a\u0000b']);
       const event: Record<string, unknown> = { key, type: random() < 0.9 ? pick(['clue', 'τύπος']) : pick(['__proto__', 'y'.repeat(21)]) };
-      if (random() < 0.5) event.ts = pick([0, 1.5, -7, 2 ** 40, 1767225600000]);
-      if (random() < 0.7) event.data = pick<unknown>([{ points: 3, zone: 'z1' }, { a: { b: { c: 1 } } }, { a: { b: { c: { d: 1 } } } }, { list: [1, 'two', null, true, 2.5] }, { big: 2 ** 60 }, {}, { note: 'n'.repeat(40), after: 1 }, { long: 'l'.repeat(300), list: ['m'.repeat(33)] }]);
+      if (random() < 0.5) event.ts = pick([0, 1.5, -7, 2 ** 40, 1767225600000, -(2 ** 35), Number.MAX_SAFE_INTEGER]);
+      if (random() < 0.7) event.data = pick<unknown>([{ points: 3, zone: 'z1' }, { a: { b: { c: 1 } } }, { a: { b: { c: { d: 1 } } } }, { list: [1, 'two', null, true, 2.5, 2 ** 33, -(2 ** 50)] }, { big: 2 ** 60 }, { safe: Number.MAX_SAFE_INTEGER, low: -Number.MAX_SAFE_INTEGER }, {}, { note: 'n'.repeat(40), after: 1 }, { long: 'l'.repeat(300), list: ['m'.repeat(33)] }]);
       return event;
     });
-    const message: Record<string, unknown> = { op: 'pub', id: pick([0, 7, 300, 70_000, 2 ** 31]), events };
+    const message: Record<string, unknown> = { op: 'pub', id: pick([0, 7, 300, 70_000, 2 ** 31, 2 ** 40]), events };
     if (random() < 0.2) message.seq = pick([1, 99, 2 ** 33]);
-    const frame = pack(message);
+    const frame = round % 2 === 0 ? pack(message) : packStandard(message);
     if (compare(t, frame, scanner)) accepted++;
     // Mutations: a byte changed, or the frame cut short.
     const mutated = Uint8Array.from(frame);
@@ -106,7 +109,9 @@ t.test('frames the fast path leaves to the general path', async (t) => {
     ['a non-finite ts', pack({ op: 'pub', id: 1, events: [{ ...event, ts: Infinity }] })],
     ['data nested past maxDataDepth', pack({ op: 'pub', id: 1, events: [{ ...event, data: { a: { b: { c: {} } } } }] })],
     ['binary data', pack({ op: 'pub', id: 1, events: [{ ...event, data: { b: new Uint8Array(2) } }] })],
-    ['a 64-bit integer', Uint8Array.from([...pack({ op: 'pub', id: 1, events: [{ ...event, data: { n: 1 } }] }).subarray(0, -1), 0xcf, 0, 0, 0, 0, 0, 0, 0, 1])],
+    ['a uint64 of 2^53', Uint8Array.from([...pack({ op: 'pub', id: 1, events: [{ ...event, data: { n: 1 } }] }).subarray(0, -1), 0xcf, 0, 0x20, 0, 0, 0, 0, 0, 0])],
+    ['an int64 of −2^53', Uint8Array.from([...pack({ op: 'pub', id: 1, events: [{ ...event, data: { n: 1 } }] }).subarray(0, -1), 0xd3, 0xff, 0xe0, 0, 0, 0, 0, 0, 0])],
+    ['a float id', pack({ op: 'pub', id: 1.5, events: [event] })],
     ['a forbidden data field', pack({ op: 'pub', id: 1, events: [{ ...event, data: JSON.parse('{"a": {"__proto__": 1}}') }] })],
     ['data that is not a map', pack({ op: 'pub', id: 1, events: [{ ...event, data: [1] }] })],
     ['trailing bytes', Uint8Array.from([...pack({ op: 'pub', id: 1, events: [event] }), 0xc0])],
@@ -131,4 +136,19 @@ t.test('strict UTF-8', async (t) => {
     ['cut short', [0xe5, 0xae]],
     ['a lone continuation', [0x80]],
   ] as const) t.notOk(valid([...bytes]), what);
+});
+
+t.test('integers of every width within ±(2^53−1) are taken in place, as numbers', async (t) => {
+  const scanner = new PubScanner(LIMITS);
+  const frame = packStandard({
+    op: 'pub',
+    id: 2 ** 40,
+    seq: 2 ** 35,
+    events: [{ key: 'k', type: 't', ts: 1_767_225_600_000, data: { u64: Number.MAX_SAFE_INTEGER, i64: -Number.MAX_SAFE_INTEGER, list: [2 ** 32, -(2 ** 31) - 1] } }],
+  });
+  t.ok(frame.includes(0xcf) && frame.includes(0xd3), 'the frame holds uint64 and int64');
+  t.ok(compare(t, frame, scanner), 'taken by the fast path');
+  t.equal(scanner.id, 2 ** 40);
+  t.equal(scanner.seq, 2 ** 35);
+  t.equal(scanner.ts[0], 1_767_225_600_000);
 });

@@ -4,8 +4,9 @@
 // records are then copied from the frame (partition-channel.ts).
 //
 // It accepts only a plainly valid pub: every field known and present once, ids and seqs as
-// MessagePack unsigned integers, keys and types strictly valid UTF-8 within their limits, data a
-// map of JSON-like values (no binary, extensions or 64-bit integers) within the depth limit.
+// non-negative MessagePack integers (any width), keys and types strictly valid UTF-8 within their
+// limits, data a map of JSON-like values (no binary or extensions; integers within ±(2^53−1))
+// within the depth limit.
 // Anything else — an error to report, or merely an unusual encoding — makes `scan` return false,
 // and the frame takes the general path (decodeFrame, validate.ts), which gives the exact answer.
 // So this path never decides a rejection, and accepts nothing the general path would refuse.
@@ -179,7 +180,7 @@ export class PubScanner {
     const mapHeader = mapHeaderBytes(head);
     const arrayHeader = arrayHeaderBytes(head);
     if (mapHeader === 0 && arrayHeader === 0) {
-      this.finiteNumber(); // declines binary, extensions, 64-bit integers, reserved
+      this.finiteNumber(); // declines binary, extensions, integers beyond ±(2^53−1), reserved
       return;
     }
     if (depth > this.limits.maxDataDepth) throw DECLINED;
@@ -216,13 +217,13 @@ export class PubScanner {
     return length;
   }
 
+  /** A non-negative integer of any MessagePack integer width (a float declines). */
   private unsigned(): number {
-    const head = this.buf[this.at++]!;
-    if (head < 0x80) return head;
-    if (head === 0xcc) return this.buf[this.at++]!;
-    if (head === 0xcd) return this.u16();
-    if (head === 0xce) return this.u32();
-    throw DECLINED;
+    const head = this.buf[this.at]!;
+    if (head >= 0xe0 || (head >= 0xca && head <= 0xcb)) throw DECLINED;
+    const value = this.finiteNumber();
+    if (value < 0) throw DECLINED;
+    return value;
   }
 
   private finiteNumber(): number {
@@ -234,19 +235,6 @@ export class PubScanner {
     return value;
   }
 
-  private u16(): number {
-    if (this.at + 2 > this.buf.length) throw DECLINED;
-    const value = this.view.getUint16(this.at);
-    this.at += 2;
-    return value;
-  }
-
-  private u32(): number {
-    if (this.at + 4 > this.buf.length) throw DECLINED;
-    const value = this.view.getUint32(this.at);
-    this.at += 4;
-    return value;
-  }
 
   /** Whether the `length` bytes at `at` are the ASCII text `name`. */
   private isName(at: number, length: number, name: string): boolean {

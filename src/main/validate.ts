@@ -20,7 +20,7 @@ export function requestId(message: Record<string, unknown>): number | null {
 
 export function requireId(message: Record<string, unknown>, op: string): number {
   const id = requestId(message);
-  if (id === null) throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: "id" must be an unsigned integer`);
+  if (id === null) throw new ProtocolError(ErrorCode.BAD_FRAME, `${op}: "id" must be an unsigned integer up to 2^53−1`);
   return id;
 }
 
@@ -81,7 +81,8 @@ export function checkEvent(event: unknown, index: number, limits: Limits, id: nu
     );
   }
   if (e.ts !== undefined && (typeof e.ts !== 'number' || !Number.isFinite(e.ts))) {
-    throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}].ts must be a finite number`, id, index);
+    const problem = typeof e.ts === 'bigint' ? BEYOND_SAFE : 'must be a finite number';
+    throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}].ts ${problem}`, id, index);
   }
   if (e.data !== undefined) {
     if (!isPlainObject(e.data)) throw new ProtocolError(ErrorCode.BAD_EVENT, `events[${index}].data must be a map`, id, index);
@@ -96,6 +97,9 @@ export function checkEvent(event: unknown, index: number, limits: Limits, id: nu
   return checkKey(e.key, limits, id, `events[${index}].key`, index);
 }
 
+/** What is wrong with a 64-bit integer left a BigInt by decodeFrame. */
+const BEYOND_SAFE = 'is an integer beyond ±(2^53−1), which a number cannot hold exactly (send it as a string)';
+
 /** Why a data value is not storable (null when it is): JSON-like values only, bounded depth. */
 function dataProblem(value: unknown, depth: number, maxDepth: number, path: string): string | null {
   switch (typeof value) {
@@ -105,7 +109,7 @@ function dataProblem(value: unknown, depth: number, maxDepth: number, path: stri
     case 'number':
       return Number.isFinite(value) ? null : `${path} must be a finite number`;
     case 'bigint':
-      return `${path} is an integer outside ±2^53 (not representable exactly)`;
+      return `${path} ${BEYOND_SAFE}`;
     case 'object': {
       if (value === null) return null;
       if (depth > maxDepth) return `${path} nests deeper than maxDataDepth ${maxDepth}`;
@@ -145,7 +149,7 @@ export const MAX_PRODUCER_BYTES = 256;
 
 export function checkHello(message: Record<string, unknown>): HelloMessage {
   const id = requestId(message);
-  if (message.id !== undefined && id === null) throw new ProtocolError(ErrorCode.BAD_FRAME, 'hello: "id" must be an unsigned integer');
+  if (message.id !== undefined && id === null) throw new ProtocolError(ErrorCode.BAD_FRAME, 'hello: "id" must be an unsigned integer up to 2^53−1');
   checkFields(message, 'hello', id, ['producer']);
   const producer = message.producer;
   if (

@@ -77,14 +77,15 @@ export class BinaryWriter {
   /**
    * Standard MessagePack of a plain object's own enumerable properties (a map), in one pass over
    * them: the entries are written after a one-byte header, which is patched once they are counted
-   * (and, for 16 entries or more, widened by moving the entries up).
+   * (and, for 16 entries or more, widened by moving the entries up). Undefined properties are left
+   * out, as JSON.stringify leaves them out (msgpackr would write its own extension for them).
    */
   msgpackMap(map: Record<string, unknown>): void {
     this.ensure(1);
     const headerAt = this.length++;
     let size = 0;
     for (const name in map) {
-      if (!Object.hasOwn(map, name)) continue;
+      if (!Object.hasOwn(map, name) || map[name] === undefined) continue;
       this.msgpackString(name);
       this.msgpackValue(map[name]);
       size++;
@@ -121,7 +122,8 @@ export class BinaryWriter {
       case 'boolean':
         return this.u8(value ? 0xc3 : 0xc2);
       default:
-        if (value === null) return this.u8(0xc0);
+        // undefined (an array hole) is nil, as JSON.stringify makes it null.
+        if (value === null || value === undefined) return this.u8(0xc0);
         if (Array.isArray(value)) {
           this.msgpackArrayHeader(value.length);
           for (let i = 0; i < value.length; i++) this.msgpackValue(value[i]);
@@ -185,6 +187,14 @@ export class BinaryWriter {
         this.view.setInt32(at + 1, value);
         this.length += 5;
       }
+    } else if (Number.isSafeInteger(value)) {
+      // An integer stays one on the wire (encoders in other languages tell ints from floats),
+      // in the same 9 bytes a float64 takes.
+      const high = Math.floor(value / 0x1_0000_0000);
+      buf[at] = value < 0 ? 0xd3 : 0xcf;
+      this.view.setInt32(at + 1, high);
+      this.view.setUint32(at + 5, value - high * 0x1_0000_0000);
+      this.length += 9;
     } else {
       buf[at] = 0xcb;
       this.view.setFloat64(at + 1, value);

@@ -1,7 +1,9 @@
 // MessagePack numbers and string headers read in place, for the readers that walk MessagePack bytes
 // themselves (the front end's pub scanner, the worker's flat merge and update reader) instead of
-// calling msgpackr. 64-bit integers are not covered: msgpackr may make them BigInts, so those
-// readers decline them.
+// calling msgpackr. Integers of every width are numbers (DESIGN.md, Interop): encoders in other
+// languages write any integer of 2^32 or more as uint64/int64. One beyond ±(2^53−1), which no
+// number holds exactly, reads as NaN, so the front end's readers decline it to the general path
+// (which refuses it, naming the field) and nothing past them ever meets one.
 
 /** Bytes the number whose head byte is `head` takes, head included; 0 when it is not one covered here. */
 export function numberBytes(head: number): number {
@@ -18,13 +20,18 @@ export function numberBytes(head: number): number {
     case 0xca:
       return 5;
     case 0xcb:
+    case 0xcf:
+    case 0xd3:
       return 9;
     default:
       return 0;
   }
 }
 
-/** The number at `at` (numberBytes(buf[at]) must be above 0 and in bounds). */
+/**
+ * The number at `at` (numberBytes(buf[at]) must be above 0 and in bounds); NaN for a 64-bit
+ * integer beyond ±(2^53−1).
+ */
 export function readNumber(buf: Uint8Array, view: DataView, at: number): number {
   const head = buf[at]!;
   if (head < 0x80) return head;
@@ -44,9 +51,21 @@ export function readNumber(buf: Uint8Array, view: DataView, at: number): number 
       return view.getInt32(at + 1);
     case 0xca:
       return view.getFloat32(at + 1);
-    default:
+    case 0xcb:
       return view.getFloat64(at + 1);
+    default:
+      return readInteger64(view, at + 1, head === 0xd3);
   }
+}
+
+/**
+ * The big-endian 64-bit integer at `at` as a number, NaN beyond ±(2^53−1). High word × 2^32 is
+ * exact in a double, and a sum that rounds stays beyond the safe range, so the test after it is exact.
+ */
+function readInteger64(view: DataView, at: number, signed: boolean): number {
+  const high = signed ? view.getInt32(at) : view.getUint32(at);
+  const value = high * 0x1_0000_0000 + view.getUint32(at + 4);
+  return Number.isSafeInteger(value) ? value : NaN;
 }
 
 /** Bytes of the header of the string whose head byte is `head`; 0 when it is not a string. */
@@ -84,7 +103,7 @@ export function collectionSize(buf: Uint8Array, view: DataView, at: number): num
 
 /**
  * Where the value at `at` ends; -1 when it holds something these readers do not cover (binary,
- * extensions, 64-bit integers, a map key that is not a string). Bounds are not checked: the bytes
+ * extensions, a map key that is not a string). Bounds are not checked: the bytes
  * are a frame the pub scanner accepted or a ring record the front end wrote.
  */
 export function valueEnd(buf: Uint8Array, view: DataView, at: number): number {

@@ -3,7 +3,7 @@
 // shape is known — a map of operator → map of path → value — and operator names and paths repeat
 // from event to event and are interned. Values are decoded by a small MessagePack reader covering
 // what the front end writes (nil, booleans, numbers, strings, arrays, maps with string keys);
-// anything else (binary, extensions, 64-bit integers) makes `read` return false and the caller
+// anything else (binary, extensions) makes `read` return false and the caller
 // decodes the document with msgpackr instead.
 import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength, valueEnd } from '../shared/msgpack-scalars.js';
 import { sameBytes } from '../shared/byte-ranges.js';
