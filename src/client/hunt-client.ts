@@ -3,7 +3,7 @@
 // re-send of unacknowledged pubs after a reconnect (exactly-once effects end to end), key and
 // prefix subscriptions that survive reconnects (recovering missed updates from the event log when
 // it holds them), `get`, and reconnects with exponential backoff and jitter.
-import { msgpack } from '../shared/msgpack.js';
+import { decodeServerMessage, encodeClientMessage } from './codec.js';
 import type { MetaRecord } from '../shared/metadata.js';
 
 export interface ClientEvent {
@@ -422,12 +422,10 @@ export class HuntClient {
   }
 
   private encode(message: Record<string, unknown>): string | Uint8Array {
-    return this.options.encoding === 'json' ? JSON.stringify(message) : msgpack.pack(message);
+    return encodeClientMessage(message, this.options.encoding);
   }
 
   private decode(data: unknown): ServerMessage | null {
-    if (typeof data === 'string') return JSON.parse(data) as ServerMessage;
-    if (data instanceof ArrayBuffer) return msgpack.unpack(new Uint8Array(data)) as ServerMessage;
-    return null;
+    return decodeServerMessage(data);
   }
 }
