@@ -1,0 +1,123 @@
+"""Real engine processes for the client's tests: `node dist/src/main/index.js` (built by `npm run
+build`) on port 0 with a temporary data directory, stopped or SIGKILLed by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+ENGINE_ENTRY = ROOT / "dist" / "src" / "main" / "index.js"
+LISTENING = re.compile(r'"port":(\d+)[^\n]*"msg":"listening on')
+
+
+class Engine:
+    """One engine process; its output is collected so a failed start says why."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str], port: int = 0) -> None:
+        node = os.environ.get("HUNT_NODE") or shutil.which("node")
+        if node is None:
+            raise RuntimeError("node is not on the PATH (set HUNT_NODE)")
+        if not ENGINE_ENTRY.exists():
+            raise RuntimeError(f"{ENGINE_ENTRY} is missing: run `npm run build` first")
+        self.data_dir = data_dir
+        self.env = env
+        full_env = {**os.environ, "HUNT_DATA_DIR": str(data_dir), "HUNT_PORT": str(port), "HUNT_LOG_LEVEL": "info", **env}
+        self.process = subprocess.Popen([node, str(ENGINE_ENTRY)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        started = threading.Event()
+        self.port = 0
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+                match = LISTENING.search(line)
+                if match and not started.is_set():
+                    self.port = int(match.group(1))
+                    started.set()
+            started.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not started.wait(30) or self.port == 0:
+            self.process.kill()
+            raise RuntimeError("the engine did not start:\n" + "".join(self.output))
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/stream"
+
+    def record(self, key: str) -> dict[str, Any] | None:
+        """GET /v1/keys/:key; None on 404."""
+        path = "/v1/keys/" + urllib.parse.quote(key, safe="")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Engines:
+    """Starts engines for a test and stops every one of them after it."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._all: list[Engine] = []
+
+    def start(self, env: dict[str, str] | None = None) -> Engine:
+        # A fixed port, not 0: the engine sets SO_REUSEADDR only on a fixed port, and a restart on
+        # the port must not be refused while the killed engine's connections sit in TIME_WAIT.
+        return self._track(Engine(self._tmp.mktemp("hunt"), {"HUNT_WORKERS": "2", **(env or {})}, free_port()))
+
+    def restart(self, engine: Engine) -> Engine:
+        """A new process on the engine's port and data directory (the old one must have exited)."""
+        return self._track(Engine(engine.data_dir, engine.env, engine.port))
+
+    def _track(self, engine: Engine) -> Engine:
+        self._all.append(engine)
+        return engine
+
+    def stop_all(self) -> None:
+        for engine in self._all:
+            engine.stop()
+
+
+@pytest.fixture
+def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
+    started = Engines(tmp_path_factory)
+    yield started
+    started.stop_all()
