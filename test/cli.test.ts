@@ -18,9 +18,9 @@ interface Run {
 }
 
 /** Runs `hunt ...args` (never spawnSync: the engine under test shares this event loop). */
-function hunt(args: string[], stdin = '', script = HUNT): Promise<Run> {
+function hunt(args: string[], stdin = '', script = HUNT, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
@@ -69,6 +69,26 @@ t.test('pub, get, tail and partition against a live engine', async (t) => {
 
   const partition = await hunt(['partition', 'player:ann', ...url]);
   t.same(JSON.parse(partition.stdout), { key: 'player:ann', partition: partitionOf('player:ann', 8), partitions: 8, worker: partitionOf('player:ann', 8) % 2 });
+});
+
+t.test('without --url the engine is found as it was started: HUNT_URL, or HUNT_HOST and HUNT_PORT', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_HOST: '0.0.0.0' });
+  t.teardown(() => engine.stop());
+  const port = String(engine.port);
+  t.equal((await hunt(['pub'], '{"key":"addr","type":"t"}\n', HUNT, { HUNT_PORT: port })).code, 0, 'pub with HUNT_PORT');
+  const byPort = await hunt(['get', 'addr'], '', HUNT, { HUNT_HOST: '0.0.0.0', HUNT_PORT: port });
+  t.equal(byPort.code, 0, byPort.stderr);
+  t.match(JSON.parse(byPort.stdout), { count: 1 }, 'a wildcard HUNT_HOST is dialled on loopback');
+  const byUrl = await hunt(['get', 'addr'], '', HUNT, { HUNT_URL: `ws://127.0.0.1:${port}/v1/stream`, HUNT_PORT: '1' });
+  t.equal(byUrl.code, 0, `HUNT_URL wins over HUNT_PORT: ${byUrl.stderr}`);
+  const flag = await hunt(['get', 'addr', '--url', `ws://127.0.0.1:${port}/v1/stream`], '', HUNT, { HUNT_URL: 'ws://127.0.0.1:1/v1/stream' });
+  t.equal(flag.code, 0, `--url wins over HUNT_URL: ${flag.stderr}`);
+  const badPort = await hunt(['get', 'addr'], '', HUNT, { HUNT_PORT: 'nine' });
+  t.equal(badPort.code, 2);
+  t.match(badPort.stderr, /^hunt: HUNT_PORT="nine": must be an integer from 1 to 65535/);
+  const badUrl = await hunt(['get', 'addr'], '', HUNT, { HUNT_URL: 'http://x' });
+  t.equal(badUrl.code, 2);
+  t.match(badUrl.stderr, /^hunt: HUNT_URL="http:\/\/x": must be a ws:\/\/ or wss:\/\/ URL/);
 });
 
 t.test('errors are one line and a non-zero exit code', async (t) => {

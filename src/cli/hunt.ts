@@ -6,12 +6,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HuntClient, HuntError } from '../client/index.js';
 import { ownerOf, partitionOf } from '../shared/partition.js';
 import { checkConfig } from './check-config.js';
+import { AddressError, engineStreamUrl } from './engine-url.js';
 import { publishLines } from './pub-command.js';
 
 class UsageError extends Error {}
 
 const CONNECTION_OPTIONS = {
-  url: { type: 'string', default: 'ws://127.0.0.1:9001/v1/stream' },
+  // Default: engineStreamUrl() (HUNT_URL, or HUNT_HOST/HUNT_PORT as the engine reads them).
+  url: { type: 'string' },
   token: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -187,7 +189,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (parsed.positionals.length !== command.positionals) throw new UsageError(`usage: ${command.usage}`);
-  return command.run(parsed.positionals, parsed.values);
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if ('url' in (command.options ?? {}) && values.url === undefined) {
+    try {
+      values.url = engineStreamUrl(process.env);
+    } catch (error) {
+      if (error instanceof AddressError) throw new UsageError(error.message);
+      throw error;
+    }
+  }
+  return command.run(parsed.positionals, values);
 }
 
 main(process.argv.slice(2)).then(

@@ -72,6 +72,9 @@ const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
 
 const nonEmpty = z.string().min(1, 'a non-empty string');
 
+/** Read by the CLI, not the engine (an env file shared by both must not warn about them). */
+const CLIENT_VARIABLES = new Set(['HUNT_URL']);
+
 /** Each entry: variable name → [schema for its string value, default as an env string]. */
 const SETTINGS = {
   HUNT_HOST: [nonEmpty, '127.0.0.1'],
@@ -148,7 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   if (problems.length > 0) throw new ConfigError(problems);
   const p = parsed as Parsed;
   const unknownVariables = Object.keys(env).filter(
-    (name) => name.startsWith('HUNT_') && !(name in SETTINGS),
+    (name) => name.startsWith('HUNT_') && !(name in SETTINGS) && !CLIENT_VARIABLES.has(name),
   );
   return {
     unknownVariables,
