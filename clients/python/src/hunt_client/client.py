@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, U
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.typing import Subprotocol
 
 from .codec import SUBPROTOCOLS, Encoding, decode, encode
 from .errors import HuntError
@@ -213,7 +214,8 @@ class HuntClient:
     async def get(self, key: str) -> dict[str, Any] | None:
         """A key's metadata record, or None if the key has none."""
         reply = await self._request({"op": "get", "key": key})
-        return reply["meta"]
+        meta: dict[str, Any] | None = reply["meta"]
+        return meta
 
     async def subscribe(self, key_or_prefix: str, on_update: UpdateHandler, *, prefix: bool = False) -> Callable[[], Awaitable[None]]:
         """Calls `on_update` with each committed change of a key (starting with its current record),
@@ -270,7 +272,7 @@ class HuntClient:
             try:
                 url = self._url
                 headers = {} if self._token is None else {"Authorization": f"Bearer {self._token}"}
-                async with connect(url, subprotocols=[SUBPROTOCOLS[self._encoding]], additional_headers=headers, max_size=MAX_FRAME_BYTES, open_timeout=10) as ws:
+                async with connect(url, subprotocols=[Subprotocol(SUBPROTOCOLS[self._encoding])], additional_headers=headers, max_size=MAX_FRAME_BYTES, open_timeout=10) as ws:
                     welcome = decode(await ws.recv())
                     if welcome.get("op") != "welcome":
                         raise HuntError("INTERNAL", f"expected the welcome, got {welcome!r}")
@@ -526,8 +528,8 @@ class HuntClient:
                 for waiter in batch.waiters:
                     _reject(waiter.future, error)
             self._queued.clear()
-            for waiter in self._idle_waiters:
-                _resolve(waiter, None)
+            for idle in self._idle_waiters:
+                _resolve(idle, None)
             self._idle_waiters.clear()
 
     def _fail_requests(self, error: HuntError) -> None:

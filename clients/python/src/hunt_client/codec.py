@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, Mapping
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 Encoding = Literal["msgpack", "json"]
 
@@ -20,7 +20,8 @@ SUBPROTOCOLS: dict[Encoding, str] = {"msgpack": "hunt.v1.msgpack", "json": "hunt
 def encode(message: Mapping[str, Any], encoding: Encoding) -> bytes | str:
     """The frame of a client message: bytes (binary frame) for msgpack, str (text frame) for json."""
     if encoding == "msgpack":
-        return msgpack.packb(message)
+        frame: bytes = msgpack.packb(message)
+        return frame
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
