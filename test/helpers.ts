@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Packr } from 'msgpackr';
@@ -148,4 +149,20 @@ export function runEngineToExit(env: Record<string, string>): { status: number |
     timeout: 20_000,
   });
   return { status: result.status, stdout: result.stdout };
+}
+
+/**
+ * A free port to start an engine on when the test restarts it on the same port: uWS sets
+ * SO_REUSEADDR only on a fixed port, so a restart on a port first taken as 0 is refused while the
+ * old connections sit in TIME_WAIT.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

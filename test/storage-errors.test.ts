@@ -1,13 +1,17 @@
-// Storage failures: the engine process hits its file-size limit (RLIMIT_FSIZE, lowered from outside
-// with prlimit, as a full disk would): the pubs whose batch cannot be written get STORAGE and are
-// not applied, reads and the health checks keep working, and once the limit is raised new pubs are
-// acked again. Nothing is acked that was not stored.
+// Storage failures. A failed write (the engine process hits its file-size limit, RLIMIT_FSIZE,
+// lowered from outside with prlimit, as a full disk would): the pubs whose batch cannot be written
+// get STORAGE and are not applied, reads and the health checks keep working, and once the limit is
+// raised new pubs are acked again. A failed fsync in sync mode (a test-only fault, as an I/O error
+// would make it): the batch is committed but maybe not on disk, so the engine answers neither ack
+// nor STORAGE; it closes its connections (1011) and stops, and an idempotent producer's re-sends
+// after the restart apply exactly once. Nothing is acked that was not stored.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { startEngineProcess } from '../native-bench/engine-process.js';
-import { getKey, httpGet, tempDir, TestClient } from './helpers.js';
+import { HuntClient, HuntError } from '../src/client/index.js';
+import { freePort, getKey, httpGet, startEngine, tempDir, TestClient } from './helpers.js';
 
 function setFileSizeLimit(pid: number, soft: string): void {
   // Only the soft limit moves, so raising it again needs no privilege.
@@ -51,3 +55,42 @@ for (const durability of ['async', 'sync']) {
     t.match(engine.output(), /batch commit failed; its events are not applied/, 'the failure is logged');
   });
 }
+
+t.test('sync: an fsync failure stops the engine without an answer; re-sends after the restart apply once', async (t) => {
+  const dataDir = tempDir(t);
+  const port = String(await freePort());
+  const env = { HUNT_DATA_DIR: dataDir, HUNT_PORT: port, HUNT_DURABILITY: 'sync', HUNT_WORKERS: '1', HUNT_BATCH_MAX_EVENTS: '200', HUNT_SHUTDOWN_TIMEOUT_MS: '500' };
+  const fired = new SharedArrayBuffer(4);
+  let fatal: Error | null = null;
+  const first = await startEngine(env, { workerFault: { point: 'flush', batch: 4, fired }, onFatal: (error) => (fatal = error) });
+  const watcher = await TestClient.connect(first.port);
+  const client = await HuntClient.connect({ url: `ws://127.0.0.1:${port}/v1/stream`, producer: 'fsync-test', lingerMs: 1, maxBatchEvents: 25, backoff: { initialMs: 20, maxMs: 100 } });
+  t.teardown(() => client.close());
+
+  const keys = 17;
+  const events = 4000;
+  const failures: string[] = [];
+  let dups = 0;
+  const publishes = Array.from({ length: events }, (_, i) =>
+    client.publish({ key: `k${i % keys}`, type: 'tick' }).then(
+      (result) => void (dups += result.dup ? 1 : 0),
+      (error: HuntError) => void failures.push(error.code),
+    ),
+  );
+  const deadline = Date.now() + 20_000;
+  while (fatal === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.equal(new Int32Array(fired)[0], 1, 'the fault fired');
+  t.match(fatal, { message: /partition worker 0: storage: fsync failed: test fault: EIO/ }, 'the engine reported a fatal storage failure');
+  t.same(await watcher.closed, { code: 1011, reason: 'the engine stopped after a fault; re-send unacknowledged pubs once it is back' }, 'connections are closed with 1011');
+  t.same(failures, [], 'no publish was answered STORAGE (nor anything else) for the batch whose fsync failed');
+
+  await first.stop();
+  const second = await startEngine(env);
+  t.teardown(() => second.stop());
+  await Promise.all(publishes);
+  t.same(failures, [], 'after the restart every publish was acknowledged');
+  t.ok(dups > 0, `${dups} re-sent publishes were answered dup: their batch had been committed before its fsync failed`);
+  let total = 0;
+  for (let k = 0; k < keys; k++) total += (await getKey(second.port, `k${k}`)).body.count as number;
+  t.equal(total, events, 'each event applied exactly once: the committed batch is a dup on re-send, the rest applied');
+});

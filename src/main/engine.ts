@@ -20,7 +20,7 @@ import { SubscriptionRegistry } from './subscriptions.js';
 import { LogFollows } from './log-follows.js';
 import { createInterest } from '../shared/interest.js';
 import { decodeMeta } from '../shared/meta-codec.js';
-import type { ProgressRecord } from '../shared/progress-record.js';
+import { ProgressKind, type ProgressRecord } from '../shared/progress-record.js';
 import { WorkerStats } from '../shared/worker-stats.js';
 import { tlsProblems } from './tls.js';
 import { Router } from './router.js';
@@ -37,14 +37,21 @@ const PROGRESS_WAIT_MS = 1000;
 const PRODUCER_EXPIRY_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface EngineHooks {
-  /** Called when the engine cannot go on safely (a worker keeps dying). */
+  /**
+   * Called when the engine cannot go on safely (a worker keeps dying, an fsync failed), after it
+   * stopped taking pubs and acking and closed every connection (1011); `npm start` exits with 1.
+   */
   onFatal(error: Error): void;
   /** Tests only: kill worker 0's thread once at a chosen point of a batch. */
   workerFault?: WorkerFault;
 }
 
+/** WebSocket close code when the engine stops after a fault (RFC 6455: an unexpected condition). */
+export const FAILED_CLOSE_CODE = 1011;
+
 export class Engine {
   private pumping = true;
+  private failed = false;
   private stopped: Promise<void> | null = null;
   private readonly expiryTimer: NodeJS.Timeout;
 
@@ -63,6 +70,7 @@ export class Engine {
     readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
     private readonly retiredRouteMatches: Map<string, number>,
+    private readonly hooks: EngineHooks,
     private readonly log: Logger,
   ) {
     this.expiryTimer = setInterval(() => producers.expire(Date.now()), PRODUCER_EXPIRY_INTERVAL_MS).unref();
@@ -172,12 +180,12 @@ export class Engine {
       const port = await server.listen();
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
-      const pool = new PartitionWorkerPool(tasks, log, hooks.onFatal, () => {
+      const pool = new PartitionWorkerPool(tasks, log, (error) => engine.fail(error), () => {
         metrics?.workerRestarts.inc();
         subscriptions.dropAll('a partition worker restarted; updates may have been missed');
       });
       pool.start();
-      engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, retiredRouteMatches, log);
+      engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, retiredRouteMatches, hooks, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
@@ -197,6 +205,12 @@ export class Engine {
   private async pumpProgress(channel: PartitionChannel): Promise<void> {
     let reported = false;
     const onReport = (report: ProgressRecord) => {
+      // After a fault nothing more is acked: a later report may cover what the fault left unknown.
+      if (this.failed) return;
+      if (report.kind === ProgressKind.Fatal) {
+        this.fail(new Error(`partition worker ${channel.worker}: ${report.message}`));
+        return;
+      }
       reported = true;
       this.tracker.onProgress(channel.worker, report);
     };
@@ -248,6 +262,22 @@ export class Engine {
       peakBacklogBytes: c.peakBacklogBytes,
       notices: c.notices,
     }));
+  }
+
+  /**
+   * The engine cannot go on safely: it takes no more pubs, acks nothing more (a pub whose fate is
+   * unknown gets no answer: its client re-sends it after reconnecting, and an idempotent producer's
+   * re-send applies once), closes every connection with 1011, and calls the fatal hook.
+   */
+  fail(error: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.pumping = false;
+    this.server.ready = false;
+    this.ingest.draining = true;
+    this.server.stopListening();
+    this.server.closeConnections(FAILED_CLOSE_CODE, 'the engine stopped after a fault; re-send unacknowledged pubs once it is back');
+    this.hooks.onFatal(error);
   }
 
   /** Idempotent orderly stop; resolves when storage is closed. */

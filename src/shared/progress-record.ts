@@ -13,6 +13,11 @@ export const enum ProgressKind {
   Failed = 2,
   /** A key's metadata record changed (a NoticeRecord, not a ProgressRecord). */
   Notice = 3,
+  /**
+   * Records in (from, through] are committed, but whether they are on disk is unknown (the fsync
+   * failed): the engine must stop rather than ack them or refuse them (`message` says why).
+   */
+  Fatal = 4,
 }
 
 export const NOTICE_HEADER_BYTES = 12;

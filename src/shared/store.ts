@@ -9,10 +9,15 @@
 //   producers   [partition, producer name] → ProducerState (highest applied seq, last write time)
 //   log         [partition, offset] → what the partition applied (event-log.ts), when retention is on
 //
-// The environment is opened with noSync: commits never fsync on their own. Durability is the
-// workers' job: in `sync` mode a worker calls flushToDisk() after its commits and acks only when
-// that completes, so one fsync covers every commit before it (group commit), and the next batch is
-// applied while the previous one is being flushed.
+// The environment is opened with MDB_NOMETASYNC (lmdb-js `noMetaSync`), in both durability modes.
+// LMDB's documentation: a commit then flushes its data pages (fdatasync) and writes the meta page
+// that points at them without flushing it; "this optimization maintains database integrity, but a
+// system crash may undo the last committed transaction". The meta page reaches the disk only after
+// the pages it points to, so a power loss leaves the previous or the new transaction, never a tree
+// that points at pages the disk does not have (MDB_NOSYNC, used before, promised that only on
+// filesystems that preserve write order, which ext4 does not). In `sync` mode a worker then calls
+// flushToDisk() (mdb_env_sync) and acks only when that completes, so the acked commit's meta page is
+// on disk too; the next batch is merged in memory meanwhile. docs/guarantees.md has the argument.
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeMeta } from './meta-codec.js';
@@ -56,7 +61,10 @@ export function lmdbPath(dataDir: string): string {
 
 /** Environment options; every thread (and the layout benchmark) opens LMDB with exactly these. */
 export const LMDB_ENV_OPTIONS = {
-  noSync: true,
+  noMetaSync: true,
+  // lmdb-js turns overlappingSync on by default on Linux; it applies to its asynchronous writes,
+  // not to the workers' transactionSync commits. Off, so the mode is exactly LMDB's NOMETASYNC.
+  overlappingSync: false,
   maxDbs: 8,
   // Applies when the environment is created. 16 KiB pages made random-key puts ~30% cheaper and
   // commits ~40% cheaper than 4 KiB ones here (fewer, shallower pages to copy on write).

@@ -25,13 +25,17 @@ export interface PartitionWorkerTask {
 }
 
 /**
- * A test-only fault: the worker thread exits at `point` of batch number `batch`, once per engine
- * (`fired` is shared by the thread and its replacements). Only Engine.start's hooks can set it;
- * no setting or environment variable reaches it.
+ * A test-only fault at `point` of batch number `batch`, once per engine (`fired` is shared by the
+ * thread and its replacements). Only Engine.start's hooks can set it; no setting or environment
+ * variable reaches it.
  */
 export interface WorkerFault {
-  /** mid-drain: with part of the batch applied in memory; after-commit: committed, not released. */
-  point: 'mid-drain' | 'after-commit';
+  /**
+   * mid-drain: the thread exits with part of the batch applied in memory; after-commit: it exits
+   * with the batch committed, not released; flush (sync mode): the fsync after the batch's commit
+   * fails, as a disk's I/O error would make it.
+   */
+  point: 'mid-drain' | 'after-commit' | 'flush';
   batch: number;
   /** Int32Array[1] over it: 0 until the fault fired. */
   fired: SharedArrayBuffer;

@@ -7,6 +7,12 @@
 // partition offset; the offset of the last applied event is committed with the batch. A replacement
 // loop re-reads unreleased records and skips those whose offset is already applied, so nothing is
 // lost and nothing is applied twice.
+//
+// A failed commit is a failed batch (nothing of it applied: its pubs get STORAGE). A failed fsync
+// in `sync` mode is not: the batch is committed and visible, but whether it is on disk is unknown
+// (after an I/O error the kernel may drop the dirty pages and a later fsync succeed anyway), so
+// neither an ack nor STORAGE would be true. The loop reports Fatal and stops; the engine closes its
+// connections and exits, and idempotent producers re-send with their seqs after the restart.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { EventRecordReader, RecordKind } from '../shared/event-record.js';
 import type { Logger } from '../shared/logger.js';
@@ -72,6 +78,8 @@ export class PartitionLoop {
 
   // sync durability: the fsync of the last commit, if it is still running.
   private flushInFlight: Promise<void> | null = null;
+  /** Set once an fsync failed: nothing more is applied or reported (see the file's comment). */
+  private halted = false;
   /** Records reported to the front end so far (u32, wrapping), the `from` of the next report. */
   private reportedThrough: number;
 
@@ -95,10 +103,10 @@ export class PartitionLoop {
 
   async run(): Promise<PartitionWorkerResult> {
     // A predecessor may have committed records without reporting them: make them durable, report.
-    if (this.task.durability === 'sync') await flushToDisk(this.store);
-    await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.reportedThrough, message: '' });
+    if (this.task.durability === 'sync') await this.flushAndReport(this.reportedThrough, null);
+    else await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.reportedThrough, message: '' });
     let idleTurns = 0;
-    for (;;) {
+    while (!this.halted) {
       // Read before draining: the producer publishes everything before it closes the ring.
       const closed = this.inbound.isClosed();
       let drained = this.drainBatch();
@@ -109,6 +117,7 @@ export class PartitionLoop {
         // with fsyncs in both throughput (~630k vs ~520k events/s) and tail latency at equal load.
         if (this.flushInFlight !== null) {
           await this.flushInFlight;
+          if (this.halted) break;
           drained += this.drainBatch();
         }
         // async group commit under light load: a commit costs about the same for 100 events as
@@ -134,6 +143,9 @@ export class PartitionLoop {
       else await this.inbound.waitForData(IDLE_WAIT_MS);
     }
     if (this.flushInFlight !== null) await this.flushInFlight;
+    // Halted: held here until the engine stops (it closes the ring), never returning early, which
+    // would make the supervisor start a loop that reports what this one could not.
+    while (this.halted && !this.inbound.isClosed()) await this.inbound.waitForData(IDLE_WAIT_MS);
     return { worker: this.task.worker, batches: this.batch, events: this.events };
   }
 
@@ -197,12 +209,19 @@ export class PartitionLoop {
     this.operationErrors.length = 0;
   }
 
-  /** The test-only fault hook (worker-task.ts, WorkerFault): ends this thread once, at its point. */
-  private maybeFault(point: WorkerFault['point']): void {
+  /**
+   * The test-only fault hook (worker-task.ts, WorkerFault), once, at its point: ends this thread,
+   * or at `flush` throws the error a failed fsync would.
+   */
+  private maybeFault(point: WorkerFault['point'], batch = this.batch): void {
     const fault = this.task.fault;
-    if (fault === undefined || fault.point !== point || fault.batch !== this.batch) return;
+    if (fault === undefined || fault.point !== point || fault.batch !== batch) return;
     if (Atomics.compareExchange(new Int32Array(fault.fired), 0, 0, 1) !== 0) return;
-    this.log.warn({ point, batch: this.batch }, 'test fault: ending this worker thread');
+    if (point === 'flush') {
+      this.log.warn({ point, batch }, 'test fault: failing this fsync');
+      throw new Error('test fault: EIO: i/o error, fsync');
+    }
+    this.log.warn({ point, batch }, 'test fault: ending this worker thread');
     process.exit(70);
   }
 
@@ -301,7 +320,7 @@ export class PartitionLoop {
       await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
       this.reportedThrough = through;
     } else {
-      this.flushInFlight = this.flushAndReport(through, started);
+      this.flushInFlight = this.flushAndReport(through, started, this.batch - 1);
     }
   }
 
@@ -336,19 +355,26 @@ export class PartitionLoop {
     notices.length = 0;
   }
 
-  /** fsyncs everything committed so far, then reports it (or its failure) to the front end. */
-  private async flushAndReport(through: number, commitStarted: number): Promise<void> {
+  /**
+   * fsyncs everything committed so far (through batch `batch`; -1: a predecessor's), then reports
+   * it; a failed fsync halts the loop and reports Fatal (see the file's comment).
+   */
+  private async flushAndReport(through: number, commitStarted: number | null, batch = -1): Promise<void> {
     const from = this.reportedThrough;
     try {
       await flushToDisk(this.store);
-      this.stats.commitSeconds.observe((performance.now() - commitStarted) / 1000);
-      await this.sendNotices();
-      await this.report({ kind: ProgressKind.Done, from, through, message: '' });
+      this.maybeFault('flush', batch);
     } catch (error) {
+      this.halted = true;
       this.notices.length = 0;
-      this.log.error({ err: error }, 'fsync failed; the covered events are not acknowledged');
-      await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: fsync failed: ${(error as Error).message}` });
+      this.log.fatal({ err: error }, 'fsync failed: committed batches may not be on disk; this worker stops and the engine with it');
+      await this.report({ kind: ProgressKind.Fatal, from, through, message: `storage: fsync failed: ${(error as Error).message}` });
+      this.flushInFlight = null;
+      return;
     }
+    if (commitStarted !== null) this.stats.commitSeconds.observe((performance.now() - commitStarted) / 1000);
+    await this.sendNotices();
+    await this.report({ kind: ProgressKind.Done, from, through, message: '' });
     this.reportedThrough = through;
     this.flushInFlight = null;
   }
