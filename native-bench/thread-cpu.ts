@@ -4,7 +4,7 @@
 // async) against a fresh engine for the default merge and for each routes file given, and each
 // run's CPU time (from /proc, per thread) divided by the events acknowledged. Runs are interleaved
 // (default, file 1, …, default, …) and each figure is the median of the repeats. Used to split the
-// routes' cost between the front end and the workers (README, Routes performance).
+// routes' cost between the front end and the workers (docs/performance.md, Routes).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

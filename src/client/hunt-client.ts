@@ -60,7 +60,7 @@ export interface Update {
 
 export class HuntError extends Error {
   constructor(
-    /** An engine error code (README), or DISCONNECTED / CLOSED from the client. */
+    /** An engine error code (docs/protocol.md), or DISCONNECTED / CLOSED / FENCED from the client. */
     readonly code: string,
     message: string,
   ) {

@@ -20,10 +20,11 @@ export function copyBytes(from: Uint8Array, start: number, end: number, to: Uint
 
 /**
  * copyBytes into a target whose DataView the caller keeps (a ring, a log segment, a writer's
- * buffer): from WORD_COPY_BYTES up it copies four bytes at a time, measured 2-3x faster than the
- * byte loop at 16-128 bytes and than set() on a subarray, which allocates. The source's view comes
- * from a few kept for the last arrays copied from: the callers copy from few (a pub's frame, the
- * fan-out keys, a writer's buffer, a ring).
+ * buffer): from WORD_COPY_BYTES up it copies four bytes at a time, faster than the byte loop and
+ * than set() on a subarray, which allocates (measured:
+ * docs/performance.md#measurements-behind-design-decisions). The source's view comes from a few
+ * kept for the last arrays copied from: the callers copy from few (a pub's frame, the fan-out keys,
+ * a writer's buffer, a ring).
  */
 export function copyBytesInto(from: Uint8Array, start: number, end: number, to: Uint8Array, toView: DataView, at: number): number {
   const length = end - start;

@@ -50,10 +50,10 @@ export const LMDB_MAX_KEY_BYTES = 1900;
 export const DEFAULT_PARTITIONS = 64;
 
 /**
- * Partition workers by default: one per core, at most 4. The front end costs ~0.4 µs of CPU per
- * event against ~1 µs in a worker, so the workers need the cores more than it does (on 2 cores, 2
- * workers beat 1 by 6–13% in both modes); past about 3 workers the single front end and LMDB's
- * single writer are the limits (native-bench/scaling.ts), so more would only hold rings and caches.
+ * Partition workers by default: one per core, at most 4. A worker costs more CPU per event than the
+ * front end, so the workers need the cores more than it does; past about 3 workers the single
+ * front end and LMDB's single writer are the limits, so more would only hold rings and caches
+ * (measured: docs/performance.md#measurements-behind-design-decisions).
  */
 const defaultWorkers = Math.min(os.availableParallelism(), 4);
 
@@ -120,6 +120,22 @@ const SETTINGS = {
 } as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
 
 type SettingName = keyof typeof SETTINGS;
+
+/** Defaults that are not one literal value, as the settings reference (docs/operations.md) words them. */
+const DESCRIBED_DEFAULTS: Partial<Record<SettingName, string>> = {
+  HUNT_WORKERS: 'cores, at most 4', // defaultWorkers
+  HUNT_PARTITIONS: String(DEFAULT_PARTITIONS), // for a new data directory
+};
+
+/**
+ * Every setting with its default as the settings reference must state it ('unset' for none);
+ * test/docs.test.ts holds docs/operations.md to it.
+ */
+export function documentedDefaults(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(SETTINGS).map(([name, [, fallback]]) => [name, DESCRIBED_DEFAULTS[name as SettingName] ?? (fallback === '' ? 'unset' : fallback)]),
+  );
+}
 type Parsed = { [K in SettingName]: z.output<(typeof SETTINGS)[K][0]> };
 
 export class ConfigError extends Error {

@@ -2,8 +2,8 @@
 // (writers): lmdb-js shares one native environment per path inside a process, and it requires the
 // same options in every thread.
 //
-// One environment holds every partition (see README, "Storage layout", for the measurement behind
-// this choice):
+// One environment holds every partition (docs/performance.md, "Storage layout", has the
+// measurement behind this choice):
 //   meta        user key (string)  → MetaRecord (meta-codec.ts)
 //   partitions  partition (uint32) → offset of the last event applied to it
 //   producers   [partition, producer name] → ProducerState (highest applied seq, last write time)
@@ -66,8 +66,9 @@ export const LMDB_ENV_OPTIONS = {
   // not to the workers' transactionSync commits. Off, so the mode is exactly LMDB's NOMETASYNC.
   overlappingSync: false,
   maxDbs: 8,
-  // Applies when the environment is created. 16 KiB pages made random-key puts ~30% cheaper and
-  // commits ~40% cheaper than 4 KiB ones here (fewer, shallower pages to copy on write).
+  // Applies when the environment is created. 16 KiB pages make random-key puts and commits cheaper
+  // than 4 KiB ones (fewer, shallower pages to copy on write; measured:
+  // docs/performance.md#measurements-behind-design-decisions).
   pageSize: 16384,
   // 1 GiB to start; lmdb-js grows the map when it fills.
   mapSize: 2 ** 30,

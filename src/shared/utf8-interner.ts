@@ -1,8 +1,9 @@
 // Turns short UTF-8 byte ranges that repeat (event types, field names, low-cardinality string
 // values such as zones or hunt ids) into one shared string each, so the hot path neither allocates
 // a new string per event nor makes V8 internalise a fresh one every time it is used as a property
-// name. A hit also skips Buffer's utf8Slice, a C++ call measured at 70-110 ns even for two bytes. A
-// miss decodes the bytes and takes their slot, the slot's string moving to the slot's pair.
+// name. A hit also skips Buffer's utf8Slice, a C++ call that costs more than the lookup even for
+// two bytes (measured: docs/performance.md#measurements-behind-design-decisions). A miss decodes
+// the bytes and takes their slot, the slot's string moving to the slot's pair.
 //
 // Each slot's bytes live in one pooled array (MAX_BYTES per slot), so a miss copies a few bytes
 // instead of allocating: ranges that never repeat (player keys as values) cost little extra.

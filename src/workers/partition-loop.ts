@@ -113,8 +113,9 @@ export class PartitionLoop {
       if (drained > 0) {
         // sync: the next commit waits for the fsync of the last one, but the batch is drained and
         // merged in memory meanwhile. Events arriving during the wait join the batch, and LMDB
-        // writes each touched page once per commit: measured here, this beat overlapping commits
-        // with fsyncs in both throughput (~630k vs ~520k events/s) and tail latency at equal load.
+        // writes each touched page once per commit: this beat overlapping commits with fsyncs in
+        // both throughput and tail latency (measured:
+        // docs/performance.md#measurements-behind-design-decisions).
         if (this.flushInFlight !== null) {
           await this.flushInFlight;
           if (this.halted) break;
@@ -123,8 +124,7 @@ export class PartitionLoop {
         // async group commit under light load: a commit costs about the same for 100 events as
         // for a few thousand (LMDB copies every touched page), so a small batch waits up to
         // GROUP_COMMIT_WAIT_MS for more. In sync mode the wait for the previous fsync already
-        // gathers the batch; waiting more there only added latency (p99 at 275k events/s: median
-        // ~59 ms with the wait, ~31 ms without, four runs each).
+        // gathers the batch; waiting more there only added latency (measured: the same page).
         const deadline = performance.now() + GROUP_COMMIT_WAIT_MS;
         while (this.task.durability === 'async' && drained < GROUP_COMMIT_EVENTS && !closed) {
           const left = deadline - performance.now();
