@@ -78,8 +78,13 @@ interface Waiter {
 
 interface Batch {
   id: number;
+  /** Given when the pub is first sent (0 until then), so pubs go out in seq order whatever is retried. */
   seq: number;
+  /** It was in flight when a connection dropped: it may have been applied, so only its own seq may carry it. */
+  uncertain: boolean;
   events: ClientEvent[];
+  /** Encoded size of the events, for the engine's frame limit. */
+  bytes: number;
   waiters: Waiter[];
 }
 
@@ -94,9 +99,13 @@ interface Subscription {
 interface Welcome {
   maxInFlight: number;
   maxEventsPerPub: number;
+  maxPayloadBytes: number;
   partitions: number;
   durability: string;
 }
+
+/** Bytes of a pub frame besides its events: op, id, seq and the array header, with room to spare. */
+const PUB_ENVELOPE_BYTES = 64;
 
 type ServerMessage = Record<string, any>;
 
@@ -132,6 +141,8 @@ export class HuntClient {
   private readonly subscriptions = new Set<Subscription>();
   private ready: Promise<void>;
   private markReady!: () => void;
+  /** The connection is welcomed and, for a producer, its hello answered: pubs may go out. */
+  private isReady = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly options: Required<Omit<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>> & Pick<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>;
 
@@ -152,22 +163,36 @@ export class HuntClient {
     return this.welcome;
   }
 
-  /** Publishes events; resolves once the engine acknowledged the pub that carried them. */
+  /**
+   * Publishes events; resolves once the engine acknowledged the pub that carried them. A pub
+   * holds at most `maxBatchEvents` events and fits the engine's `maxPayloadBytes`: a larger
+   * publish is split, and an event too large for any frame is refused (TOO_LARGE) before sending.
+   */
   publish(events: ClientEvent | ClientEvent[]): Promise<PublishResult> {
     if (this.closed) return Promise.reject(new HuntError('CLOSED', 'the client is closed'));
     const list = Array.isArray(events) ? events : [events];
     const invalid = list.findIndex((event) => shapeProblem(event) !== null);
     if (invalid >= 0) return Promise.reject(new HuntError('BAD_EVENT', `events[${invalid}]: ${shapeProblem(list[invalid]!)}`));
     const max = Math.min(this.options.maxBatchEvents, this.welcome?.maxEventsPerPub ?? Infinity);
-    if (list.length > max) {
-      const parts: Promise<PublishResult>[] = [];
-      for (let i = 0; i < list.length; i += max) parts.push(this.publish(list.slice(i, i + max)));
-      return Promise.all(parts).then((results) => ({ dup: results.every((r) => r.dup) }));
+    const budget = (this.welcome?.maxPayloadBytes ?? Infinity) - PUB_ENVELOPE_BYTES;
+    const sizes = list.map((event) => encodeClientMessage(event as unknown as Record<string, unknown>, this.options.encoding).length);
+    const huge = sizes.findIndex((size) => size > budget);
+    if (huge >= 0) return Promise.reject(new HuntError('TOO_LARGE', `events[${huge}] is ${sizes[huge]} bytes encoded; the engine takes pubs of at most ${this.welcome!.maxPayloadBytes} bytes (maxPayloadBytes)`));
+    const parts = splitPub(sizes, max, budget);
+    if (parts.length > 1) {
+      return Promise.all(parts.map(([from, to]) => this.publishPart(list.slice(from, to), sizes.slice(from, to), max, budget))).then((results) => ({ dup: results.every((r) => r.dup) }));
     }
+    return this.publishPart(list, sizes, max, budget);
+  }
+
+  /** Adds events that fit one pub to the pub being formed (forming it first if they do not fit). */
+  private publishPart(list: ClientEvent[], sizes: number[], max: number, budget: number): Promise<PublishResult> {
+    const bytes = sizes.reduce((sum, size) => sum + size, 0);
     return new Promise((resolve, reject) => {
-      if (this.forming !== null && this.forming.events.length + list.length > max) this.formBatch();
-      this.forming ??= { id: 0, seq: 0, events: [], waiters: [] };
+      if (this.forming !== null && (this.forming.events.length + list.length > max || this.forming.bytes + bytes > budget)) this.formBatch();
+      this.forming ??= { id: 0, seq: 0, uncertain: false, events: [], bytes: 0, waiters: [] };
       for (const event of list) this.forming.events.push(event);
+      this.forming.bytes += bytes;
       this.forming.waiters.push({ resolve, reject, events: list.length });
       if (this.forming.events.length >= max) this.formBatch();
       else this.lingerTimer ??= setTimeout(() => this.formBatch(), this.options.lingerMs);
@@ -244,7 +269,7 @@ export class HuntClient {
   }
 
   private async onWelcome(message: ServerMessage): Promise<void> {
-    this.welcome = { maxInFlight: message.maxInFlight, maxEventsPerPub: message.maxEventsPerPub, partitions: message.partitions, durability: message.durability };
+    this.welcome = { maxInFlight: message.maxInFlight, maxEventsPerPub: message.maxEventsPerPub, maxPayloadBytes: message.maxPayloadBytes, partitions: message.partitions, durability: message.durability };
     this.attempts = 0;
     if (this.options.producer !== undefined) {
       const ack = await this.request({ op: 'hello', producer: this.options.producer }, true);
@@ -252,6 +277,7 @@ export class HuntClient {
       this.nextSeq = Math.max(this.nextSeq, (ack.seq as number) + 1);
     }
     for (const subscription of this.subscriptions) void this.request(this.subMessage(subscription), true).catch(() => {});
+    this.isReady = true;
     this.markReady();
     this.pump();
   }
@@ -296,8 +322,13 @@ export class HuntClient {
     if (message.op === 'ack') {
       for (const waiter of batch.waiters) waiter.resolve({ dup: message.dup === true });
     } else if (message.code === 'OVERLOADED' || message.code === 'SHUTTING_DOWN') {
-      // Not applied: send it again later, before the pubs formed after it.
+      // Not applied: send it again later, before the pubs formed after it. Its seq was not taken,
+      // but this connection may have taken higher ones since, so it goes out with a fresh seq -
+      // unless an earlier connection may have applied it: then only its own seq is safe, and only
+      // on a new connection (where re-sends start over in seq order).
       this.queued.unshift(batch);
+      if (!batch.uncertain) batch.seq = 0;
+      else if (this.options.producer !== undefined) this.ws?.close(1000, 'retrying a re-sent pub on a new connection');
       setTimeout(() => this.pump(), this.backoffMs(1));
     } else if (typeof message.index === 'number' && batch.waiters.length > 1) {
       this.dropInvalid(batch, message.index, new HuntError(message.code, message.message));
@@ -311,10 +342,10 @@ export class HuntClient {
   /**
    * A pub was refused for one event (`index`), so nothing of it was applied: that event's publish
    * fails, and the other publishes batched with it go again as a new pub, after those already
-   * queued (with a new seq, which must be above every seq sent before it).
+   * queued (with a new seq when sent).
    */
   private dropInvalid(batch: Batch, index: number, error: HuntError): void {
-    const rest: Batch = { id: 0, seq: this.nextSeq++, events: [], waiters: [] };
+    const rest: Batch = { id: 0, seq: 0, uncertain: false, events: [], bytes: batch.bytes, waiters: [] };
     let first = 0;
     for (const waiter of batch.waiters) {
       if (index >= first && index < first + waiter.events) waiter.reject(error);
@@ -337,15 +368,19 @@ export class HuntClient {
       this.requests.clear();
       return;
     }
+    this.isReady = false;
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     const lost = new HuntError('DISCONNECTED', `connection lost (${code} ${reason}) before the engine acknowledged this`);
     for (const [, request] of this.requests) request.reject(lost);
     this.requests.clear();
     if (this.options.producer !== undefined) {
-      // Unacknowledged pubs go again, with their seqs and in seq order, on the next connection.
-      const resend = [...this.inFlight.values()].sort((a, b) => a.seq - b.seq);
+      // Unacknowledged pubs go again, with their seqs and in seq order, on the next connection;
+      // the pubs never sent follow, in their order.
+      for (const batch of this.inFlight.values()) batch.uncertain = true;
+      const numbered = [...this.inFlight.values(), ...this.queued.filter((b) => b.seq !== 0)].sort((a, b) => a.seq - b.seq);
+      const unnumbered = this.queued.filter((b) => b.seq === 0);
       this.inFlight.clear();
-      this.queued.unshift(...resend);
+      this.queued.splice(0, this.queued.length, ...numbered, ...unnumbered);
     } else this.failAll(lost, false);
     if (this.closed || !this.options.reconnect) {
       this.failAll(this.closed ? new HuntError('CLOSED', 'the client is closed') : lost, true);
@@ -365,9 +400,10 @@ export class HuntClient {
   private pump(): void {
     const ws = this.ws;
     const window = this.welcome?.maxInFlight ?? 0;
-    while (ws !== null && ws.readyState === OPEN && this.queued.length > 0 && this.inFlight.size < window) {
+    while (ws !== null && this.isReady && ws.readyState === OPEN && this.queued.length > 0 && this.inFlight.size < window) {
       const batch = this.queued.shift()!;
       batch.id = this.nextId++;
+      if (batch.seq === 0) batch.seq = this.nextSeq++;
       this.inFlight.set(batch.id, batch);
       ws.send(this.encode(this.options.producer === undefined ? { op: 'pub', id: batch.id, events: batch.events } : { op: 'pub', id: batch.id, seq: batch.seq, events: batch.events }));
     }
@@ -380,7 +416,6 @@ export class HuntClient {
     const batch = this.forming;
     if (batch === null) return;
     this.forming = null;
-    batch.seq = this.nextSeq++;
     this.queued.push(batch);
     this.pump();
   }
@@ -428,4 +463,21 @@ export class HuntClient {
   private decode(data: unknown): ServerMessage | null {
     return decodeServerMessage(data);
   }
+}
+
+/** [from, to) ranges of events that each fit one pub: at most `max` events and `budget` bytes. */
+function splitPub(sizes: number[], max: number, budget: number): [number, number][] {
+  const parts: [number, number][] = [];
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < sizes.length; i++) {
+    if (i > from && (i - from === max || bytes + sizes[i]! > budget)) {
+      parts.push([from, i]);
+      from = i;
+      bytes = 0;
+    }
+    bytes += sizes[i]!;
+  }
+  parts.push([from, sizes.length]);
+  return parts;
 }

@@ -71,6 +71,12 @@ class Engine:
                 return None
             raise
 
+    def metric(self, name: str) -> float:
+        """A metric of GET /metrics, summed over its label sets."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith((f"{name} ", f"{name}{{")))
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)

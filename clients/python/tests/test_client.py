@@ -170,3 +170,17 @@ async def test_without_a_producer_in_flight_pubs_fail_with_disconnected(engines:
     assert codes["acked"] + codes["DISCONNECTED"] == 20_000, f"every publish acked or failed, none hangs: {codes}"
     assert await client.get("k0") is not None, "the client works again after the restarts"
     await client.close()
+
+
+async def test_overloaded_pubs_are_retried_and_oversized_events_refused(engines: Engines) -> None:
+    engine = engines.start({"HUNT_DURABILITY": "sync", "HUNT_WORKERS": "1", "HUNT_RING_BYTES": str(1 << 20), "HUNT_MAX_BACKLOG_BYTES": str(1 << 20), "HUNT_MAX_PAYLOAD_BYTES": str(128 << 10)})
+    async with await HuntClient.connect(engine.url, producer="overloaded", max_batch_events=50, backoff=(0.005, 0.05)) as client:
+        pad = "x" * 8000
+        results = await asyncio.gather(*(client.publish({"key": f"o{i % 7}", "type": "t", "data": {"pad": pad}}) for i in range(2000)))
+        assert len(results) == 2000, "every publish acked"
+        assert engine.metric('hunt_errors_total{code="OVERLOADED"}') > 0, "some were refused OVERLOADED on the way, and sent again"
+        assert sum(engine.record(f"o{k}")["count"] for k in range(7)) == 2000, "each event applied exactly once"  # type: ignore[index]
+        with pytest.raises(HuntError) as too_large:
+            await client.publish({"key": "huge", "type": "t", "data": {"pad": "x" * (200 << 10)}})
+        assert too_large.value.code == "TOO_LARGE"
+        assert engine.record("huge") is None

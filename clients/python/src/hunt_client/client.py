@@ -34,6 +34,8 @@ FENCED_CLOSE_CODE = 4001
 MAX_SAFE_INTEGER = 2**53 - 1
 #: Largest frame the client accepts from the engine (replay pages stop near 256 KiB).
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+#: Bytes of a pub frame besides its events (op, id, seq, the array header), with room to spare.
+PUB_ENVELOPE_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,13 @@ class _Waiter:
 @dataclass
 class _Batch:
     id: int = 0
+    #: Given when the pub is first sent (0 until then), so pubs go out in seq order whatever is retried.
     seq: int = 0
+    #: It was in flight when a connection dropped: it may have been applied, so only its own seq may carry it.
+    uncertain: bool = False
     events: list[Event] = field(default_factory=list)
+    #: Encoded size of the events, for the engine's frame limit.
+    bytes: int = 0
     waiters: list[_Waiter] = field(default_factory=list)
 
 
@@ -175,7 +182,9 @@ class HuntClient:
     # ---- publishing ----
 
     async def publish(self, events: Event | Sequence[Event]) -> PublishResult:
-        """Publishes events; returns once the engine acknowledged the pub that carried them."""
+        """Publishes events; returns once the engine acknowledged the pub that carried them. A pub
+        holds at most `max_batch_events` events and fits the engine's `maxPayloadBytes`: a larger
+        publish is split, and an event too large for any frame is refused (TOO_LARGE) before sending."""
         if self._closed:
             raise HuntError("CLOSED", "the client is closed")
         batch = [events] if isinstance(events, Mapping) else list(events)
@@ -184,16 +193,28 @@ class HuntClient:
             if problem is not None:
                 raise HuntError("BAD_EVENT", f"events[{i}]: {problem}", i)
         most = self._most_per_pub()
-        if len(batch) > most:
-            parts = await asyncio.gather(*(self.publish(batch[i : i + most]) for i in range(0, len(batch), most)))
-            return PublishResult(dup=all(part.dup for part in parts))
+        limit = self._welcome.get("maxPayloadBytes") if self._welcome else None
+        budget = limit - PUB_ENVELOPE_BYTES if isinstance(limit, int) else math.inf
+        sizes = [len(encode(event, self._encoding)) for event in batch]
+        for i, size in enumerate(sizes):
+            if size > budget:
+                raise HuntError("TOO_LARGE", f"events[{i}] is {size} bytes encoded; the engine takes pubs of at most {limit} bytes (maxPayloadBytes)", i)
+        parts = _split_pub(sizes, most, budget)
+        if len(parts) > 1:
+            results = await asyncio.gather(*(self._publish_part(batch[a:b], sum(sizes[a:b]), most, budget) for a, b in parts))
+            return PublishResult(dup=all(result.dup for result in results))
+        return await self._publish_part(batch, sum(sizes), most, budget)
+
+    async def _publish_part(self, events: list[Event], size: int, most: int, budget: float) -> PublishResult:
+        """Adds events that fit one pub to the pub being formed (forming it first if they do not fit)."""
         future: asyncio.Future[PublishResult] = asyncio.get_running_loop().create_future()
-        if self._forming is not None and len(self._forming.events) + len(batch) > most:
+        if self._forming is not None and (len(self._forming.events) + len(events) > most or self._forming.bytes + size > budget):
             self._form_batch()
         if self._forming is None:
             self._forming = _Batch()
-        self._forming.events.extend(batch)
-        self._forming.waiters.append(_Waiter(future, len(batch)))
+        self._forming.events.extend(events)
+        self._forming.bytes += size
+        self._forming.waiters.append(_Waiter(future, len(events)))
         if len(self._forming.events) >= most:
             self._form_batch()
         elif self._linger_handle is None:
@@ -353,10 +374,14 @@ class HuntClient:
         lost = HuntError("DISCONNECTED", f"connection lost ({code} {reason}) before the engine acknowledged this")
         self._fail_requests(lost)
         if self._producer is not None:
-            # Unacknowledged pubs go again, with their seqs and in seq order, on the next connection.
-            resend = sorted(self._in_flight.values(), key=lambda batch: batch.seq)
+            # Unacknowledged pubs go again, with their seqs and in seq order, on the next connection;
+            # the pubs never sent follow, in their order.
+            for batch in self._in_flight.values():
+                batch.uncertain = True
+            numbered = sorted([*self._in_flight.values(), *(b for b in self._queued if b.seq != 0)], key=lambda batch: batch.seq)
+            unnumbered = [b for b in self._queued if b.seq == 0]
             self._in_flight.clear()
-            self._queued.extendleft(reversed(resend))
+            self._queued = deque([*numbered, *unnumbered])
         else:
             self._fail_all(lost, queued_too=False)
         if self._closed or not self._reconnect:
@@ -410,8 +435,15 @@ class HuntClient:
             for waiter in batch.waiters:
                 _resolve(waiter.future, PublishResult(dup=message.get("dup") is True))
         elif message["code"] in ("OVERLOADED", "SHUTTING_DOWN"):
-            # Not applied: send it again later, before the pubs formed after it.
+            # Not applied: send it again later, before the pubs formed after it. Its seq was not
+            # taken, but this connection may have taken higher ones since, so it goes out with a
+            # fresh seq - unless an earlier connection may have applied it: then only its own seq is
+            # safe, and only on a new connection (where re-sends start over in seq order).
             self._queued.appendleft(batch)
+            if not batch.uncertain:
+                batch.seq = 0
+            elif self._producer is not None and self._ws is not None:
+                self._spawn(self._ws.close(1000, "retrying a re-sent pub on a new connection"))
             asyncio.get_running_loop().call_later(self._backoff[0] * (0.5 + random.random()), self._pump)
         elif isinstance(message.get("index"), int) and len(batch.waiters) > 1:
             self._drop_invalid(batch, message["index"], HuntError(message["code"], message["message"]))
@@ -424,7 +456,7 @@ class HuntClient:
     def _drop_invalid(self, batch: _Batch, index: int, error: HuntError) -> None:
         """A pub was refused for one event (`index`), so nothing of it was applied: that event's
         publish fails, and the others batched with it go again as a new pub with a new seq."""
-        rest = _Batch(seq=self._take_seq())
+        rest = _Batch(bytes=batch.bytes)
         first = 0
         for waiter in batch.waiters:
             if first <= index < first + waiter.events:
@@ -444,6 +476,8 @@ class HuntClient:
         while self._outbox is not None and self._ready.is_set() and self._queued and len(self._in_flight) < window:
             batch = self._queued.popleft()
             batch.id = self._take_id()
+            if batch.seq == 0:
+                batch.seq = self._take_seq()
             self._in_flight[batch.id] = batch
             message: dict[str, Any] = {"op": "pub", "id": batch.id, "events": batch.events}
             if self._producer is not None:
@@ -462,7 +496,6 @@ class HuntClient:
         if batch is None:
             return
         self._forming = None
-        batch.seq = self._take_seq()
         self._queued.append(batch)
         self._pump()
 
@@ -646,6 +679,19 @@ class ReplayStream:
     def _end(self, error: HuntError) -> None:
         self._failure = error
         self._arrived.set()
+
+
+def _split_pub(sizes: list[int], most: int, budget: float) -> list[tuple[int, int]]:
+    """(start, end) ranges of events that each fit one pub: at most `most` events and `budget` bytes."""
+    parts: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for i, event_size in enumerate(sizes):
+        if i > start and (i - start == most or size + event_size > budget):
+            parts.append((start, i))
+            start, size = i, 0
+        size += event_size
+    parts.append((start, len(sizes)))
+    return parts
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
