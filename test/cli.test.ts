@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { partitionOf } from '../src/shared/partition.js';
-import { startEngine, tempDir } from './helpers.js';
+import { startEngine, tempDir, until } from './helpers.js';
 
 const HUNT = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
 const SIMULATE_HUNT = fileURLToPath(new URL('../examples/simulate-hunt.js', import.meta.url));
@@ -42,7 +42,7 @@ t.test('pub, get, tail and partition against a live engine', async (t) => {
   const tail = spawn(process.execPath, [HUNT, 'tail', 'k', '--prefix', ...url], { stdio: ['ignore', 'pipe', 'pipe'] });
   let tailed = '';
   tail.stdout.on('data', (chunk: Buffer) => (tailed += chunk));
-  await new Promise((r) => setTimeout(r, 500));
+  await until('tail to subscribe', () => engine.subscriptions.subscribers === 1);
 
   const first = await hunt(['pub', '--producer', 'cli-test', ...url], input);
   t.equal(first.code, 1, 'a failed line makes the exit code 1');
@@ -60,7 +60,7 @@ t.test('pub, get, tail and partition against a live engine', async (t) => {
   t.match(again.stderr, /10 events read: 10 acknowledged, none failed/);
   t.match(JSON.parse((await hunt(['get', 'k3', ...url])).stdout), { count: 201 });
 
-  await new Promise((r) => setTimeout(r, 300));
+  await until('tail to print the last change of k3', () => tailed.includes('"key":"k3","version":201'));
   tail.kill('SIGINT');
   await new Promise((r) => tail.once('close', r));
   const updates = tailed.trim().split('\n').map((line) => JSON.parse(line) as { key: string; version: number });

@@ -2,36 +2,12 @@
 // welcome, get, key and prefix subscriptions, and, against an engine process SIGKILLed and
 // restarted twice under load, exactly-once effects for an idempotent producer (the client
 // re-sends what was not acknowledged) versus DISCONNECTED failures without one.
-import http from 'node:http';
 import t, { type Test } from 'tap';
-import { HuntClient, HuntError, type Update } from '../src/client/index.js';
+import WebSocket from 'ws';
+import { HuntClient, HuntError, type Update, type WebSocketConstructor } from '../src/client/index.js';
+import { decodeServerMessage } from '../src/client/codec.js';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
-import { getKey, httpGet, startEngine, tempDir } from './helpers.js';
-
-const until = async (what: string, condition: () => boolean, timeoutMs = 20_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
-
-/** A counter of the engine's Prometheus text. */
-async function metric(port: number, name: string): Promise<number> {
-  const text: string = await new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-        let body = '';
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(name))
-    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
-}
+import { freePort, getKey, httpGet, metricSum, scrapeMetrics, startEngine, tempDir, until } from './helpers.js';
 
 for (const encoding of ['msgpack', 'json'] as const) {
   t.test(`${encoding}: single-event publishes are batched into pubs; get; subscriptions`, async (t) => {
@@ -48,7 +24,7 @@ for (const encoding of ['msgpack', 'json'] as const) {
 
     const results = await Promise.all(Array.from({ length: 5000 }, (_, i) => client.publish({ key: `player:${i % 10}`, type: 'step', data: { i } })));
     t.ok(results.every((r) => r.dup === false), 'every publish acked');
-    const pubs = await metric(engine.port, 'hunt_pubs_settled_total');
+    const pubs = metricSum((await scrapeMetrics(engine.port)).text, 'hunt_pubs_settled_total');
     t.ok(pubs >= 10 && pubs <= 100, `5,000 events went as ${pubs} pubs`);
     t.match(await client.get('player:7'), { count: 500, fields: { i: 4997 } });
     t.equal(await client.get('nobody'), null);
@@ -60,7 +36,10 @@ for (const encoding of ['msgpack', 'json'] as const) {
     await unsubscribe();
     const before = seen.length;
     await client.publish({ key: 'player:7', type: 'step' });
-    await new Promise((r) => setTimeout(r, 200));
+    // Updates reach a connection in commit order: the marker's, on a key still subscribed by
+    // prefix, comes after any update of the publish before it.
+    await client.publish({ key: 'zone:marker', type: 'visit' });
+    await until('the marker\'s update', () => prefixSeen.some((u) => u.key === 'zone:marker'));
     t.equal(seen.length, before, 'nothing after unsubscribe');
 
     const tooBig = await client.publish(Array.from({ length: 1200 }, (_, i) => ({ key: `bulk:${i}`, type: 't' })));
@@ -127,4 +106,92 @@ t.test('without a producer name, pubs in flight when the connection drops fail w
   t.equal(outcomes.acked + (outcomes.failed.get('DISCONNECTED') ?? 0), 60_000, 'every publish either acked or failed, none hangs');
   t.ok((await client.get('k0')) !== null, 'the client works again after the restarts');
   t.equal((await httpGet(engine.port, '/healthz')).status, 200);
+});
+
+/** A `ws` WebSocket that records what the client sends and receives (decoded), through the client's public `WebSocket` option. */
+function recordingWebSocket(sent: Record<string, any>[], received: Record<string, any>[]): WebSocketConstructor {
+  return class extends WebSocket {
+    constructor(url: string, protocols: string[]) {
+      super(url, protocols);
+      this.on('message', (data: Buffer, isBinary: boolean) => received.push(decodeServerMessage(isBinary ? new Uint8Array(data) : data.toString())!));
+    }
+
+    override send(data: string | Uint8Array): void {
+      sent.push(decodeServerMessage(data)!);
+      super.send(data);
+    }
+  } as unknown as WebSocketConstructor;
+}
+
+t.test('OVERLOADED answers (a full backlog) are retried until every publish is acked', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '1', HUNT_RING_BYTES: String(1 << 20), HUNT_MAX_BACKLOG_BYTES: String(1 << 20), HUNT_MAX_PAYLOAD_BYTES: String(128 << 10) });
+  t.teardown(() => engine.stop());
+  const received: Record<string, any>[] = [];
+  const client = await HuntClient.connect({ url: `ws://127.0.0.1:${engine.port}/v1/stream`, producer: 'overloaded', maxBatchEvents: 50, backoff: { initialMs: 5, maxMs: 50 }, WebSocket: recordingWebSocket([], received) });
+  t.teardown(() => client.close());
+  const pad = 'x'.repeat(8000);
+  const results = await Promise.all(Array.from({ length: 3000 }, (_, i) => client.publish({ key: `o${i % 7}`, type: 't', data: { pad } })));
+  t.equal(results.length, 3000, 'every publish acked');
+  const overloaded = received.filter((m) => m.op === 'error' && m.code === 'OVERLOADED').length;
+  t.ok(overloaded > 0, `${overloaded} pubs were refused OVERLOADED on the way, and sent again`);
+  let total = 0;
+  for (let k = 0; k < 7; k++) total += (await getKey(engine.port, `o${k}`)).body.count as number;
+  t.equal(total, 3000, 'each event applied exactly once');
+});
+
+t.test('SHUTTING_DOWN answers are retried on the next connection; subscriptions are renewed with from', async (t) => {
+  const port = String(await freePort());
+  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_PORT: port, HUNT_DURABILITY: 'sync', HUNT_WORKERS: '1', HUNT_LOG_RETENTION_EVENTS: '10000' };
+  let engine = await startEngineProcess(env);
+  t.teardown(() => engine.stop('SIGKILL'));
+  const url = `ws://127.0.0.1:${port}/v1/stream`;
+  const sent: Record<string, any>[] = [];
+  const received: Record<string, any>[] = [];
+  const client = await HuntClient.connect({ url, producer: 'restarts', lingerMs: 1, maxBatchEvents: 20, backoff: { initialMs: 20, maxMs: 100 }, WebSocket: recordingWebSocket(sent, received) });
+  t.teardown(() => client.close());
+  const versions: number[] = [];
+  await client.subscribe('watched', ({ meta }) => versions.push(meta.version));
+  await client.publish([{ key: 'watched', type: 't' }, { key: 'watched', type: 't' }]);
+  await until('the updates', () => versions.at(-1) === 2);
+
+  let stop = false;
+  let published = 0;
+  const stream = (async () => {
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; (!stop || i < 10) && i < 20_000; i++) {
+      pending.push(client.publish({ key: `s${i % 11}`, type: 't' }).then(() => published++));
+      if (i % 50 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    return Promise.all(pending);
+  })();
+  await until('acks to flow', () => published > 200);
+  const exited = engine.stop('SIGTERM');
+  await until('a SHUTTING_DOWN answer', () => received.some((m) => m.code === 'SHUTTING_DOWN'));
+  t.equal(await exited, 0);
+  engine = await startEngineProcess(env);
+  const other = await HuntClient.connect({ url, reconnect: false });
+  await other.publish({ key: 'watched', type: 't' });
+  other.close();
+  stop = true;
+  const events = (await stream).length;
+  t.pass(`all ${events} publishes acked, those refused SHUTTING_DOWN sent again after the restart`);
+  let total = 0;
+  for (let k = 0; k < 11; k++) total += (await getKey(engine.port, `s${k}`)).body?.count ?? 0;
+  t.equal(total, events, 'each event applied exactly once');
+  await until('the renewed subscription to deliver version 3', () => versions.at(-1) === 3);
+  t.ok(sent.some((m) => m.op === 'sub' && m.from === 2), 'the subscription was renewed with from: the last version seen');
+  t.ok(received.some((m) => m.op === 'ack' && m.recovered === true), 'and the engine recovered from its log');
+});
+
+t.test('a producer fenced by another connection: its unsent publishes fail with FENCED, later ones with CLOSED', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t) });
+  t.teardown(() => engine.stop());
+  const url = `ws://127.0.0.1:${engine.port}/v1/stream`;
+  const first = await HuntClient.connect({ url, producer: 'shared', lingerMs: 60_000 });
+  const lingering = first.publish({ key: 'f', type: 't' });
+  const second = await HuntClient.connect({ url, producer: 'shared' });
+  await t.rejects(lingering, { name: 'HuntError', code: 'FENCED' }, 'the publish waiting in the first client fails with FENCED');
+  await t.rejects(first.publish({ key: 'f', type: 't' }), { code: 'CLOSED' });
+  t.same(await second.publish({ key: 'f', type: 't' }), { dup: false }, 'the new connection speaks for the producer');
+  second.close();
 });

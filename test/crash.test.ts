@@ -2,7 +2,9 @@
 // idempotent producers and is SIGKILLed at random moments, round after round. After each restart
 // the producers reconnect and re-send every pub not acked plus a few that were. At the end every
 // key's count is exactly the number of events the producers meant to send: nothing acked was lost
-// and nothing re-sent was applied twice.
+// and nothing re-sent was applied twice. With the treasure-hunt routes, the same holds for every
+// fan-out key (each clue found counts once on its hunt, zone and clue records).
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import WebSocket from 'ws';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
@@ -14,6 +16,61 @@ const EVENTS_PER_PUB = 12;
 const WINDOW = 16;
 
 const keyOf = (producer: number, seq: number, i: number) => `key-${(producer * 11 + seq * 7 + i * 5) % KEYS}`;
+const EXAMPLE_ROUTES = fileURLToPath(new URL('../../examples/treasure-hunt.routes.json', import.meta.url));
+
+/** A workload: the events of a producer's pub `seq`, and what the records must hold at the end. */
+interface Workload {
+  events(producer: number, seq: number): { key: string; type: string; data?: Record<string, unknown> }[];
+  /** Per key, the record's fields (or counters) that the events sent must have made, checked exactly. */
+  expected(states: ProducerState[]): Map<string, Record<string, number>>;
+  env: Record<string, string>;
+}
+
+/** Adds `n` to a field of a key's expected record. */
+function add(expected: Map<string, Record<string, number>>, key: string, field: string, n: number): void {
+  const record = expected.get(key) ?? {};
+  record[field] = (record[field] ?? 0) + n;
+  expected.set(key, record);
+}
+
+/** Every event of every pub a producer sent (seqs 1 to nextSeq − 1). */
+function* sentEvents(states: ProducerState[], workload: Workload) {
+  for (const state of states) for (let seq = 1; seq < state.nextSeq; seq++) yield* workload.events(state.index, seq);
+}
+
+const PLAIN: Workload = {
+  events: (producer, seq) => Array.from({ length: EVENTS_PER_PUB }, (_, i) => ({ key: keyOf(producer, seq, i), type: 'tick' })),
+  expected(states) {
+    const expected = new Map<string, Record<string, number>>();
+    for (const event of sentEvents(states, PLAIN)) add(expected, event.key, 'count', 1);
+    return expected;
+  },
+  env: {},
+};
+
+/** Clues found (examples/treasure-hunt.routes.json): each updates its player and fans out to 3 keys. */
+const ROUTED: Workload = {
+  events: (producer, seq) =>
+    Array.from({ length: EVENTS_PER_PUB }, (_, i) => ({
+      key: `player:${(producer * 11 + seq * 7 + i * 5) % KEYS}`,
+      type: 'clue.found',
+      data: { hunt: `h${seq % 2}`, clue: `c${(seq + i) % 5}`, points: 1 + (i % 3), zone: i % 2 === 0 ? 'north' : 'south' },
+    })),
+  expected(states) {
+    const expected = new Map<string, Record<string, number>>();
+    for (const { key, data } of sentEvents(states, ROUTED)) {
+      const { hunt, clue, points, zone } = data as { hunt: string; clue: string; points: number; zone: string };
+      add(expected, key, 'count', 1);
+      add(expected, key, 'points', points);
+      add(expected, `hunt:${hunt}`, 'finds', 1);
+      add(expected, `zone:${hunt}:${zone}`, 'finds', 1);
+      add(expected, `zone:${hunt}:${zone}`, 'points', points);
+      add(expected, `clue:${hunt}:${clue}`, 'finds', 1);
+    }
+    return expected;
+  },
+  env: { HUNT_ROUTES: EXAMPLE_ROUTES },
+};
 
 /** One idempotent producer's view: which of its seqs the engine has acknowledged. */
 class ProducerState {
@@ -36,7 +93,7 @@ class ProducerState {
  * Connects as the producer, re-sends, then keeps sending new pubs (at most WINDOW unacked) until
  * `stopNew` says so and everything sent is acked, or the connection dies.
  */
-function drive(port: number, state: ProducerState, stopNew: () => boolean): Promise<void> {
+function drive(port: number, state: ProducerState, workload: Workload, stopNew: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, ['hunt.v1.msgpack']);
     const queue = state.resendList();
@@ -48,8 +105,7 @@ function drive(port: number, state: ProducerState, stopNew: () => boolean): Prom
           if (stopNew()) break;
           seq = state.nextSeq++;
         }
-        const events = Array.from({ length: EVENTS_PER_PUB }, (_, i) => ({ key: keyOf(state.index, seq!, i), type: 'tick' }));
-        ws.send(wire.pack({ op: 'pub', id: seq, seq, events }));
+        ws.send(wire.pack({ op: 'pub', id: seq, seq, events: workload.events(state.index, seq) }));
         inFlight++;
       }
       if (inFlight === 0 && queue.length === 0 && stopNew()) ws.close();
@@ -75,29 +131,23 @@ function drive(port: number, state: ProducerState, stopNew: () => boolean): Prom
   });
 }
 
-function expectedCounts(states: ProducerState[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const state of states) {
-    for (let seq = 1; seq < state.nextSeq; seq++) {
-      for (let i = 0; i < EVENTS_PER_PUB; i++) counts.set(keyOf(state.index, seq, i), (counts.get(keyOf(state.index, seq, i)) ?? 0) + 1);
-    }
-  }
-  return counts;
-}
+const runs = [
+  { name: 'async', durability: 'async', rounds: 4, workload: PLAIN },
+  { name: 'sync', durability: 'sync', rounds: 2, workload: PLAIN },
+  { name: 'routes, async', durability: 'async', rounds: 3, workload: ROUTED },
+] as const;
 
-const rounds = { async: 4, sync: 2 };
-
-for (const durability of ['async', 'sync'] as const) {
-  t.test(`${durability}: SIGKILL at random moments under load from idempotent producers; counts exact`, async (t) => {
-    const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: durability, HUNT_WORKERS: '2' };
+for (const { name, durability, rounds, workload } of runs) {
+  t.test(`${name}: SIGKILL at random moments under load from idempotent producers; counts exact`, async (t) => {
+    const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: durability, HUNT_WORKERS: '3', ...workload.env };
     const states = Array.from({ length: PRODUCERS }, (_, i) => new ProducerState(i));
     let engine: EngineProcess | null = null;
     t.teardown(() => engine?.stop('SIGKILL'));
     let ackedBeforeKills = 0;
-    for (let round = 0; round < rounds[durability]; round++) {
+    for (let round = 0; round < rounds; round++) {
       engine = await startEngineProcess(env);
       const ackedBefore = states.reduce((n, s) => n + s.acked.size, 0);
-      const running = states.map((state) => drive(engine!.port, state, () => false));
+      const running = states.map((state) => drive(engine!.port, state, workload, () => false));
       // Kill at a random moment once load is flowing (a few acks in), however slow the machine.
       for (let waited = 0; waited < 20_000 && states.reduce((n, s) => n + s.acked.size, 0) < ackedBefore + 10; waited += 10) {
         await new Promise((r) => setTimeout(r, 10));
@@ -111,14 +161,17 @@ for (const durability of ['async', 'sync'] as const) {
 
     // Final round: re-send everything not acked (and a few that were), send nothing new.
     engine = await startEngineProcess(env);
-    await Promise.all(states.map((state) => drive(engine!.port, state, () => true)));
+    await Promise.all(states.map((state) => drive(engine!.port, state, workload, () => true)));
     for (const state of states) t.equal(state.acked.size, state.nextSeq - 1, `producer ${state.index}: every pub acked in the end`);
     t.ok(states.some((s) => s.dups > 0), `re-sends were recognised (${states.map((s) => s.dups).join(', ')} dups)`);
 
-    const expected = expectedCounts(states);
-    const actual = new Map<string, number>();
-    for (const key of expected.keys()) actual.set(key, (await getKey(engine.port, key)).body?.count ?? 0);
-    t.same(Object.fromEntries(actual), Object.fromEntries(expected), 'every key counts each event exactly once');
+    const expected = workload.expected(states);
+    const actual = new Map<string, Record<string, number>>();
+    for (const [key, fields] of expected) {
+      const meta = (await getKey(engine.port, key)).body;
+      actual.set(key, Object.fromEntries(Object.keys(fields).map((field) => [field, field === 'count' ? (meta?.count ?? 0) : (meta?.fields?.[field] ?? 0)])));
+    }
+    t.same(Object.fromEntries(actual), Object.fromEntries(expected), 'every key (fan-out keys included) holds each event exactly once');
     t.equal(await engine.stop(), 0);
     engine = null;
   });

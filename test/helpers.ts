@@ -95,12 +95,12 @@ export class TestClient {
   }
 
   /** The reply (ack, error or meta) to request `id`. */
-  reply(id: number): Promise<Message> {
-    return this.next((m) => m.id === id && m.op !== 'welcome');
+  reply(id: number, timeoutMs?: number): Promise<Message> {
+    return this.next((m) => m.id === id && m.op !== 'welcome', timeoutMs);
   }
 
-  async request(message: Message & { id: number }, encoding: 'json' | 'msgpack' = 'json'): Promise<Message> {
-    const reply = this.reply(message.id);
+  async request(message: Message & { id: number }, encoding: 'json' | 'msgpack' = 'json', timeoutMs?: number): Promise<Message> {
+    const reply = this.reply(message.id, timeoutMs);
     this.send(message, encoding);
     return reply;
   }
@@ -137,6 +137,28 @@ export function httpGet(port: number, urlPath: string, headers: Record<string, s
   return httpRequest('GET', port, urlPath, headers);
 }
 
+/** GET /metrics: its status, content type and Prometheus text. */
+export function scrapeMetrics(port: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics', headers, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), text }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** A metric's samples summed over their label sets, from Prometheus text. */
+export function metricSum(text: string, name: string): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 export function getKey(port: number, key: string): Promise<{ status: number; body: any }> {
   return httpGet(port, keyPath(key));
 }
@@ -165,4 +187,13 @@ export function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/** Resolves once `condition` holds (checked every 20 ms); throws naming `what` after `timeoutMs`. */
+export async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

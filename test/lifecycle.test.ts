@@ -51,25 +51,28 @@ for (const durability of ['sync', 'async']) {
 }
 
 t.test('SIGTERM under load: every pub taken is acked, exactly those are applied, exit 0', async (t) => {
-  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '1' };
+  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '1', HUNT_MAX_IN_FLIGHT: '4096' };
   let engine = await startEngineProcess(env);
   const client = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
   await client.welcome();
   const pub = (id: number) => ({ op: 'pub', id, events: Array.from({ length: 100 }, (_, e) => ({ key: `key-${(id + e) % 50}`, type: 'tick' })) });
-  let sent = 0;
-  for (; sent < 100; sent++) client.send(pub(sent), 'msgpack');
+  // Some pubs are surely taken before the signal (the first is acked), and a deep queue of 150,000
+  // events keeps the engine draining long enough that pubs arriving meanwhile meet the refusal.
+  t.match(await client.request(pub(0), 'msgpack'), { op: 'ack', id: 0 }, 'the first pub is acked before the signal');
+  let sent = 1;
+  for (; sent < 1500; sent++) client.send(pub(sent), 'msgpack');
   const exited = engine.stop('SIGTERM');
   // Keep publishing while the engine stops, until it closes the connection.
   let open = true;
   void client.closed.then(() => (open = false));
-  while (open && sent < 2000) {
+  while (open && sent < 4000) {
     client.send(pub(sent++), 'msgpack');
     await new Promise((r) => setTimeout(r, 1));
   }
   const { code } = await client.closed;
   t.equal(await exited, 0, 'exit 0');
   t.equal(code, 1001, 'connection closed as going away');
-  const replies = client.received.filter((m) => m.op === 'ack' || m.op === 'error');
+  const replies = [{ op: 'ack', id: 0 }, ...client.received.filter((m) => m.op === 'ack' || m.op === 'error')];
   const acked = replies.filter((r) => r.op === 'ack').length;
   const refused = replies.filter((r) => r.op === 'error' && r.code === 'SHUTTING_DOWN').length;
   t.ok(acked > 0, `${acked} pubs taken and acked`);

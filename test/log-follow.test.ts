@@ -4,7 +4,7 @@
 // from the log, or an explicit `recovered: false`).
 import t, { type Test } from 'tap';
 import { partitionOf } from '../src/shared/partition.js';
-import { httpGet, startEngine, tempDir, TestClient, type Message } from './helpers.js';
+import { httpGet, metricSum, scrapeMetrics, startEngine, tempDir, TestClient, until, type Message } from './helpers.js';
 
 const PARTITIONS = 4;
 
@@ -23,14 +23,6 @@ function followed(client: TestClient, id: number): Message[] {
     if (message.op === 'events' && message.id === id) events.push(...message.events);
   });
   return events;
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const appliedOffset = async (port: number, partition: number): Promise<number> => (await httpGet(port, '/v1/partitions')).body.partitions[partition].appliedOffset;
@@ -72,10 +64,37 @@ t.test('follow: catch up from 0, then live while another connection publishes; n
 
   t.same(await consumer.request({ op: 'unfollow', id: 8, replay: 7 }), { op: 'ack', id: 8, __binary: false });
   await publish(producer, keys, 100, 50, 5000);
-  await new Promise((r) => setTimeout(r, 300));
+  // A follow's events for a commit go out in the same turn as the commit's acks, so any event of
+  // follow 7 would reach this connection before the answer to a request sent after the acks.
+  t.match(await consumer.request({ op: 'get', id: 12, key: keys[0]! }), { op: 'meta', id: 12 });
   t.equal(events.length, 5000, 'nothing after unfollow');
   t.match(await consumer.request({ op: 'unfollow', id: 9, replay: 7 }), { op: 'error', code: 'BAD_FRAME', message: /no follow with replay id 7/ });
   t.match(await consumer.request({ op: 'replay', id: 10, partition, follow: 'yes' }), { op: 'error', code: 'BAD_FRAME', message: /"follow" must be true or false/ });
+  await producer.close();
+  await consumer.close();
+});
+
+t.test('a follow survives a partition worker restart: every event once, in order', async (t) => {
+  const fired = new SharedArrayBuffer(4);
+  const engine = await startEngine(
+    { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_WORKERS: '1', HUNT_PARTITIONS: String(PARTITIONS), HUNT_LOG_RETENTION_EVENTS: '1000000', HUNT_BATCH_MAX_EVENTS: '200' },
+    { workerFault: { point: 'after-commit', batch: 5, fired } },
+  );
+  t.teardown(() => engine.stop());
+  const partition = 0;
+  const keys = keysIn(partition, 20);
+  const consumer = await TestClient.connect(engine.port);
+  await consumer.welcome();
+  const events = followed(consumer, 1);
+  t.match(await consumer.request({ op: 'replay', id: 1, partition, follow: true }), { op: 'ack', id: 1 });
+  const producer = await TestClient.connect(engine.port);
+  await producer.welcome();
+  await publish(producer, keys, 3000, 20, 0);
+  t.equal(new Int32Array(fired)[0], 1, 'the worker thread died after a commit');
+  t.equal(engine.pool.restartCount, 1, 'and its loop was restarted');
+  await until('the follow to reach the last event', () => events.at(-1)?.data.n === 2999);
+  t.same(events.map((e) => e.data.n), Array.from({ length: 3000 }, (_, i) => i), 'every event once, in order');
+  t.same(events.map((e) => e.offset), Array.from({ length: 3000 }, (_, i) => i + 1), 'offsets without a gap');
   await producer.close();
   await consumer.close();
 });
@@ -124,8 +143,11 @@ async function pausedFollow(t: Test, retention: number): Promise<{ consumer: Tes
   const socket = (consumer.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
   socket.pause();
   await publish(producer, keysIn(partition, 20), 8000, 100, 0, 'x'.repeat(3000));
-  await new Promise((r) => setTimeout(r, 300));
-  t.equal(consumer.ws.readyState, consumer.ws.OPEN, 'the paused consumer is still connected');
+  // The follow was pumped as each batch committed, so had the engine dropped the consumer it would
+  // have by now: it still holds the connection and the follow.
+  const metrics = (await scrapeMetrics(engine.port)).text;
+  t.equal(metricSum(metrics, 'hunt_connections'), 2, 'the engine keeps the paused consumer connected');
+  t.equal(metricSum(metrics, 'hunt_log_follows'), 1, 'and its follow');
   socket.resume();
   return { consumer, events, close: async () => void (await Promise.all([consumer.close(), producer.close()])) };
 }

@@ -1,20 +1,8 @@
 // GET /metrics: Prometheus text with the engine's counters and gauges, moving with the traffic.
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import t from 'tap';
-import { getKey, startEngine, tempDir, TestClient } from './helpers.js';
-
-function scrape(port: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string; text: string }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), text }));
-    }).on('error', reject);
-  });
-}
+import { getKey, scrapeMetrics as scrape, startEngine, tempDir, TestClient } from './helpers.js';
 
 const value = (text: string, series: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));

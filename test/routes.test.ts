@@ -20,65 +20,68 @@ const HUNT_CLI = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
 
 const body = async (port: number, key: string) => (await getKey(port, key)).body;
 
-t.test('the treasure-hunt routes maintain players, hunts, clues and zones', async (t) => {
-  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: EXAMPLE, HUNT_DURABILITY: 'async' });
-  t.teardown(() => engine.stop());
-  const client = await TestClient.connect(engine.port);
-  await client.welcome();
-  const ack = (id: number, events: unknown[]) => client.request({ op: 'pub', id, events });
-
-  t.match(await ack(1, [
-    { key: 'player:ann', type: 'join', ts: 100, data: { hunt: 'h1', name: 'Ann' } },
-    { key: 'player:bob', type: 'join', ts: 110, data: { hunt: 'h1', name: 'Bob' } },
-    { key: 'player:ann', type: 'debug.trace', data: { anything: true } },
-  ]), { op: 'ack', id: 1 });
-  const finds = [];
-  for (let i = 0; i < 12; i++) {
-    const player = i % 3 === 0 ? 'player:bob' : 'player:ann';
-    finds.push({ key: player, type: 'clue.found', ts: 200 + i, data: { hunt: 'h1', clue: `c${i % 4}`, points: i + 1, zone: `z${i % 2}` } });
-  }
-  t.match(await ack(2, finds), { op: 'ack', id: 2 });
-  t.match(await ack(3, [{ key: 'player:ann', type: 'finish', ts: 500, data: { hunt: 'h1' } }]), { op: 'ack', id: 3 });
-
-  const ann = await body(engine.port, 'player:ann');
-  t.match(ann, { count: 10, version: 10, lastType: 'finish', types: { join: 1, 'clue.found': 8, finish: 1 } });
-  t.same(ann.fields, { name: 'Ann', hunt: 'h1', joinedAt: 100, points: 2 + 3 + 5 + 6 + 8 + 9 + 11 + 12, clues: 8, bestFind: 12, zones: ['z1', 'z0'], lastClueAt: 211, finishedAt: 500 });
-  const hunt = await body(engine.port, 'hunt:h1');
-  t.match(hunt, { count: 0, version: 15 }, 'fan-out updates count as changes, not as events of the key');
-  t.same(hunt.fields.players, 2);
-  t.same(hunt.fields.playerKeys, ['player:ann', 'player:bob']);
-  t.equal(hunt.fields.finds, 12);
-  t.equal(hunt.fields.finished, 1);
-  t.same(hunt.fields.recentFinds.map((f: { points: number }) => f.points), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'capped at the last 10');
-  t.same(hunt.fields.recentFinds[9], { player: 'player:ann', clue: 'c3', points: 12 });
-  t.match((await body(engine.port, 'clue:h1:c0')).fields, { firstFinder: 'player:bob', firstFoundAt: 200, finds: 3 }, 'first finder kept by $setOnInsert');
-  t.match((await body(engine.port, 'clue:h1:c1')).fields, { firstFinder: 'player:ann', firstFoundAt: 201 });
-  t.match((await body(engine.port, 'zone:h1:z0')).fields, { finds: 6, points: 1 + 3 + 5 + 7 + 9 + 11 });
-  const partitions = new Set(['player:ann', 'hunt:h1', 'clue:h1:c0', 'zone:h1:z0'].map((k) => partitionOf(k, 64)));
-  t.ok(partitions.size >= 3, `fan-out reached ${partitions.size} different partitions`);
-
-  t.match(await ack(4, [{ key: 'player:cy', type: 'join', data: { hunt: 'h1' } }]), { code: 'BAD_EVENT', index: 0, message: /events\[0\]\.data\.name must be a string \(route "player joins"\)/ });
-  t.match(await ack(5, [{ key: 'player:cy', type: 'join', data: { hunt: 'h1', name: 'Cy' } }, { key: 'player:cy', type: 'dance' }]), { code: 'BAD_EVENT', index: 1, message: /matches no route/ });
-  t.match(await ack(6, [{ key: 'player:cy', type: 'join', data: { hunt: 'x'.repeat(600), name: 'Cy' } }]), { code: 'BAD_EVENT', message: /made by route "player joins".*more than maxKeyBytes/ });
-  t.equal((await getKey(engine.port, 'player:cy')).status, 404, 'rejected pubs applied nothing');
-  await client.close();
-});
-
-t.test('a re-sent pub with fan-out is applied once, fan-out included', async (t) => {
-  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: EXAMPLE, HUNT_DURABILITY: 'sync' });
-  t.teardown(() => engine.stop());
-  const events = [{ key: 'player:dee', type: 'clue.found', data: { hunt: 'h2', clue: 'c', points: 4, zone: 'z' } }];
-  for (let attempt = 0; attempt < 3; attempt++) {
+// JSON pubs take the decoded path; MessagePack pubs the routed byte path (routed-scan.ts).
+for (const encoding of ['json', 'msgpack'] as const) {
+  t.test(`${encoding}: the treasure-hunt routes maintain players, hunts, clues and zones`, async (t) => {
+    const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: EXAMPLE, HUNT_DURABILITY: 'async' });
+    t.teardown(() => engine.stop());
     const client = await TestClient.connect(engine.port);
     await client.welcome();
-    await client.request({ op: 'hello', id: 0, producer: 'dee-app' });
-    t.match(await client.request({ op: 'pub', id: 1, seq: 1, events }), attempt === 0 ? { op: 'ack' } : { op: 'ack', dup: true });
+    const ack = (id: number, events: unknown[]) => client.request({ op: 'pub', id, events }, encoding);
+
+    t.match(await ack(1, [
+      { key: 'player:ann', type: 'join', ts: 100, data: { hunt: 'h1', name: 'Ann' } },
+      { key: 'player:bob', type: 'join', ts: 110, data: { hunt: 'h1', name: 'Bob' } },
+      { key: 'player:ann', type: 'debug.trace', data: { anything: true } },
+    ]), { op: 'ack', id: 1 });
+    const finds = [];
+    for (let i = 0; i < 12; i++) {
+      const player = i % 3 === 0 ? 'player:bob' : 'player:ann';
+      finds.push({ key: player, type: 'clue.found', ts: 200 + i, data: { hunt: 'h1', clue: `c${i % 4}`, points: i + 1, zone: `z${i % 2}` } });
+    }
+    t.match(await ack(2, finds), { op: 'ack', id: 2 });
+    t.match(await ack(3, [{ key: 'player:ann', type: 'finish', ts: 500, data: { hunt: 'h1' } }]), { op: 'ack', id: 3 });
+
+    const ann = await body(engine.port, 'player:ann');
+    t.match(ann, { count: 10, version: 10, lastType: 'finish', types: { join: 1, 'clue.found': 8, finish: 1 } });
+    t.same(ann.fields, { name: 'Ann', hunt: 'h1', joinedAt: 100, points: 2 + 3 + 5 + 6 + 8 + 9 + 11 + 12, clues: 8, bestFind: 12, zones: ['z1', 'z0'], lastClueAt: 211, finishedAt: 500 });
+    const hunt = await body(engine.port, 'hunt:h1');
+    t.match(hunt, { count: 0, version: 15 }, 'fan-out updates count as changes, not as events of the key');
+    t.same(hunt.fields.players, 2);
+    t.same(hunt.fields.playerKeys, ['player:ann', 'player:bob']);
+    t.equal(hunt.fields.finds, 12);
+    t.equal(hunt.fields.finished, 1);
+    t.same(hunt.fields.recentFinds.map((f: { points: number }) => f.points), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'capped at the last 10');
+    t.same(hunt.fields.recentFinds[9], { player: 'player:ann', clue: 'c3', points: 12 });
+    t.match((await body(engine.port, 'clue:h1:c0')).fields, { firstFinder: 'player:bob', firstFoundAt: 200, finds: 3 }, 'first finder kept by $setOnInsert');
+    t.match((await body(engine.port, 'clue:h1:c1')).fields, { firstFinder: 'player:ann', firstFoundAt: 201 });
+    t.match((await body(engine.port, 'zone:h1:z0')).fields, { finds: 6, points: 1 + 3 + 5 + 7 + 9 + 11 });
+    const partitions = new Set(['player:ann', 'hunt:h1', 'clue:h1:c0', 'zone:h1:z0'].map((k) => partitionOf(k, 64)));
+    t.ok(partitions.size >= 3, `fan-out reached ${partitions.size} different partitions`);
+
+    t.match(await ack(4, [{ key: 'player:cy', type: 'join', data: { hunt: 'h1' } }]), { code: 'BAD_EVENT', index: 0, message: /events\[0\]\.data\.name must be a string \(route "player joins"\)/ });
+    t.match(await ack(5, [{ key: 'player:cy', type: 'join', data: { hunt: 'h1', name: 'Cy' } }, { key: 'player:cy', type: 'dance' }]), { code: 'BAD_EVENT', index: 1, message: /matches no route/ });
+    t.match(await ack(6, [{ key: 'player:cy', type: 'join', data: { hunt: 'x'.repeat(600), name: 'Cy' } }]), { code: 'BAD_EVENT', message: /made by route "player joins".*more than maxKeyBytes/ });
+    t.equal((await getKey(engine.port, 'player:cy')).status, 404, 'rejected pubs applied nothing');
     await client.close();
-  }
-  t.equal((await body(engine.port, 'player:dee')).fields.points, 4);
-  t.equal((await body(engine.port, 'hunt:h2')).fields.finds, 1);
-  t.equal((await body(engine.port, 'zone:h2:z')).fields.points, 4);
-});
+  });
+
+  t.test(`${encoding}: a re-sent pub with fan-out is applied once, fan-out included`, async (t) => {
+    const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: EXAMPLE, HUNT_DURABILITY: 'sync' });
+    t.teardown(() => engine.stop());
+    const events = [{ key: 'player:dee', type: 'clue.found', data: { hunt: 'h2', clue: 'c', points: 4, zone: 'z' } }];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const client = await TestClient.connect(engine.port);
+      await client.welcome();
+      await client.request({ op: 'hello', id: 0, producer: 'dee-app' }, encoding);
+      t.match(await client.request({ op: 'pub', id: 1, seq: 1, events }, encoding), attempt === 0 ? { op: 'ack' } : { op: 'ack', dup: true });
+      await client.close();
+    }
+    t.equal((await body(engine.port, 'player:dee')).fields.points, 4);
+    t.equal((await body(engine.port, 'hunt:h2')).fields.finds, 1);
+    t.equal((await body(engine.port, 'zone:h2:z')).fields.points, 4);
+  });
+}
 
 t.test("a pub's fan-out updates of one key are folded into one record, one log entry, exactly", async (t) => {
   const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_ROUTES: EXAMPLE, HUNT_DURABILITY: 'sync', HUNT_LOG_RETENTION_EVENTS: '1000' });

@@ -2,7 +2,7 @@
 // order per key, unsub, no change notices at all while nobody subscribes, and a subscriber that
 // stops reading is told it is lagging and dropped rather than silently missing updates.
 import t from 'tap';
-import { startEngine, tempDir, TestClient, type Message } from './helpers.js';
+import { startEngine, tempDir, TestClient, until, type Message } from './helpers.js';
 
 /** Collects `update` messages as they arrive. */
 function updates(client: TestClient): Message[] {
@@ -13,8 +13,6 @@ function updates(client: TestClient): Message[] {
   });
   return seen;
 }
-
-const settle = () => new Promise((r) => setTimeout(r, 300));
 
 t.test('exact keys and prefixes: snapshot, then every change in commit order; unsub stops them', async (t) => {
   const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync' });
@@ -36,7 +34,8 @@ t.test('exact keys and prefixes: snapshot, then every change in commit order; un
   t.match(await prefix.request({ op: 'sub', id: 2, prefixes: ['hunt:7/'] }, 'msgpack'), { op: 'ack', id: 2 });
 
   for (let i = 2; i <= 30; i++) t.equal((await pub(i, ['hunt:7/a', 'hunt:7/b', 'hunt:8/a', 'nobody-yet'].slice(0, 1 + (i % 4)))).op, 'ack');
-  await settle();
+  const finalState = (u: Message) => u.op === 'update' && u.key === 'hunt:7/a' && u.meta.version === 30;
+  await until('both subscribers to see the last change', () => exactUpdates.some(finalState) && prefix.received.some(finalState));
   const a = exactUpdates.filter((u) => u.key === 'hunt:7/a');
   t.equal(a[0]!.meta.version, 1, 'the snapshot comes first');
   t.ok(a.every((u, i) => i === 0 || u.meta.version > a[i - 1]!.meta.version), 'versions only increase');
@@ -48,15 +47,19 @@ t.test('exact keys and prefixes: snapshot, then every change in commit order; un
   t.ok(prefixUpdates.some((u) => u.key === 'hunt:7/b') && prefixUpdates.every((u) => u.__binary), 'in the subscriber\'s encoding');
 
   t.same(await exact.request({ op: 'unsub', id: 3, keys: ['hunt:7/a', 'nobody-yet'] }), { op: 'ack', id: 3, __binary: false });
+  t.same(await exact.request({ op: 'sub', id: 4, keys: ['marker'] }), { op: 'ack', id: 4, __binary: false });
   const before = exactUpdates.length;
   t.equal((await pub(31, ['hunt:7/a'])).op, 'ack');
-  await settle();
-  t.equal(exactUpdates.length, before, 'no update after unsub');
+  // Notices reach a connection in commit order: once the marker's update is here, any update of
+  // pub 31 would have come before it.
+  t.equal((await pub(32, ['marker'])).op, 'ack');
+  await until('the marker\'s update', () => exactUpdates.some((u) => u.key === 'marker'));
+  t.equal(exactUpdates.length, before + 1, 'no update after unsub: only the marker\'s');
   await exact.close();
   await prefix.close();
-  await settle();
+  await until('the engine to see both subscribers leave', () => engine.subscriptions.subscribers === 0);
   const notices = engine.channelStats().reduce((n, c) => n + c.notices, 0);
-  t.equal((await pub(32, ['hunt:7/a', 'hunt:8/a'])).op, 'ack');
+  t.equal((await pub(33, ['hunt:7/a', 'hunt:8/a'])).op, 'ack');
   t.equal(engine.channelStats().reduce((n, c) => n + c.notices, 0), notices, 'after the last subscriber left, no notices again');
   await producer.close();
 });

@@ -126,7 +126,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   bench: {
-    usage: 'hunt bench [--url URL] [--seconds N] [--connections C] [--batch B] [--keys K] [--rate EVENTS_PER_S]',
+    usage: 'hunt bench [--url URL] [--token T] [--seconds N] [--connections C] [--batch B] [--keys K] [--rate EVENTS_PER_S]',
     summary: 'drive a running engine with the load generator and print events/s and ack latency',
     options: {
       ...CONNECTION_OPTIONS,
@@ -139,8 +139,10 @@ const COMMANDS: Record<string, Command> = {
     positionals: 0,
     async run(_, values) {
       const { runLoad } = await import('../../native-bench/load-generator.js');
+      const url = values.url as string;
       const result = await runLoad({
-        url: values.url as string,
+        // The load generator's sockets pass a token as browsers do, in the query.
+        url: values.token === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(String(values.token))}`,
         connections: positiveInteger(values.connections, '--connections'),
         batch: positiveInteger(values.batch, '--batch'),
         keys: positiveInteger(values.keys, '--keys'),

@@ -44,6 +44,8 @@ export interface EngineHooks {
   onFatal(error: Error): void;
   /** Tests only: kill worker 0's thread once at a chosen point of a batch. */
   workerFault?: WorkerFault;
+  /** Tests only: how often idle producers are looked for, and the clock that expiry reads. */
+  producerExpiry?: { intervalMs: number; now(): number };
 }
 
 /** WebSocket close code when the engine stops after a fault (RFC 6455: an unexpected condition). */
@@ -73,7 +75,8 @@ export class Engine {
     private readonly hooks: EngineHooks,
     private readonly log: Logger,
   ) {
-    this.expiryTimer = setInterval(() => producers.expire(Date.now()), PRODUCER_EXPIRY_INTERVAL_MS).unref();
+    const expiry = hooks.producerExpiry ?? { intervalMs: PRODUCER_EXPIRY_INTERVAL_MS, now: Date.now };
+    this.expiryTimer = setInterval(() => producers.expire(expiry.now()), expiry.intervalMs).unref();
   }
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {

@@ -84,9 +84,9 @@ export class PartitionWorkerPool {
     this.restarts.push(now);
     while (this.restarts.length > 0 && now - this.restarts[0]! > RESTART_WINDOW_MS) this.restarts.shift();
     if (this.restarts.length > MAX_RESTARTS) {
-      const error = new Error(`partition workers died ${this.restarts.length} times within ${RESTART_WINDOW_MS / 1000} s`);
-      this.onFatal(error);
-      return Promise.reject(error);
+      this.onFatal(new Error(`partition workers died ${this.restarts.length} times within ${RESTART_WINDOW_MS / 1000} s`));
+      // The loop is over: not restarted, and nothing for stop() to wait for.
+      return Promise.resolve({ worker: task.worker, batches: 0, events: 0 });
     }
     // The original loop promise settles with this one, so stop() keeps waiting on the right thing.
     return this.launch(task);
