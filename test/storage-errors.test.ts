@@ -1,7 +1,9 @@
 // Storage failures. A failed write (the engine process hits its file-size limit, RLIMIT_FSIZE,
 // lowered from outside with prlimit, as a full disk would): the pubs whose batch cannot be written
 // get STORAGE and are not applied, reads and the health checks keep working, and once the limit is
-// raised new pubs are acked again. A failed fsync in sync mode (a test-only fault, as an I/O error
+// raised new pubs are acked again. With an idempotent producer's events in the failed batch the
+// engine stops instead (1011, exit 1), and after the restart the producer's re-sends apply exactly
+// once. A failed fsync in sync mode (a test-only fault, as an I/O error
 // would make it): the batch is committed but maybe not on disk, so the engine answers neither ack
 // nor STORAGE; it closes its connections (1011) and stops, and an idempotent producer's re-sends
 // after the restart apply exactly once. Nothing is acked that was not stored.
@@ -93,4 +95,30 @@ t.test('sync: an fsync failure stops the engine without an answer; re-sends afte
   let total = 0;
   for (let k = 0; k < keys; k++) total += (await getKey(second.port, `k${k}`)).body.count as number;
   t.equal(total, events, 'each event applied exactly once: the committed batch is a dup on re-send, the rest applied');
+});
+
+t.test('a failed commit holding an idempotent producer\'s events stops the engine; re-sends after the restart apply once', async (t) => {
+  const dataDir = tempDir(t);
+  const port = String(await freePort());
+  const env = { HUNT_DATA_DIR: dataDir, HUNT_PORT: port, HUNT_DURABILITY: 'async', HUNT_WORKERS: '1' };
+  const first = await startEngineProcess(env);
+  t.teardown(() => first.stop('SIGKILL'));
+  const client = await HuntClient.connect({ url: `ws://127.0.0.1:${port}/v1/stream`, producer: 'full-disk', maxBatchEvents: 10, backoff: { initialMs: 50, maxMs: 200 } });
+  t.teardown(() => client.close());
+  const pad = 'x'.repeat(4000);
+  const publish = (i: number) => client.publish({ key: `d${i % 13}`, type: 't', data: { pad, i } });
+  await Promise.all(Array.from({ length: 50 }, (_, i) => publish(i)));
+  setFileSizeLimit(first.pid, String(fs.statSync(path.join(dataDir, 'lmdb', 'data.mdb')).size + 64 * 1024));
+  const failures: string[] = [];
+  const rest = Array.from({ length: 1000 }, (_, i) => publish(50 + i).catch((error: HuntError) => void failures.push(error.code)));
+  t.equal(await new Promise((resolve) => first.child.once('exit', resolve)), 1, 'the engine exits with 1');
+  t.match(first.output(), /batch commit failed with idempotent producers' events in it/, 'and says why');
+  const second = await startEngineProcess(env);
+  t.teardown(() => second.stop('SIGKILL'));
+  await Promise.all(rest);
+  t.same(failures, [], 'no publish failed: the client re-sent after the restart');
+  let total = 0;
+  for (let k = 0; k < 13; k++) total += (await getKey(second.port, `d${k}`)).body.count as number;
+  t.equal(total, 1050, 'each event applied exactly once');
+  t.equal(await second.stop(), 0);
 });

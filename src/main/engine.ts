@@ -38,7 +38,7 @@ const PRODUCER_EXPIRY_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface EngineHooks {
   /**
-   * Called when the engine cannot go on safely (a worker keeps dying, an fsync failed), after it
+   * Called when the engine cannot go on safely (a worker keeps dying, a storage fault), after it
    * stopped taking pubs and acking and closed every connection (1011); `npm start` exits with 1.
    */
   onFatal(error: Error): void;

@@ -8,11 +8,15 @@
 // loop re-reads unreleased records and skips those whose offset is already applied, so nothing is
 // lost and nothing is applied twice.
 //
-// A failed commit is a failed batch (nothing of it applied: its pubs get STORAGE). A failed fsync
-// in `sync` mode is not: the batch is committed and visible, but whether it is on disk is unknown
-// (after an I/O error the kernel may drop the dirty pages and a later fsync succeed anyway), so
-// neither an ack nor STORAGE would be true. The loop reports Fatal and stops; the engine closes its
-// connections and exits, and idempotent producers re-send with their seqs after the restart.
+// A failed commit is a failed batch: nothing of it is applied, and its pubs get STORAGE (their
+// events on other workers may have been applied). Not so when the batch holds events of idempotent
+// producers: their seq marks on other partitions, or in later batches, would then make a re-send
+// skip what this batch lost, or apply twice what others kept. A failed fsync in `sync` mode is not
+// a failed batch either: it is committed and visible, but whether it is on disk is unknown (after
+// an I/O error the kernel may drop the dirty pages and a later fsync succeed anyway), so neither an
+// ack nor STORAGE would be true. In both cases the loop reports Fatal and stops before anything
+// later commits; the engine closes its connections and exits, and idempotent producers re-send with
+// their seqs after the restart: each partition applies exactly what it had not.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { EventRecordReader, RecordKind } from '../shared/event-record.js';
 import type { Logger } from '../shared/logger.js';
@@ -267,6 +271,8 @@ export class PartitionLoop {
     const started = performance.now();
     this.stats.batchEvents.observe(this.batchEvents);
     let failure: Error | null = null;
+    // Records of idempotent producers in a failed batch make the failure fatal (see the file's comment).
+    let fatal = false;
     try {
       store.root.transactionSync(() => {
         for (let i = 0; i < dirty.length; i++) {
@@ -294,6 +300,7 @@ export class PartitionLoop {
       this.events += this.batchEvents;
     } catch (error) {
       failure = error as Error;
+      fatal = this.batchProducers.size > 0;
       // The in-memory records hold the failed batch's changes: forget them, LMDB has the truth.
       for (let i = 0; i < dirty.length; i++) this.cache.forget(dirty[i]!);
       this.logWriter?.discard();
@@ -310,6 +317,12 @@ export class PartitionLoop {
 
     // No fsync is in flight here (the loop waits for it before draining), so reports stay in order.
     if (failure !== null) {
+      if (fatal) {
+        this.halted = true;
+        this.log.fatal({ err: failure }, 'batch commit failed with idempotent producers\' events in it; this worker stops and the engine with it');
+        await this.report({ kind: ProgressKind.Fatal, from, through, message: `storage: ${failure.message}` });
+        return;
+      }
       await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: ${failure.message}` });
       this.reportedThrough = through;
       return;
