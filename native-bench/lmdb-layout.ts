@@ -32,7 +32,7 @@ const sync = (env: RootDatabase) =>
   );
 
 async function runWorker(job: Job): Promise<number> {
-  const owned = partitionsOwnedBy(job.worker, job.workers, job.partitions);
+  const owned = partitionsOwnedBy(job.worker, job.workers, { partitions: job.partitions, stores: job.partitions });
   const envs = new Map<number, RootDatabase>();
   const shared = job.layout === 'shared' ? openEnv(path.join(job.dir, 'shared')) : null;
   for (const p of owned) envs.set(p, shared ?? openEnv(path.join(job.dir, `p${p}`)));

@@ -38,7 +38,7 @@ if (mode === 'apply' && routesFile === 'none') throw new Error('apply needs a ro
 const limits = { maxInFlight: 1 << 30, maxEventsPerPub: 1000, maxPayloadBytes: 1 << 20, maxKeyBytes: 256, maxTypeBytes: 64, maxDataDepth: 8 };
 const channels = [0, 1].map((w) => new PartitionChannel(w, 64 << 20));
 const rings = channels.map((channel) => new RingReader(channel.inboundBuffers));
-const ingest = new Ingest(channels, new Float64Array(16), new AckTracker(channels.length), { ...limits, partitions: 16, maxBacklogBytes: 1 << 30 });
+const ingest = new Ingest(channels, new Float64Array(16), new AckTracker(channels.length), { ...limits, layout: { partitions: 16, stores: 16 }, maxBacklogBytes: 1 << 30 });
 if (routesFile !== 'none') ingest.router = new Router(loadRoutes(routesFile));
 // The socket side of a connection: Ingest only counts on it while staging.
 const conn = { id: 1, encoding: 'msgpack', inFlight: 0, closed: false, frames: 1, producer: null, lastSeq: 0, overloadedStreak: 0, send() {}, sendEncoded() {}, bufferedBytes: () => 0, close() {} } as unknown as Connection;

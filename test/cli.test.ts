@@ -31,7 +31,7 @@ function hunt(args: string[], stdin = '', script = HUNT, env: Record<string, str
 }
 
 t.test('pub, get, tail and partition against a live engine', async (t) => {
-  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_PARTITIONS: '8' });
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_PARTITIONS: '8', HUNT_STORES: '4' });
   t.teardown(() => engine.stop());
   const url = ['--url', `ws://127.0.0.1:${engine.port}/v1/stream`];
   const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ key: `k${i % 10}`, type: 'step', data: { i } }));
@@ -68,7 +68,10 @@ t.test('pub, get, tail and partition against a live engine', async (t) => {
   t.equal(Math.max(...updates.filter((u) => u.key === 'k3').map((u) => u.version)), 201, 'up to the last change');
 
   const partition = await hunt(['partition', 'player:ann', ...url]);
-  t.same(JSON.parse(partition.stdout), { key: 'player:ann', partition: partitionOf('player:ann', 8), partitions: 8, worker: partitionOf('player:ann', 8) % 2 });
+  const p = partitionOf('player:ann', 8);
+  t.same(JSON.parse(partition.stdout), { key: 'player:ann', partition: p, partitions: 8, store: p % 4, worker: (p % 4) % 2 }, 'from the engine');
+  const offline = await hunt(['partition', 'player:ann', '--partitions', '8', '--stores', '3', '--workers', '2']);
+  t.same(JSON.parse(offline.stdout), { key: 'player:ann', partition: p, partitions: 8, store: p % 3, worker: (p % 3) % 2 }, 'offline, from the counts');
 });
 
 t.test('without --url the engine is found as it was started: HUNT_URL, or HUNT_HOST and HUNT_PORT', async (t) => {
@@ -98,11 +101,11 @@ t.test('errors are one line and a non-zero exit code', async (t) => {
   t.equal(missing.stderr.trim().split('\n').length, 1);
   const unknown = await hunt(['frobnicate']);
   t.equal(unknown.code, 2);
-  t.match(unknown.stderr, /unknown command "frobnicate"; commands: serve, check-config, get, tail, pub, partition, bench/);
+  t.match(unknown.stderr, /unknown command "frobnicate"; commands: serve, check-config, data, get, tail, pub, partition, bench/);
   const usage = await hunt(['get']);
   t.equal(usage.code, 2);
   t.match(usage.stderr, /usage: hunt get KEY/);
-  const badFlag = await hunt(['partition', 'k', '--partitions', 'x', '--workers', '1']);
+  const badFlag = await hunt(['partition', 'k', '--partitions', 'x', '--stores', '1', '--workers', '1']);
   t.equal(badFlag.code, 2);
   t.match(badFlag.stderr, /--partitions must be a positive integer, got "x"/);
   const help = await hunt(['pub', '--help']);

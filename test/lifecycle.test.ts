@@ -87,9 +87,9 @@ t.test('SIGTERM under load: every pub taken is acked, exactly those are applied,
   t.equal(await engine.stop(), 0);
 });
 
-t.test('the partition count is fixed per data directory; the worker count is not', async (t) => {
+t.test('the partition and store counts are fixed per data directory; the worker count is not', async (t) => {
   const dir = tempDir(t);
-  let engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '16', HUNT_WORKERS: '1' });
+  let engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '16', HUNT_STORES: '4', HUNT_WORKERS: '1' });
   let { client, replies } = await publish(engine, 10, 30, 41);
   for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
   await client.close();
@@ -97,7 +97,10 @@ t.test('the partition count is fixed per data directory; the worker count is not
 
   const mismatch = runEngineToExit({ HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '32' });
   t.equal(mismatch.status, 2);
-  t.match(mismatch.stdout, /HUNT_PARTITIONS=32 but the data directory .* was created with 16 partitions/);
+  t.match(mismatch.stdout, /HUNT_PARTITIONS=32 but the data directory .* was created with 16; it is fixed when a data directory is created/);
+  const storesMismatch = runEngineToExit({ HUNT_DATA_DIR: dir, HUNT_STORES: '8' });
+  t.equal(storesMismatch.status, 2);
+  t.match(storesMismatch.stdout, /HUNT_STORES=8 but the data directory .* was created with 4/);
 
   engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_WORKERS: '3' });
   const welcomeClient = await TestClient.connect(engine.port);
@@ -106,6 +109,14 @@ t.test('the partition count is fixed per data directory; the worker count is not
   ({ client, replies } = await publish(engine, 10, 30, 41, 100));
   for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
   t.equal(await totalCount(engine, 41), 600, 'data written with 1 worker and with 3 workers adds up');
+  await client.close();
+  t.equal(await engine.stop(), 0);
+
+  // More workers than stores: the extra workers own nothing and wait.
+  engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_WORKERS: '6' });
+  ({ client, replies } = await publish(engine, 10, 30, 41, 200));
+  for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
+  t.equal(await totalCount(engine, 41), 900, 'and with 6 workers over 4 stores');
 
   const second = runEngineToExit({ HUNT_DATA_DIR: dir });
   t.equal(second.status, 2, 'a second engine on the same data directory refuses to start');
@@ -137,7 +148,9 @@ t.test('a data directory that is not what it should be is a clear error, never a
     t.match(run.stdout, message);
     t.notOk(fs.existsSync(path.join(dir, 'lmdb')), 'nothing was created');
   };
-  refusedEngineFile('{"format":2,"partitions":"many"}', 'is not a valid engine file');
-  // Format 1 directories hold event log entries of an older layout.
-  refusedEngineFile('{"format":1,"partitions":64,"createdAt":"2026-11-20T00:00:00.000Z"}', 'says its data is in format 1; this engine reads format 2 only');
+  refusedEngineFile('{"format":3,"partitions":"many","stores":1}', 'is not a valid engine file');
+  refusedEngineFile('{"format":3,"partitions":4,"stores":8}', 'is not a valid engine file (format 3 with partitions 1..65535 and stores 1..partitions)');
+  // Format 1 directories hold event log entries of an older layout; format 2 is upgradable.
+  refusedEngineFile('{"format":1,"partitions":64,"createdAt":"2026-11-20T00:00:00.000Z"}', 'says its data is in format 1; this engine reads format 3 only');
+  refusedEngineFile('{"format":2,"partitions":64,"createdAt":"2026-11-20T00:00:00.000Z"}', 'Upgrade it offline, once: hunt data upgrade');
 });

@@ -5,10 +5,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { open } from 'lmdb';
 import t from 'tap';
 import { startEngineProcess, waitForOutput } from '../native-bench/engine-process.js';
-import { lmdbPath, LMDB_ENV_OPTIONS, decodeProducerState, encodeProducerState, type ProducerKey } from '../src/shared/store.js';
+import { decodeProducerState, encodeProducerState, StoreSet } from '../src/shared/store.js';
 import { partitionOf } from '../src/shared/partition.js';
 import { getKey, startEngine, tempDir, TestClient, until } from './helpers.js';
 
@@ -134,12 +133,13 @@ t.test('idle producers are forgotten at start-up and by the periodic expiry', as
   t.match(await p.client.request({ op: 'pub', id: 1, seq: 7, events: [{ key: 'k', type: 't' }] }), { op: 'ack' });
   await p.client.close();
   await engine.stop();
-  const root = open({ path: lmdbPath(dataDir), ...LMDB_ENV_OPTIONS });
-  const producers = root.openDB<Buffer, ProducerKey>({ name: 'producers', encoding: 'binary' });
-  await root.transaction(() => {
-    for (const { key, value } of producers.getRange()) producers.putSync(key, encodeProducerState({ ...decodeProducerState(value), seenMs: Date.now() - 120_000 }));
-  });
-  await root.close();
+  const stores = StoreSet.open(dataDir, engine.layout);
+  for (const { root, producers } of stores.open) {
+    root.transactionSync(() => {
+      for (const { key, value } of producers.getRange()) producers.putSync(key, encodeProducerState({ ...decodeProducerState(value), seenMs: Date.now() - 120_000 }));
+    });
+  }
+  await stores.close();
   engine = await startEngine(env);
   t.equal(engine.producers.size, 0, 'not loaded');
   p = await hello(engine, 'old');

@@ -1,6 +1,6 @@
 // The documented key → partition hash: FNV-1a 32 over the key's UTF-8 bytes, mod P.
 import t from 'tap';
-import { fnv1a32Utf8, lastHashedByteLength, ownerOf, partitionOf, partitionsOwnedBy } from '../src/shared/partition.js';
+import { fnv1a32Utf8, lastHashedByteLength, ownerOf, partitionOf, partitionsOwnedBy, storeOf, storesOwnedBy } from '../src/shared/partition.js';
 
 function referenceFnv1a(bytes: Uint8Array): number {
   let h = 0x811c9dc5;
@@ -22,12 +22,17 @@ t.test('hashes exactly the UTF-8 bytes, and reports their length', async (t) => 
   }
 });
 
-t.test('partitions and owners', async (t) => {
+t.test('partitions, stores and owners', async (t) => {
   t.equal(partitionOf('foobar', 64), 0xbf9cf968 % 64);
-  t.same(partitionsOwnedBy(1, 3, 8), [1, 4, 7]);
+  const layout = { partitions: 10, stores: 4 };
+  t.same([...Array(10).keys()].map((p) => storeOf(p, 4)), [0, 1, 2, 3, 0, 1, 2, 3, 0, 1], 'partition p lives in store p mod S');
+  t.same(storesOwnedBy(1, 3, 4), [1], 'stores dealt round-robin over workers');
+  t.same(storesOwnedBy(0, 3, 4), [0, 3]);
+  t.same(storesOwnedBy(5, 8, 4), [], 'more workers than stores: some own none');
+  t.same(partitionsOwnedBy(0, 3, layout), [0, 3, 4, 7, 8], 'a worker owns the partitions of its stores');
   const owned = new Set<number>();
-  for (let w = 0; w < 3; w++) for (const p of partitionsOwnedBy(w, 3, 10)) {
-    t.equal(ownerOf(p, 3), w);
+  for (let w = 0; w < 3; w++) for (const p of partitionsOwnedBy(w, 3, layout)) {
+    t.equal(ownerOf(p, layout, 3), w);
     owned.add(p);
   }
   t.equal(owned.size, 10, 'every partition has exactly one owner');

@@ -6,7 +6,7 @@ import type { Utf8Buffer } from '../src/shared/utf8-buffer.js';
 import { CachedRecord, RecordCache } from '../src/workers/record-cache.js';
 import { newMetaRecord } from '../src/workers/default-merge.js';
 
-const record = (key: string, hash: number) => new CachedRecord(key, hash, newMetaRecord(0));
+const record = (key: string, hash: number) => new CachedRecord(key, hash, 0, newMetaRecord(0));
 const lookUp = (cache: RecordCache, key: string, hash: number) => {
   const bytes = Buffer.concat([Buffer.from('xx'), Buffer.from(key)]);
   return cache.get(hash, bytes, 2, bytes.length)?.key;

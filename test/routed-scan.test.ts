@@ -73,7 +73,7 @@ interface Side {
 
 function side(routes: Router): Side {
   const channels = Array.from({ length: WORKERS }, (_, w) => new PartitionChannel(w, 8 << 20));
-  const ingest = new Ingest(channels, new Float64Array(PARTITIONS), new AckTracker(WORKERS), { ...LIMITS, partitions: PARTITIONS, maxBacklogBytes: 1 << 30 });
+  const ingest = new Ingest(channels, new Float64Array(PARTITIONS), new AckTracker(WORKERS), { ...LIMITS, layout: { partitions: PARTITIONS, stores: PARTITIONS }, maxBacklogBytes: 1 << 30 });
   ingest.router = routes;
   // The socket side of a connection: Ingest only counts on it and never sends while staging.
   const conn: Connection = {

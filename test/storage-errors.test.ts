@@ -13,6 +13,7 @@ import path from 'node:path';
 import t from 'tap';
 import { startEngineProcess } from '../native-bench/engine-process.js';
 import { HuntClient, HuntError } from '../src/client/index.js';
+import { storePath } from '../src/shared/store.js';
 import { freePort, getKey, httpGet, startEngine, tempDir, TestClient } from './helpers.js';
 
 function setFileSizeLimit(pid: number, soft: string): void {
@@ -24,7 +25,8 @@ function setFileSizeLimit(pid: number, soft: string): void {
 for (const durability of ['async', 'sync']) {
   t.test(`${durability}: a write failure answers STORAGE, keeps reads going, and recovers`, async (t) => {
     const dataDir = tempDir(t);
-    const engine = await startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: durability, HUNT_WORKERS: '1' });
+    // One store: one data file, whose size the file-size limit is set from.
+    const engine = await startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: durability, HUNT_WORKERS: '1', HUNT_STORES: '1' });
     t.teardown(() => engine.stop('SIGKILL'));
     const client = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
     await client.welcome();
@@ -32,7 +34,7 @@ for (const durability of ['async', 'sync']) {
     const pub = (id: number) => client.request({ op: 'pub', id, events: Array.from({ length: 20 }, (_, i) => ({ key: `big:${id}:${i}`, type: 't', data: { pad } })).concat([{ key: 'counter', type: 't', data: { pad: '' } }]) }, 'msgpack');
 
     t.equal((await pub(1)).op, 'ack');
-    const dataFile = path.join(dataDir, 'lmdb', 'data.mdb');
+    const dataFile = path.join(storePath(dataDir, 0), 'data.mdb');
     setFileSizeLimit(engine.pid, String(fs.statSync(dataFile).size + 64 * 1024));
 
     const replies = [];
@@ -100,7 +102,7 @@ t.test('sync: an fsync failure stops the engine without an answer; re-sends afte
 t.test('a failed commit holding an idempotent producer\'s events stops the engine; re-sends after the restart apply once', async (t) => {
   const dataDir = tempDir(t);
   const port = String(await freePort());
-  const env = { HUNT_DATA_DIR: dataDir, HUNT_PORT: port, HUNT_DURABILITY: 'async', HUNT_WORKERS: '1' };
+  const env = { HUNT_DATA_DIR: dataDir, HUNT_PORT: port, HUNT_DURABILITY: 'async', HUNT_WORKERS: '1', HUNT_STORES: '1' };
   const first = await startEngineProcess(env);
   t.teardown(() => first.stop('SIGKILL'));
   const client = await HuntClient.connect({ url: `ws://127.0.0.1:${port}/v1/stream`, producer: 'full-disk', maxBatchEvents: 10, backoff: { initialMs: 50, maxMs: 200 } });
@@ -108,7 +110,7 @@ t.test('a failed commit holding an idempotent producer\'s events stops the engin
   const pad = 'x'.repeat(4000);
   const publish = (i: number) => client.publish({ key: `d${i % 13}`, type: 't', data: { pad, i } });
   await Promise.all(Array.from({ length: 50 }, (_, i) => publish(i)));
-  setFileSizeLimit(first.pid, String(fs.statSync(path.join(dataDir, 'lmdb', 'data.mdb')).size + 64 * 1024));
+  setFileSizeLimit(first.pid, String(fs.statSync(path.join(storePath(dataDir, 0), 'data.mdb')).size + 64 * 1024));
   const failures: string[] = [];
   const rest = Array.from({ length: 1000 }, (_, i) => publish(50 + i).catch((error: HuntError) => void failures.push(error.code)));
   t.equal(await new Promise((resolve) => first.child.once('exit', resolve)), 1, 'the engine exits with 1');

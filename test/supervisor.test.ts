@@ -39,11 +39,12 @@ for (const durability of ['async', 'sync']) {
 }
 
 for (const durability of ['async', 'sync']) {
-  for (const point of ['mid-drain', 'after-commit'] as const) {
+  // mid-commit: one of the worker's 4 stores committed the batch, the others did not.
+  for (const point of ['mid-drain', 'mid-commit', 'after-commit'] as const) {
     t.test(`${durability}: a worker thread dies ${point}; the replacement applies each event once`, async (t) => {
       const fired = new SharedArrayBuffer(4);
       const engine = await startEngine(
-        { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: durability, HUNT_WORKERS: '1', HUNT_BATCH_MAX_EVENTS: '200' },
+        { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: durability, HUNT_WORKERS: '1', HUNT_STORES: '4', HUNT_BATCH_MAX_EVENTS: '200' },
         { workerFault: { point, batch: 3, fired } },
       );
       t.teardown(() => engine.stop());

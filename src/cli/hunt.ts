@@ -4,9 +4,10 @@
 // (2: bad usage, 1: anything else).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HuntClient, HuntError } from '../client/index.js';
-import { ownerOf, partitionOf } from '../shared/partition.js';
+import { ownerOf, partitionOf, storeOf } from '../shared/partition.js';
 import { checkConfig } from './check-config.js';
 import { AddressError, engineStreamUrl } from './engine-url.js';
+import { DataDirError } from '../main/data-dir.js';
 import { publishLines } from './pub-command.js';
 
 class UsageError extends Error {}
@@ -57,6 +58,24 @@ const COMMANDS: Record<string, Command> = {
       return checkConfig(file!);
     },
   },
+  data: {
+    usage: 'hunt data upgrade DATA_DIR [--stores S]',
+    summary: 'upgrade a data directory of an older format, offline (the engine must not be running on it)',
+    options: { stores: { type: 'string' } },
+    positionals: 2,
+    async run([action, dir], values) {
+      if (action !== 'upgrade') throw new UsageError(`unknown action ${JSON.stringify(action)} (usage: hunt data upgrade DATA_DIR [--stores S])`);
+      const stores = values.stores === undefined ? undefined : positiveInteger(values.stores, '--stores');
+      const { upgradeDataDir } = await import('./data-upgrade.js');
+      const { layout, copied, backup } = await upgradeDataDir(dir!, stores);
+      console.log(
+        `upgraded ${dir} to format 3: ${layout.partitions} partitions in ${layout.stores} stores; copied ${copied.meta} records, ` +
+          `${copied.partitions} partition offsets, ${copied.producers} producer marks, ${copied.log} log segments. ` +
+          `The old environment is kept in ${backup}: remove it once the engine runs well on the upgraded directory.`,
+      );
+      return 0;
+    },
+  },
   get: {
     usage: 'hunt get KEY [--url URL] [--token T]',
     summary: "print a key's metadata record as JSON (exit 1 if it has none)",
@@ -104,24 +123,25 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   partition: {
-    usage: 'hunt partition KEY [--url URL] [--token T] | hunt partition KEY --partitions P --workers W',
-    summary: 'which partition and worker own a key (asks the engine, or computes from the counts given)',
-    options: { ...CONNECTION_OPTIONS, partitions: { type: 'string' }, workers: { type: 'string' } },
+    usage: 'hunt partition KEY [--url URL] [--token T] | hunt partition KEY --partitions P --stores S --workers W',
+    summary: 'which partition, store and worker own a key (asks the engine, or computes from the counts given)',
+    options: { ...CONNECTION_OPTIONS, partitions: { type: 'string' }, stores: { type: 'string' }, workers: { type: 'string' } },
     positionals: 1,
     async run([key], values) {
       let partitions: number;
-      let worker: (p: number) => number;
-      if (values.partitions !== undefined || values.workers !== undefined) {
+      let owner: (p: number) => { store: number; worker: number };
+      if (values.partitions !== undefined || values.workers !== undefined || values.stores !== undefined) {
         partitions = positiveInteger(values.partitions, '--partitions');
+        const layout = { partitions, stores: positiveInteger(values.stores, '--stores') };
         const workers = positiveInteger(values.workers, '--workers');
-        worker = (p) => ownerOf(p, workers);
+        owner = (p) => ({ store: storeOf(p, layout.stores), worker: ownerOf(p, layout, workers) });
       } else {
-        const info = (await getJson(values.url as string, '/v1/partitions', values.token)).partitions as { partition: number; worker: number }[];
+        const info = (await getJson(values.url as string, '/v1/partitions', values.token)).partitions as { partition: number; store: number; worker: number }[];
         partitions = info.length;
-        worker = (p) => info[p]!.worker;
+        owner = (p) => ({ store: info[p]!.store, worker: info[p]!.worker });
       }
       const p = partitionOf(key!, partitions);
-      console.log(JSON.stringify({ key, partition: p, partitions, worker: worker(p) }));
+      console.log(JSON.stringify({ key, partition: p, partitions, ...owner(p) }));
       return 0;
     },
   },
@@ -208,6 +228,7 @@ main(process.argv.slice(2)).then(
   (error: Error) => {
     const detail = error instanceof HuntError ? `${error.code}: ${error.message}` : error.message;
     console.error(`hunt: ${detail}`);
-    process.exit(error instanceof UsageError ? 2 : 1);
+    // A data directory it cannot work on is like bad usage: nothing was changed.
+    process.exit(error instanceof UsageError || error instanceof DataDirError ? 2 : 1);
   },
 );

@@ -1,21 +1,27 @@
-// The data directory: created on first start with its partition count recorded in engine.json,
-// checked on every later start, and locked against a second engine.
+// The data directory: created on first start with its partition and store counts recorded in
+// engine.json, checked on every later start, and locked against a second engine.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PARTITIONS } from '../shared/config.js';
-import { lmdbPath } from '../shared/store.js';
+import { DEFAULT_PARTITIONS, DEFAULT_STORES } from '../shared/config.js';
+import type { Layout } from '../shared/partition.js';
+import { legacyLmdbPath, storesPath } from '../shared/store.js';
 
 /**
  * The layout of everything under the data directory (metadata records, event log entries,
  * progress marks). Bump it with any change an older engine's files would be misread under: the
  * engine refuses a directory of another format rather than misread it. Format 2: event log
- * entries carry a kind byte (with a folded-update count) and the key's version.
+ * entries carry a kind byte (with a folded-update count) and the key's version. Format 3: the
+ * partitions grouped into stores, one LMDB environment each (DATA_DIR/stores/<s>).
  */
-const FORMAT = 2;
+export const FORMAT = 3;
+/** The format `hunt data upgrade` turns into this one. */
+export const UPGRADABLE_FORMAT = 2;
 
-interface EngineFile {
+export interface EngineFile {
   format: number;
   partitions: number;
+  /** Absent in format 2 (one environment). */
+  stores?: number;
   createdAt: string;
 }
 
@@ -23,47 +29,56 @@ export class DataDirError extends Error {
   override name = 'DataDirError';
 }
 
-export interface OpenedDataDir {
-  partitions: number;
+export interface OpenedDataDir extends Layout {
   created: boolean;
   unlock(): void;
 }
 
 /**
- * Opens (or creates) the data directory. `requestedPartitions` is HUNT_PARTITIONS: it decides the
- * count of a new directory and must match the recorded count of an existing one.
+ * Opens (or creates) the data directory. `requested` is HUNT_PARTITIONS and HUNT_STORES: they
+ * decide the counts of a new directory and must match the recorded counts of an existing one.
  */
-export function openDataDir(dir: string, requestedPartitions: number | undefined): OpenedDataDir {
+export function openDataDir(dir: string, requested: { partitions: number | undefined; stores: number | undefined }): OpenedDataDir {
   fs.mkdirSync(dir, { recursive: true });
-  const unlock = lock(dir);
+  const unlock = lockDataDir(dir);
   try {
     const enginePath = path.join(dir, 'engine.json');
     if (!fs.existsSync(enginePath)) {
-      if (fs.existsSync(lmdbPath(dir))) {
+      if (fs.existsSync(legacyLmdbPath(dir)) || fs.existsSync(storesPath(dir))) {
         throw new DataDirError(`${dir} holds LMDB data but no engine.json: refusing to guess its partition count`);
       }
-      const partitions = requestedPartitions ?? DEFAULT_PARTITIONS;
-      const file: EngineFile = { format: FORMAT, partitions, createdAt: new Date().toISOString() };
-      const tmp = `${enginePath}.tmp`;
-      fs.writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`);
-      fs.renameSync(tmp, enginePath);
-      return { partitions, created: true, unlock };
+      const partitions = requested.partitions ?? DEFAULT_PARTITIONS;
+      const stores = requested.stores ?? Math.min(DEFAULT_STORES, partitions);
+      if (stores > partitions) throw new DataDirError(`HUNT_STORES=${stores} is more than HUNT_PARTITIONS=${partitions}: a store holds at least one partition`);
+      writeEngineFile(dir, { format: FORMAT, partitions, stores, createdAt: new Date().toISOString() });
+      return { partitions, stores, created: true, unlock };
     }
-    const file = readEngineFile(enginePath);
-    if (requestedPartitions !== undefined && requestedPartitions !== file.partitions) {
-      throw new DataDirError(
-        `HUNT_PARTITIONS=${requestedPartitions} but the data directory ${dir} was created with ${file.partitions} partitions; ` +
-          `the partition count is fixed when a data directory is created (unset HUNT_PARTITIONS or set it to ${file.partitions})`,
-      );
+    const file = readEngineFile(enginePath, dir);
+    for (const [name, value, recorded] of [['HUNT_PARTITIONS', requested.partitions, file.partitions], ['HUNT_STORES', requested.stores, file.stores]] as const) {
+      if (value !== undefined && value !== recorded) {
+        throw new DataDirError(
+          `${name}=${value} but the data directory ${dir} was created with ${recorded}; ` +
+            `it is fixed when a data directory is created (unset ${name} or set it to ${recorded})`,
+        );
+      }
     }
-    return { partitions: file.partitions, created: false, unlock };
+    return { partitions: file.partitions, stores: file.stores!, created: false, unlock };
   } catch (error) {
     unlock();
     throw error;
   }
 }
 
-function readEngineFile(enginePath: string): EngineFile {
+/** Writes engine.json whole or not at all (a temporary file renamed over it). */
+export function writeEngineFile(dir: string, file: EngineFile): void {
+  const enginePath = path.join(dir, 'engine.json');
+  const tmp = `${enginePath}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`);
+  fs.renameSync(tmp, enginePath);
+}
+
+/** engine.json of a directory in this format (or, with `upgradable`, the format before it). */
+export function readEngineFile(enginePath: string, dir: string, upgradable = false): EngineFile {
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(enginePath, 'utf8'));
@@ -71,27 +86,34 @@ function readEngineFile(enginePath: string): EngineFile {
     throw new DataDirError(`cannot read ${enginePath}: ${(error as Error).message}`);
   }
   const file = parsed as Partial<EngineFile> | null;
-  if (file !== null && typeof file === 'object' && Number.isInteger(file.format) && file.format !== FORMAT) {
+  const format = upgradable ? UPGRADABLE_FORMAT : FORMAT;
+  if (file !== null && typeof file === 'object' && Number.isInteger(file.format) && file.format !== format) {
+    if (!upgradable && file.format === UPGRADABLE_FORMAT) {
+      throw new DataDirError(
+        `${enginePath} says its data is in format ${file.format}, one LMDB environment; this engine reads format ${FORMAT} (stores). ` +
+          `Upgrade it offline, once: hunt data upgrade ${dir} (it keeps the old files until you remove them)`,
+      );
+    }
     throw new DataDirError(
       `${enginePath} says its data is in format ${file.format}; this engine reads format ${FORMAT} only and will not misread it: ` +
         `point HUNT_DATA_DIR at a new directory, or run the engine version that wrote this one`,
     );
   }
+  const counted = (n: unknown, max: number) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= max;
   if (
     file === null ||
     typeof file !== 'object' ||
-    file.format !== FORMAT ||
-    !Number.isInteger(file.partitions) ||
-    (file.partitions as number) < 1 ||
-    (file.partitions as number) > 65535
+    file.format !== format ||
+    !counted(file.partitions, 65535) ||
+    (format === FORMAT && (!counted(file.stores, 4096) || file.stores! > file.partitions!))
   ) {
-    throw new DataDirError(`${enginePath} is not a valid engine file (format ${FORMAT} with partitions 1..65535)`);
+    throw new DataDirError(`${enginePath} is not a valid engine file (format ${format} with partitions 1..65535${format === FORMAT ? ' and stores 1..partitions' : ''})`);
   }
   return file as EngineFile;
 }
 
 /** An exclusive lock file holding our pid; a lock left by a dead process is taken over. */
-function lock(dir: string): () => void {
+export function lockDataDir(dir: string): () => void {
   const lockPath = path.join(dir, 'engine.lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

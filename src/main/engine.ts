@@ -3,9 +3,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, redactedConfig, type EngineConfig } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { ownerOf, partitionsOwnedBy } from '../shared/partition.js';
+import { ownerOf, partitionsOwnedBy, storeOf, storesOwnedBy, type Layout } from '../shared/partition.js';
 import { maxRecordPayload } from '../shared/ring.js';
-import { openStore, type Store } from '../shared/store.js';
+import { StoreSet, storePath } from '../shared/store.js';
 import type { PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
 import { AckTracker } from './ack-tracker.js';
 import { TokenCheck } from './auth.js';
@@ -60,9 +60,10 @@ export class Engine {
   private constructor(
     readonly config: EngineConfig,
     readonly port: number,
-    readonly partitions: number,
+    /** The data directory's partitions and stores. */
+    readonly layout: Layout,
     private readonly dataDir: OpenedDataDir,
-    private readonly store: Store,
+    private readonly stores: StoreSet,
     private readonly channels: PartitionChannel[],
     private readonly tracker: AckTracker,
     private readonly ingest: Ingest,
@@ -81,15 +82,16 @@ export class Engine {
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
     const router = checkSettings(config);
-    const dataDir = openDataDir(config.dataDir, config.partitions);
-    let store: Store | null = null;
+    const dataDir = openDataDir(config.dataDir, { partitions: config.partitions, stores: config.stores });
+    const layout: Layout = { partitions: dataDir.partitions, stores: dataDir.stores };
+    let stores: StoreSet | null = null;
     let server: FrontEndServer | null = null;
     let engine!: Engine;
     try {
-      store = openStore(config.dataDir);
+      stores = StoreSet.open(config.dataDir, layout);
       const partitions = dataDir.partitions;
       const lastOffsets = new Float64Array(partitions);
-      for (let p = 0; p < partitions; p++) lastOffsets[p] = store.partitions.get(p) ?? 0;
+      for (let p = 0; p < partitions; p++) lastOffsets[p] = stores.appliedOffset(p);
 
       const limits: Limits = {
         maxInFlight: config.maxInFlight,
@@ -104,11 +106,11 @@ export class Engine {
       const tracker = new AckTracker(config.workers);
       const ingest = new Ingest(channels, lastOffsets, tracker, {
         ...limits,
-        partitions,
+        layout,
         maxBacklogBytes: config.maxBacklogBytes,
       });
       ingest.router = router;
-      const producers = ProducerRegistry.load(store, partitions, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
+      const producers = ProducerRegistry.load(stores, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
       const interest = createInterest();
       const subscriptions = new SubscriptionRegistry(interest, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
       const workerStats = channels.map(() => WorkerStats.create());
@@ -119,7 +121,7 @@ export class Engine {
             connections: () => server?.connectionCount ?? 0,
             pubsInFlight: () => tracker.pending,
             channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
-            partitionLags: () => Array.from(lastOffsets, (last, partition) => ({ partition, lag: last - (store!.partitions.get(partition) ?? 0) })),
+            partitionLags: () => Array.from(lastOffsets, (last, partition) => ({ partition, lag: last - stores!.appliedOffset(partition) })),
             subscriptionUpdates: () => subscriptions.updatesSent,
             subscribers: () => subscriptions.subscribers,
             logFollows: () => follows.size,
@@ -130,7 +132,7 @@ export class Engine {
               return matches;
             },
             workerStats,
-            dataDir: config.dataDir,
+            dataFiles: Array.from({ length: layout.stores }, (_, s) => `${storePath(config.dataDir, s)}/data.mdb`),
           })
         : null;
       if (metrics !== null) {
@@ -138,8 +140,8 @@ export class Engine {
         ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
       }
       // Follows pause at the same unsent-bytes mark where a subscriber would be dropped.
-      const follows = new LogFollows(store, config.workers, (p) => ownerOf(p, config.workers), { maxPerConnection: config.maxSubscriptions, maxBufferedBytes: config.subscriberMaxLagBytes }, log);
-      const handler = new MessageHandler(ingest, producers, subscriptions, follows, store, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
+      const follows = new LogFollows(stores, config.workers, (p) => ownerOf(p, layout, config.workers), { maxPerConnection: config.maxSubscriptions, maxBufferedBytes: config.subscriberMaxLagBytes }, log);
+      const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
       if (metrics !== null) handler.onError = (code) => metrics.errors.inc({ code });
       server = new FrontEndServer(
         {
@@ -148,7 +150,7 @@ export class Engine {
           limits,
           idleTimeoutSeconds: config.idleTimeoutSeconds,
           maxConnections: config.maxConnections,
-          partitions: () => partitionInfo(partitions, config.workers, lastOffsets, store!, channels),
+          partitions: () => partitionInfo(layout, config.workers, lastOffsets, stores!, channels),
           metrics: metrics === null ? null : () => metrics.registry.metrics(),
           stats: metrics === null ? null : async () => ({ ...(await metrics.stats()), partitions, config: redactedConfig(config) }),
           tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
@@ -157,14 +159,15 @@ export class Engine {
           reloadRoutes: (trigger) => engine.reloadRoutes(trigger),
         },
         handler,
-        store,
+        stores,
         new TokenCheck(config.authTokens),
         log,
       );
       const tasks: PartitionWorkerTask[] = channels.map((channel) => ({
         worker: channel.worker,
-        partitions,
-        ownedPartitions: partitionsOwnedBy(channel.worker, config.workers, partitions),
+        layout,
+        ownedStores: storesOwnedBy(channel.worker, config.workers, layout.stores),
+        ownedPartitions: partitionsOwnedBy(channel.worker, config.workers, layout),
         inbound: channel.inboundBuffers,
         outbound: channel.outboundBuffers,
         dataDir: config.dataDir,
@@ -188,17 +191,17 @@ export class Engine {
         subscriptions.dropAll('a partition worker restarted; updates may have been missed');
       });
       pool.start();
-      engine = new Engine(config, port, partitions, dataDir, store, channels, tracker, ingest, server, pool, producers, subscriptions, follows, retiredRouteMatches, hooks, log);
+      engine = new Engine(config, port, layout, dataDir, stores, channels, tracker, ingest, server, pool, producers, subscriptions, follows, retiredRouteMatches, hooks, log);
       for (const channel of channels) void engine.pumpProgress(channel);
       server.ready = true;
       log.info(
-        { host: config.host, port, tls: config.tlsCert !== undefined, partitions, workers: config.workers, durability: config.durability, created: dataDir.created },
+        { host: config.host, port, tls: config.tlsCert !== undefined, partitions, stores: layout.stores, workers: config.workers, durability: config.durability, created: dataDir.created },
         `listening on ${config.host}:${port}`,
       );
       return engine;
     } catch (error) {
       server?.stopListening();
-      if (store !== null) await store.root.close();
+      if (stores !== null) await stores.close();
       dataDir.unlock();
       throw error;
     }
@@ -224,7 +227,7 @@ export class Engine {
         reported = false;
         // lmdb-js keeps this thread's read snapshot until a setTimeout(0) fires, so a read right
         // after a worker's commit (a follow's, or a `get` racing its pub's ack) could miss it.
-        this.store.root.resetReadTxn();
+        this.stores.resetReadTxns();
         this.follows.onCommitted(channel.worker);
       }
       if (channel.backlogBytes > 0) channel.drainBacklog();
@@ -306,7 +309,7 @@ export class Engine {
     this.pumping = false;
     clearInterval(this.expiryTimer);
     this.server.closeConnections(1001, 'engine shutting down');
-    await this.store.root.close();
+    await this.stores.close();
     this.dataDir.unlock();
     this.log.info('stopped');
   }
@@ -322,17 +325,18 @@ async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boole
   }
 }
 
-function partitionInfo(partitions: number, workers: number, lastOffsets: Float64Array, store: Store, channels: PartitionChannel[]): PartitionInfo[] {
+function partitionInfo(layout: Layout, workers: number, lastOffsets: Float64Array, stores: StoreSet, channels: PartitionChannel[]): PartitionInfo[] {
   const info: PartitionInfo[] = [];
-  for (let p = 0; p < partitions; p++) {
-    const worker = ownerOf(p, workers);
+  for (let p = 0; p < layout.partitions; p++) {
+    const worker = ownerOf(p, layout, workers);
     info.push({
       partition: p,
+      store: storeOf(p, layout.stores),
       worker,
       lastOffset: lastOffsets[p]!,
-      appliedOffset: store.partitions.get(p) ?? 0,
+      appliedOffset: stores.appliedOffset(p),
       workerRingBytes: channels[worker]!.ringDepthBytes(),
-      log: retainedRange(store, p),
+      log: retainedRange(stores.ofPartition(p), p),
     });
   }
   return info;

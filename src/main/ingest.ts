@@ -8,7 +8,7 @@
 import { NO_PRODUCER, RecordKind, type RecordProducer } from '../shared/event-record.js';
 import { RoutedScan } from './routed-scan.js';
 import { BinaryWriter } from '../shared/binary-writer.js';
-import { lastHashedByteLength, ownerOf } from '../shared/partition.js';
+import { lastHashedByteLength, ownerOf, type Layout } from '../shared/partition.js';
 import type { AckTracker, PendingPub } from './ack-tracker.js';
 import type { Connection } from './connection.js';
 import type { PartitionChannel } from './partition-channel.js';
@@ -30,7 +30,7 @@ const FLOOD_REFUSALS = 1024;
 const OPEN_HASH_MASK = 4095;
 
 export interface IngestOptions extends Limits {
-  partitions: number;
+  layout: Layout;
   maxBacklogBytes: number;
 }
 
@@ -71,8 +71,8 @@ export class Ingest {
     private readonly tracker: AckTracker,
     private readonly options: IngestOptions,
   ) {
-    this.owners = new Uint16Array(options.partitions);
-    for (let p = 0; p < options.partitions; p++) this.owners[p] = ownerOf(p, channels.length);
+    this.owners = new Uint16Array(options.layout.partitions);
+    for (let p = 0; p < options.layout.partitions; p++) this.owners[p] = ownerOf(p, options.layout, channels.length);
     this.targets = new PubTargets(options.maxEventsPerPub);
     this.scanner = new PubScanner(options);
     this.routedScan = new RoutedScan(options);
@@ -163,7 +163,7 @@ export class Ingest {
     conn.overloadedStreak = 0;
     const producer = conn.producer;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
-    const partitions = options.partitions;
+    const partitions = options.layout.partitions;
     const count = targets.count;
     if (this.taken.length < count) this.taken = new Uint8Array(targets.hash.length);
     const taken = this.taken;

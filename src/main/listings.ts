@@ -2,7 +2,7 @@
 // partitions with their owner, offsets and the owner's ring depth.
 import { decodeMeta } from '../shared/meta-codec.js';
 import type { MetaRecord } from '../shared/metadata.js';
-import type { Store } from '../shared/store.js';
+import type { StoreSet } from '../shared/store.js';
 
 export const MAX_LIST_LIMIT = 1000;
 export const DEFAULT_LIST_LIMIT = 100;
@@ -15,26 +15,31 @@ export interface KeyPage {
 
 /**
  * Keys starting with `prefix`, after `after` (exclusive), in key order (LMDB's: the UTF-8 bytes).
- * All partitions share one ordered LMDB database, so this is one range scan.
+ * Each store is an ordered range scan; the page takes the first `limit` keys of their merge, and
+ * reads only those keys' records.
  */
-export function listKeys(store: Store, prefix: string, after: string | null, limit: number): KeyPage {
+export function listKeys(stores: StoreSet, prefix: string, after: string | null, limit: number): KeyPage {
   const start = after !== null && after > prefix ? after : prefix;
-  const keys: KeyPage['keys'] = [];
-  let more = false;
-  for (const { key, value } of store.meta.getRange({ start: start === '' ? undefined : start })) {
-    if (!key.startsWith(prefix)) break;
-    if (key === after) continue;
-    if (keys.length === limit) {
-      more = true;
-      break;
+  const candidates: { key: string; bytes: Buffer; store: number }[] = [];
+  stores.open.forEach((store, s) => {
+    let taken = 0;
+    for (const key of store.meta.getKeys({ start: start === '' ? undefined : start })) {
+      if (!key.startsWith(prefix) || taken > limit) break;
+      if (key === after) continue;
+      candidates.push({ key, bytes: Buffer.from(key, 'utf8'), store: s });
+      taken++;
     }
-    keys.push({ key, meta: decodeMeta(value) });
-  }
+  });
+  candidates.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  const more = candidates.length > limit;
+  const keys = candidates.slice(0, limit).map(({ key, store }) => ({ key, meta: decodeMeta(stores.open[store]!.meta.getBinary(key)!) }));
   return { keys, next: more ? keys[keys.length - 1]!.key : null };
 }
 
 export interface PartitionInfo {
   partition: number;
+  /** The store (LMDB environment) holding it. */
+  store: number;
   worker: number;
   /** Offset of the last event the front end routed to the partition. */
   lastOffset: number;

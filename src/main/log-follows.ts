@@ -14,7 +14,7 @@
 // happen in that callback: it only schedules the pump, and paused follows are also retried on a
 // timer in case a drain event is missed.
 import type { Logger } from '../shared/logger.js';
-import type { Store } from '../shared/store.js';
+import type { StoreSet } from '../shared/store.js';
 import type { Connection } from './connection.js';
 import { ErrorCode, errorMessage, ProtocolError, type Encoding, type ReplayMessage } from './protocol.js';
 import { replayPage, type ReplayedEvent } from './replay.js';
@@ -49,7 +49,7 @@ export class LogFollows {
   private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly store: Store,
+    private readonly stores: StoreSet,
     workers: number,
     private readonly workerOf: (partition: number) => number,
     private readonly limits: FollowLimits,
@@ -76,7 +76,7 @@ export class LogFollows {
       throw new ProtocolError(ErrorCode.TOO_LARGE, 'more follows than HUNT_MAX_SUBSCRIPTIONS allows on one connection', replay.id);
     }
     // The first page checks that `from` is still held before anything is registered.
-    const first = replayPage(this.store, replay.partition, replay.from, replay.limit, replay.key, replay.id);
+    const first = replayPage(this.stores.ofPartition(replay.partition), replay.partition, replay.from, replay.limit, replay.key, replay.id);
     const follow: Follow = { conn, id: replay.id, partition: replay.partition, key: replay.key, limit: replay.limit, encoding, next: first.resume };
     if (own === undefined) this.byConnection.set(conn, (own = new Map()));
     own.set(follow.id, follow);
@@ -114,7 +114,7 @@ export class LogFollows {
     const partitions = this.byWorker[worker]!;
     if (partitions.size === 0) return;
     for (const [partition, follows] of partitions) {
-      const applied = this.store.partitions.get(partition) ?? 0;
+      const applied = this.stores.appliedOffset(partition);
       for (const follow of follows) if (follow.next <= applied) this.pump(follow, false);
     }
   }
@@ -134,7 +134,7 @@ export class LogFollows {
     try {
       while (!conn.closed) {
         if (conn.bufferedBytes() >= this.limits.maxBufferedBytes) return this.pause(follow);
-        const page = replayPage(this.store, follow.partition, follow.next, follow.limit, follow.key, follow.id);
+        const page = replayPage(this.stores.ofPartition(follow.partition), follow.partition, follow.next, follow.limit, follow.key, follow.id);
         follow.next = page.resume;
         if (page.events.length > 0) this.sendEvents(follow, page.events, corked);
         if (!page.more) break;

@@ -2,7 +2,7 @@
 // the frame. The policy for bad input is to answer with an error frame and keep the connection:
 // one bad frame never costs a client its other pubs in flight.
 import type { Logger } from '../shared/logger.js';
-import { readMeta, type Store } from '../shared/store.js';
+import { readMeta, type StoreSet } from '../shared/store.js';
 import type { Connection } from './connection.js';
 import type { Ingest } from './ingest.js';
 import type { ProducerRegistry } from './producers.js';
@@ -19,7 +19,7 @@ export class MessageHandler {
     private readonly producers: ProducerRegistry,
     private readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
-    private readonly store: Store,
+    private readonly stores: StoreSet,
     private readonly limits: Limits,
     /** Partitions, and whether the event log is kept (HUNT_LOG_RETENTION_EVENTS > 0). */
     private readonly eventLog: { partitions: number; enabled: boolean },
@@ -66,7 +66,7 @@ export class MessageHandler {
         return;
       case 'get': {
         const get = checkGet(message, this.limits);
-        conn.send({ op: 'meta', id: get.id, key: get.key, meta: readMeta(this.store, get.key) ?? null }, encoding, true);
+        conn.send({ op: 'meta', id: get.id, key: get.key, meta: readMeta(this.stores, get.key) ?? null }, encoding, true);
         return;
       }
       case 'hello':
@@ -82,7 +82,7 @@ export class MessageHandler {
           this.follows.start(conn, replay, encoding);
           return;
         }
-        const page = replayPage(this.store, replay.partition, replay.from, replay.limit, replay.key, replay.id);
+        const page = replayPage(this.stores.ofPartition(replay.partition), replay.partition, replay.from, replay.limit, replay.key, replay.id);
         conn.send({ op: 'events', id: replay.id, partition: replay.partition, events: page.events, next: page.more ? page.resume : null }, encoding, true);
         return;
       }
@@ -135,8 +135,9 @@ export class MessageHandler {
     }
     if (sub.from !== null) {
       const key = sub.keys[0]!;
-      const meta = readMeta(this.store, key);
-      const missed = this.eventLog.enabled ? missedEntries(this.store, partitionOf(key, this.eventLog.partitions), key, sub.from, meta?.version ?? 0) : null;
+      const meta = readMeta(this.stores, key);
+      const partition = partitionOf(key, this.eventLog.partitions);
+      const missed = this.eventLog.enabled ? missedEntries(this.stores.ofPartition(partition), partition, key, sub.from, meta?.version ?? 0) : null;
       conn.send({ op: 'ack', id: sub.id, recovered: missed !== null }, encoding, true);
       if (missed !== null) conn.send({ op: 'missed', key, events: missed }, encoding, true);
       if (meta !== undefined) conn.send({ op: 'update', key, meta }, encoding, true);
@@ -144,7 +145,7 @@ export class MessageHandler {
     }
     conn.send({ op: 'ack', id: sub.id }, encoding, true);
     for (const key of sub.keys) {
-      const meta = readMeta(this.store, key);
+      const meta = readMeta(this.stores, key);
       if (meta !== undefined) conn.send({ op: 'update', key, meta }, encoding, true);
     }
   }

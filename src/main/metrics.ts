@@ -2,7 +2,6 @@
 // things happen (per pub or per frame, never per event), and gauges read from the engine's state
 // when scraped. Node's process metrics (CPU, memory, event-loop lag) are included.
 import fs from 'node:fs';
-import path from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
 import { UPDATE_OPERATORS } from '../shared/update-ops.js';
 import type { SharedHistogram, WorkerStats } from '../shared/worker-stats.js';
@@ -22,7 +21,8 @@ export interface MetricsSources {
   routeMatches(): Map<string, number>;
   /** Each worker's histograms in shared memory, by worker index. */
   workerStats: WorkerStats[];
-  dataDir: string;
+  /** The stores' data files (one LMDB environment each). */
+  dataFiles: string[];
 }
 
 export interface DashboardStats {
@@ -165,14 +165,18 @@ export class EngineMetrics {
     new Gauge({ name: 'hunt_log_follows', help: 'Running replay follows', registers, collect() { this.set(sources.logFollows()); } });
     new Gauge({
       name: 'hunt_lmdb_file_bytes',
-      help: 'Size of the LMDB data file',
+      help: 'Size of the stores\' LMDB data files, summed',
       registers,
       collect() {
-        try {
-          this.set(fs.statSync(path.join(sources.dataDir, 'lmdb', 'data.mdb')).size);
-        } catch {
-          this.set(0);
+        let bytes = 0;
+        for (const file of sources.dataFiles) {
+          try {
+            bytes += fs.statSync(file).size;
+          } catch {
+            // A store not written yet has no data file.
+          }
         }
+        this.set(bytes);
       },
     });
   }

@@ -11,7 +11,7 @@
 // connected is forgotten (here and in LMDB), after which a re-send of its old pubs would be applied
 // again. The same name connecting again fences the older connection off.
 import type { Logger } from '../shared/logger.js';
-import { decodeProducerState, type ProducerKey, type Store } from '../shared/store.js';
+import { decodeProducerState, type ProducerKey, type StoreSet } from '../shared/store.js';
 import type { Connection } from './connection.js';
 
 export interface Producer {
@@ -36,22 +36,25 @@ export class ProducerRegistry {
   private readonly producers = new Map<string, Producer>();
 
   private constructor(
-    private readonly store: Store,
+    private readonly stores: StoreSet,
     private readonly partitions: number,
     private readonly limits: ProducerLimits,
     private readonly log: Logger,
   ) {}
 
   /** Loads the producers' marks that the partitions committed. */
-  static load(store: Store, partitions: number, limits: ProducerLimits, log: Logger): ProducerRegistry {
-    const registry = new ProducerRegistry(store, partitions, limits, log);
-    for (const { key, value } of store.producers.getRange()) {
-      const [partition, name] = key;
-      if (partition >= partitions) continue;
-      const state = decodeProducerState(value);
-      const producer = registry.producers.get(name) ?? registry.create(name, state.seenMs);
-      producer.seqs[partition] = Math.max(producer.seqs[partition]!, state.seq);
-      producer.lastSeenMs = Math.max(producer.lastSeenMs, state.seenMs);
+  static load(stores: StoreSet, limits: ProducerLimits, log: Logger): ProducerRegistry {
+    const partitions = stores.layout.partitions;
+    const registry = new ProducerRegistry(stores, partitions, limits, log);
+    for (const store of stores.open) {
+      for (const { key, value } of store.producers.getRange()) {
+        const [partition, name] = key;
+        if (partition >= partitions) continue;
+        const state = decodeProducerState(value);
+        const producer = registry.producers.get(name) ?? registry.create(name, state.seenMs);
+        producer.seqs[partition] = Math.max(producer.seqs[partition]!, state.seq);
+        producer.lastSeenMs = Math.max(producer.lastSeenMs, state.seenMs);
+      }
     }
     registry.expire(Date.now());
     return registry;
@@ -98,14 +101,17 @@ export class ProducerRegistry {
     if (expired.length === 0) return 0;
     for (const producer of expired) this.producers.delete(producer.name);
     // Written from the front end: workers only write entries of producers with events in flight,
-    // and an expired producer has none (it is not connected and its last pub is acked).
-    this.store.root.transactionSync(() => {
-      for (const producer of expired) {
-        for (let p = 0; p < this.partitions; p++) {
-          if (producer.seqs[p]! > 0) this.store.producers.removeSync([p, producer.name] as ProducerKey);
+    // and an expired producer has none (it is not connected and its last pub is acked). This takes
+    // each store's write lock for a moment, once an hour at most.
+    for (const store of this.stores.open) {
+      store.root.transactionSync(() => {
+        for (const producer of expired) {
+          for (let p = 0; p < this.partitions; p++) {
+            if (producer.seqs[p]! > 0 && this.stores.ofPartition(p) === store) store.producers.removeSync([p, producer.name] as ProducerKey);
+          }
         }
-      }
-    });
+      });
+    }
     this.log.info({ expired: expired.length, ttlMs: this.limits.ttlMs }, 'forgot idle producers');
     return expired.length;
   }

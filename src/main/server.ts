@@ -2,7 +2,7 @@
 // Everything that touches a uWS request, response or socket stays in this file.
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import type { Logger } from '../shared/logger.js';
-import { readMeta, type Store } from '../shared/store.js';
+import { readMeta, type StoreSet } from '../shared/store.js';
 import type { TokenCheck } from './auth.js';
 import type { Connection } from './connection.js';
 import type { Producer } from './producers.js';
@@ -94,7 +94,7 @@ export class FrontEndServer {
   constructor(
     private readonly options: ServerOptions,
     private readonly handler: MessageHandler,
-    private readonly store: Store,
+    private readonly stores: StoreSet,
     private readonly tokens: TokenCheck,
     private readonly log: Logger,
   ) {
@@ -242,7 +242,7 @@ export class FrontEndServer {
       return this.json(res, '400 Bad Request', { error: 'BAD_KEY', message: (error as ProtocolError).message });
     }
     try {
-      const meta = readMeta(this.store, key);
+      const meta = readMeta(this.stores, key);
       if (meta === undefined) this.json(res, '404 Not Found', { error: 'NOT_FOUND', key });
       else this.json(res, '200 OK', meta);
     } catch (error) {
@@ -273,7 +273,7 @@ export class FrontEndServer {
       }
     }
     try {
-      this.json(res, '200 OK', listKeys(this.store, prefix, after, limit));
+      this.json(res, '200 OK', listKeys(this.stores, prefix, after, limit));
     } catch (error) {
       this.log.error({ err: error }, 'listing keys failed');
       this.json(res, '503 Service Unavailable', { error: 'STORAGE', message: 'the keys could not be read' });

@@ -15,6 +15,8 @@ export interface EngineConfig {
   workers: number;
   /** Unset: the data directory's recorded count, or DEFAULT_PARTITIONS for a new one. */
   partitions: number | undefined;
+  /** Unset: the data directory's recorded count, or DEFAULT_STORES (at most the partitions) for a new one. */
+  stores: number | undefined;
   durability: Durability;
   routes: string | undefined;
   authTokens: string[];
@@ -50,6 +52,14 @@ export const LMDB_MAX_KEY_BYTES = 1900;
 export const DEFAULT_PARTITIONS = 64;
 
 /**
+ * LMDB environments of a new data directory: one per core, at most 16. Each has its own write lock
+ * and one owner worker, so this caps the workers that write in parallel for the life of the
+ * directory; but each store a batch touches is a commit of its own (and a flush in sync mode), so
+ * more stores than workers cost CPU on a small host (measured: docs/performance.md#stores).
+ */
+export const DEFAULT_STORES = Math.min(os.availableParallelism(), 16);
+
+/**
  * Partition workers by default: one per core, at most 4. A worker costs more CPU per event than the
  * front end, so the workers need the cores more than it does; past about 3 workers the single
  * front end and LMDB's single writer are the limits, so more would only hold rings and caches
@@ -82,6 +92,7 @@ const SETTINGS = {
   HUNT_DATA_DIR: [nonEmpty, './data'],
   HUNT_WORKERS: [int(1, 256), String(defaultWorkers)],
   HUNT_PARTITIONS: [z.union([z.literal('').transform(() => undefined), int(1, 65535)]), ''],
+  HUNT_STORES: [z.union([z.literal('').transform(() => undefined), int(1, 4096)]), ''],
   HUNT_DURABILITY: [oneOf(['sync', 'async']), 'sync'],
   HUNT_ROUTES: [z.string(), ''],
   HUNT_AUTH_TOKENS: [
@@ -125,6 +136,7 @@ type SettingName = keyof typeof SETTINGS;
 const DESCRIBED_DEFAULTS: Partial<Record<SettingName, string>> = {
   HUNT_WORKERS: 'cores, at most 4', // defaultWorkers
   HUNT_PARTITIONS: String(DEFAULT_PARTITIONS), // for a new data directory
+  HUNT_STORES: 'cores, at most 16', // DEFAULT_STORES, for a new data directory, at most its partitions
 };
 
 /**
@@ -177,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       dataDir: path.resolve(p.HUNT_DATA_DIR),
       workers: p.HUNT_WORKERS,
       partitions: p.HUNT_PARTITIONS,
+      stores: p.HUNT_STORES,
       durability: p.HUNT_DURABILITY as Durability,
       routes: p.HUNT_ROUTES === '' ? undefined : p.HUNT_ROUTES,
       authTokens: p.HUNT_AUTH_TOKENS,

@@ -73,15 +73,36 @@ export function partitionOf(key: string, partitions: number): number {
 }
 
 /**
- * Owner worker of a partition. Partitions are dealt round-robin, so any worker count works with
- * any partition count and changing the worker count between runs never rehashes keys.
+ * Where partitions live and who writes them. A data directory has P partitions grouped into S
+ * stores (LMDB environments), both fixed when it is created: partition p lives in store p mod S.
+ * Each store has one owner worker per run, dealt round-robin (store s to worker s mod W), so any
+ * worker count works with any store count and changing it between runs moves whole stores, never
+ * rehashing a key or rewriting a store.
  */
-export function ownerOf(partition: number, workers: number): number {
-  return partition % workers;
+export interface Layout {
+  partitions: number;
+  stores: number;
 }
 
-export function partitionsOwnedBy(worker: number, workers: number, partitions: number): number[] {
+export function storeOf(partition: number, stores: number): number {
+  return partition % stores;
+}
+
+/** Owner worker of a partition: the owner of its store. */
+export function ownerOf(partition: number, layout: Layout, workers: number): number {
+  return storeOf(partition, layout.stores) % workers;
+}
+
+/** The stores a worker owns (none when there are more workers than stores). */
+export function storesOwnedBy(worker: number, workers: number, stores: number): number[] {
   const owned: number[] = [];
-  for (let p = worker; p < partitions; p += workers) owned.push(p);
+  for (let s = worker; s < stores; s += workers) owned.push(s);
+  return owned;
+}
+
+/** The partitions a worker owns: those of its stores, in partition order. */
+export function partitionsOwnedBy(worker: number, workers: number, layout: Layout): number[] {
+  const owned: number[] = [];
+  for (let p = 0; p < layout.partitions; p++) if (ownerOf(p, layout, workers) === worker) owned.push(p);
   return owned;
 }

@@ -2,8 +2,10 @@
 // (writers): lmdb-js shares one native environment per path inside a process, and it requires the
 // same options in every thread.
 //
-// One environment holds every partition (docs/performance.md, "Storage layout", has the
-// measurement behind this choice):
+// The partitions are grouped into S stores, each an LMDB environment of its own in
+// DATA_DIR/stores/<s> (partition p in store p mod S; partition.ts). A store has one writer, the
+// worker that owns it, so no write lock is shared by two workers. Each store holds, for its
+// partitions:
 //   meta        user key (string)  → MetaRecord (meta-codec.ts)
 //   partitions  partition (uint32) → offset of the last event applied to it
 //   producers   [partition, producer name] → ProducerState (highest applied seq, last write time)
@@ -22,6 +24,7 @@ import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeMeta } from './meta-codec.js';
 import type { MetaRecord } from './metadata.js';
+import { partitionOf, storeOf, type Layout } from './partition.js';
 
 export type ProducerKey = [partition: number, producer: string];
 
@@ -55,8 +58,18 @@ export function decodeProducerState(stored: Buffer): ProducerState {
   return { seq: stored.readDoubleLE(0), seenMs: stored.readDoubleLE(8) };
 }
 
-export function lmdbPath(dataDir: string): string {
+/** The one environment of a format-2 data directory (before stores), for the upgrade. */
+export function legacyLmdbPath(dataDir: string): string {
   return path.join(dataDir, 'lmdb');
+}
+
+/** The directory holding the stores of a data directory. */
+export function storesPath(dataDir: string): string {
+  return path.join(dataDir, 'stores');
+}
+
+export function storePath(dataDir: string, store: number): string {
+  return path.join(storesPath(dataDir), String(store));
 }
 
 /** Environment options; every thread (and the layout benchmark) opens LMDB with exactly these. */
@@ -74,8 +87,9 @@ export const LMDB_ENV_OPTIONS = {
   mapSize: 2 ** 30,
 } as const;
 
-export function openStore(dataDir: string): Store {
-  const root = open({ path: lmdbPath(dataDir), ...LMDB_ENV_OPTIONS });
+/** Opens the LMDB environment at `envPath` with the engine's options and databases. */
+export function openStore(envPath: string): Store {
+  const root = open({ path: envPath, ...LMDB_ENV_OPTIONS });
   return {
     root,
     meta: root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' }),
@@ -95,7 +109,64 @@ export function flushToDisk(store: Store): Promise<void> {
   });
 }
 
-export function readMeta(store: Store, key: string): MetaRecord | undefined {
-  const stored = store.meta.getBinary(key);
+/** All the stores of a data directory (or some of them: a worker opens only the ones it owns). */
+export class StoreSet {
+  private constructor(
+    /** By store index; undefined for a store this set did not open. */
+    private readonly stores: (Store | undefined)[],
+    readonly layout: Layout,
+  ) {}
+
+  /** Opens the stores `which` (default: all) of a data directory laid out as `layout`. */
+  static open(dataDir: string, layout: Layout, which: number[] = [...Array(layout.stores).keys()]): StoreSet {
+    const stores: (Store | undefined)[] = new Array(layout.stores).fill(undefined);
+    try {
+      for (const s of which) stores[s] = openStore(storePath(dataDir, s));
+    } catch (error) {
+      for (const store of stores) void store?.root.close();
+      throw error;
+    }
+    return new StoreSet(stores, layout);
+  }
+
+  /** Store number `s` (it must be one this set opened). */
+  store(s: number): Store {
+    const store = this.stores[s];
+    if (store === undefined) throw new Error(`store ${s} is not open here`);
+    return store;
+  }
+
+  /** The store of a partition. */
+  ofPartition(partition: number): Store {
+    return this.store(storeOf(partition, this.layout.stores));
+  }
+
+  /** The store that holds a key's record. */
+  ofKey(key: string): Store {
+    return this.ofPartition(partitionOf(key, this.layout.partitions));
+  }
+
+  /** The stores this set opened. */
+  get open(): Store[] {
+    return this.stores.filter((store): store is Store => store !== undefined);
+  }
+
+  /** The partition's last applied offset (0: none). */
+  appliedOffset(partition: number): number {
+    return this.ofPartition(partition).partitions.get(partition) ?? 0;
+  }
+
+  /** lmdb-js keeps a thread's read snapshot until a timer fires; start a fresh one in every store. */
+  resetReadTxns(): void {
+    for (const store of this.open) store.root.resetReadTxn();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.open.map((store) => store.root.close()));
+  }
+}
+
+export function readMeta(stores: StoreSet, key: string): MetaRecord | undefined {
+  const stored = stores.ofKey(key).meta.getBinary(key);
   return stored === undefined ? undefined : decodeMeta(stored);
 }

@@ -1,10 +1,14 @@
 // What the front end hands a partition worker when it starts (or restarts) its loop.
 import type { Durability, LogLevel } from './config.js';
+import type { Layout } from './partition.js';
 import type { RingBuffers } from './ring.js';
 
 export interface PartitionWorkerTask {
   worker: number;
-  partitions: number;
+  /** The data directory's partitions and stores. */
+  layout: Layout;
+  /** The stores this worker owns and writes, and their partitions. */
+  ownedStores: number[];
   ownedPartitions: number[];
   inbound: RingBuffers;
   outbound: RingBuffers;
@@ -31,11 +35,12 @@ export interface PartitionWorkerTask {
  */
 export interface WorkerFault {
   /**
-   * mid-drain: the thread exits with part of the batch applied in memory; after-commit: it exits
-   * with the batch committed, not released; flush (sync mode): the fsync after the batch's commit
-   * fails, as a disk's I/O error would make it.
+   * mid-drain: the thread exits with part of the batch applied in memory; mid-commit: it exits
+   * with one of the batch's stores committed and the others not; after-commit: it exits with the
+   * batch committed, not released; flush (sync mode): the fsync after the batch's commit fails, as
+   * a disk's I/O error would make it.
    */
-  point: 'mid-drain' | 'after-commit' | 'flush';
+  point: 'mid-drain' | 'mid-commit' | 'after-commit' | 'flush';
   batch: number;
   /** Int32Array[1] over it: 0 until the fault fired. */
   fired: SharedArrayBuffer;

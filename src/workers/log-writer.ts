@@ -61,21 +61,23 @@ export class PartitionLogWriter {
     this.last[partition] = offset;
   }
 
-  get hasStaged(): boolean {
-    return this.touched.length > 0;
+  /**
+   * Puts the partition's segment of this batch, if it has one, and trims the partition; call inside
+   * the transaction of the partition's store. finish() ends the batch.
+   */
+  writePartition(store: Store, p: number): void {
+    if (this.at[p] === 0) return;
+    const oldestTs = this.retentionSeconds > 0 ? Date.now() - this.retentionSeconds * 1000 : -Infinity;
+    const segment = this.buffers[p]!;
+    writeSegmentHeader(segment, this.last[p]!, this.newest[p]!, this.count[p]!);
+    // lmdb-js copies the value into the transaction during the put: the buffer is free after it.
+    store.log.putSync([p, this.first[p]!], segment.subarray(0, this.at[p]!));
+    const keepFrom = this.last[p]! - this.retentionEvents + 1;
+    if (!(this.oldestLast[p]! >= keepFrom && this.oldestNewest[p]! >= oldestTs)) this.trim(store, p, keepFrom, oldestTs);
   }
 
-  /** Puts each touched partition's segment and trims the partition; call inside the batch's transaction. */
-  write(store: Store): void {
-    const oldestTs = this.retentionSeconds > 0 ? Date.now() - this.retentionSeconds * 1000 : -Infinity;
-    for (const p of this.touched) {
-      const segment = this.buffers[p]!;
-      writeSegmentHeader(segment, this.last[p]!, this.newest[p]!, this.count[p]!);
-      // lmdb-js copies the value into the transaction during the put: the buffer is free after it.
-      store.log.putSync([p, this.first[p]!], segment.subarray(0, this.at[p]!));
-      const keepFrom = this.last[p]! - this.retentionEvents + 1;
-      if (!(this.oldestLast[p]! >= keepFrom && this.oldestNewest[p]! >= oldestTs)) this.trim(store, p, keepFrom, oldestTs);
-    }
+  /** The batch's segments are written: start the next. */
+  finish(): void {
     this.clear();
   }
 

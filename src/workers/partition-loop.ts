@@ -25,7 +25,8 @@ import { msgpack } from '../shared/msgpack.js';
 import { NOTICE_HEADER_BYTES, ProgressKind, PROGRESS_HEADER_BYTES, writeNoticeRecord, writeProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
 import { RingReader, RingWriter } from '../shared/ring.js';
 import { decodeMeta, encodeMeta } from '../shared/meta-codec.js';
-import { encodeProducerState, flushToDisk, type ProducerKey, type Store } from '../shared/store.js';
+import { encodeProducerState, flushToDisk, type ProducerKey, type StoreSet } from '../shared/store.js';
+import { storeOf } from '../shared/partition.js';
 import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
 import { CachedRecord, RecordCache } from './record-cache.js';
@@ -61,6 +62,14 @@ export class PartitionLoop {
   /** Idempotent producers with events in the current batch: highest seq per partition (0: none). */
   private readonly batchProducers = new Map<string, { seqs: Float64Array; touched: number[] }>();
   private readonly dirty: CachedRecord[] = [];
+  /** Index of each owned store in ownedStores (-1: not owned), by store number. */
+  private readonly storeSlot: Int32Array;
+  /** Per owned store: the batch's dirty records, whether the batch touched it, whether it committed. */
+  private readonly storeDirty: CachedRecord[][];
+  private readonly storeTouched: Uint8Array;
+  private readonly storeCommitted: Uint8Array;
+  /** sync: owned stores committed since their last flush (all of them at start: a predecessor's commits). */
+  private readonly storeUnflushed: Uint8Array;
   private batch = 0;
   private readonly operationErrors: OperationError[] = [];
   private readonly fieldNames = new Utf8Interner();
@@ -89,7 +98,7 @@ export class PartitionLoop {
 
   constructor(
     private readonly task: PartitionWorkerTask,
-    private readonly store: Store,
+    private readonly stores: StoreSet,
     private readonly log: Logger,
   ) {
     this.inbound = new RingReader(task.inbound);
@@ -98,10 +107,17 @@ export class PartitionLoop {
     this.cache = new RecordCache(task.cacheKeys);
     this.interest = new Uint8Array(task.interest);
     this.stats = new WorkerStats(task.stats);
-    this.logWriter = task.logRetentionEvents > 0 ? new PartitionLogWriter(task.partitions, task.logRetentionEvents, task.logRetentionSeconds) : null;
-    this.applied = new Float64Array(task.partitions);
-    this.batchOffsets = new Float64Array(task.partitions);
-    for (const p of task.ownedPartitions) this.applied[p] = store.partitions.get(p) ?? 0;
+    const { partitions } = task.layout;
+    this.logWriter = task.logRetentionEvents > 0 ? new PartitionLogWriter(partitions, task.logRetentionEvents, task.logRetentionSeconds) : null;
+    this.applied = new Float64Array(partitions);
+    this.batchOffsets = new Float64Array(partitions);
+    for (const p of task.ownedPartitions) this.applied[p] = stores.appliedOffset(p);
+    this.storeSlot = new Int32Array(task.layout.stores).fill(-1);
+    task.ownedStores.forEach((s, slot) => (this.storeSlot[s] = slot));
+    this.storeDirty = task.ownedStores.map(() => []);
+    this.storeTouched = new Uint8Array(task.ownedStores.length);
+    this.storeCommitted = new Uint8Array(task.ownedStores.length);
+    this.storeUnflushed = new Uint8Array(task.ownedStores.length).fill(1);
     this.reportedThrough = this.inbound.releasedRecords();
   }
 
@@ -166,7 +182,10 @@ export class PartitionLoop {
       if (reader.offset <= applied[p]!) continue; // applied before a crash, not yet released
       if (this.batchEvents === FAULT_AFTER_EVENTS) this.maybeFault('mid-drain');
       this.batchEvents++;
-      if (batchOffsets[p] === 0) this.touchedPartitions.push(p);
+      if (batchOffsets[p] === 0) {
+        this.touchedPartitions.push(p);
+        this.storeTouched[this.storeSlot[storeOf(p, this.task.layout.stores)]!] = 1;
+      }
       batchOffsets[p] = reader.offset;
       if (reader.producer !== '') this.noteProducerSeq(reader.producer, p, reader.seq);
       const record = this.recordFor(reader);
@@ -232,7 +251,7 @@ export class PartitionLoop {
   private noteProducerSeq(producer: string, partition: number, seq: number): void {
     let marks = this.batchProducers.get(producer);
     if (marks === undefined) {
-      marks = { seqs: new Float64Array(this.task.partitions), touched: [] };
+      marks = { seqs: new Float64Array(this.task.layout.partitions), touched: [] };
       this.batchProducers.set(producer, marks);
     }
     if (marks.seqs[partition] === 0) marks.touched.push(partition);
@@ -257,56 +276,62 @@ export class PartitionLoop {
     let record = this.cache.get(keyHash, buf, keyStart, keyEnd);
     if (record === undefined) {
       const key = reader.key();
-      const stored = this.store.meta.getBinary(key);
+      const store = storeOf(reader.partition, this.task.layout.stores);
+      const stored = this.stores.store(store).meta.getBinary(key);
       const meta: MetaRecord = stored === undefined ? newMetaRecord(reader.ts) : decodeMeta(stored);
-      record = new CachedRecord(key, keyHash, meta);
+      record = new CachedRecord(key, keyHash, store, meta);
       this.cache.add(record);
     }
     return record;
   }
 
   private async commitBatch(): Promise<void> {
-    const { store, dirty, touchedPartitions, batchOffsets, applied } = this;
+    const { dirty, touchedPartitions, batchOffsets, applied, storeDirty } = this;
     const from = this.inbound.releasedRecords();
     const started = performance.now();
     this.stats.batchEvents.observe(this.batchEvents);
+    for (let i = 0; i < dirty.length; i++) storeDirty[this.storeSlot[dirty[i]!.store]!]!.push(dirty[i]!);
     let failure: Error | null = null;
     // Records of idempotent producers in a failed batch make the failure fatal (see the file's comment).
     let fatal = false;
-    try {
-      store.root.transactionSync(() => {
-        for (let i = 0; i < dirty.length; i++) {
-          const record = dirty[i]!;
-          store.meta.putSync(record.key, encodeMeta(record.meta));
-        }
-        for (let i = 0; i < touchedPartitions.length; i++) {
-          const p = touchedPartitions[i]!;
-          store.partitions.putSync(p, batchOffsets[p]!);
-        }
-        if (this.logWriter?.hasStaged) this.logWriter.write(store);
-        const seenMs = Date.now();
-        for (const [producer, marks] of this.batchProducers) {
-          for (const p of marks.touched) {
-            store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
-          }
-        }
-      });
+    const seenMs = Date.now();
+    // One write transaction per owned store the batch touched, each with everything of its own
+    // partitions (records, offsets, log segments, producer marks), so a store is never half updated.
+    for (let slot = 0; slot < storeDirty.length && failure === null; slot++) {
+      const s = this.task.ownedStores[slot]!;
+      if (!this.storeTouched[slot]) continue;
+      try {
+        this.commitStore(s, storeDirty[slot]!, seenMs);
+        this.storeCommitted[slot] = 1;
+        this.storeUnflushed[slot] = 1;
+      } catch (error) {
+        failure = error as Error;
+      }
+      if (failure === null) this.maybeFault('mid-commit');
+    }
+    if (failure === null) {
       this.maybeFault('after-commit');
       this.collectNotices();
-      for (let i = 0; i < touchedPartitions.length; i++) {
-        const p = touchedPartitions[i]!;
-        applied[p] = batchOffsets[p]!;
-      }
       this.events += this.batchEvents;
-    } catch (error) {
-      failure = error as Error;
+    } else {
       fatal = this.batchProducers.size > 0;
-      // The in-memory records hold the failed batch's changes: forget them, LMDB has the truth.
-      for (let i = 0; i < dirty.length; i++) this.cache.forget(dirty[i]!);
-      this.logWriter?.discard();
       this.log.error({ err: failure, records: this.inbound.pendingRecords() }, 'batch commit failed; its events are not applied');
     }
-    for (let i = 0; i < touchedPartitions.length; i++) batchOffsets[touchedPartitions[i]!] = 0;
+    for (let slot = 0; slot < storeDirty.length; slot++) {
+      // A store that did not commit: its in-memory records hold the failed batch's changes, so
+      // they are forgotten (LMDB has the truth), and so are its partitions' progress.
+      if (this.storeCommitted[slot] === 0) for (const record of storeDirty[slot]!) this.cache.forget(record);
+      storeDirty[slot]!.length = 0;
+    }
+    for (let i = 0; i < touchedPartitions.length; i++) {
+      const p = touchedPartitions[i]!;
+      if (this.storeCommitted[this.storeSlot[storeOf(p, this.task.layout.stores)]!] === 1) applied[p] = batchOffsets[p]!;
+      batchOffsets[p] = 0;
+    }
+    if (failure === null) this.logWriter?.finish();
+    else this.logWriter?.discard();
+    this.storeTouched.fill(0);
+    this.storeCommitted.fill(0);
     touchedPartitions.length = 0;
     this.batchProducers.clear();
     dirty.length = 0;
@@ -335,6 +360,27 @@ export class PartitionLoop {
     } else {
       this.flushInFlight = this.flushAndReport(through, started, this.batch - 1);
     }
+  }
+
+  /** Commits the batch's changes of store `s`: `records` and its touched partitions' progress, log and marks. */
+  private commitStore(s: number, records: CachedRecord[], seenMs: number): void {
+    const store = this.stores.store(s);
+    const { touchedPartitions, batchOffsets } = this;
+    const stores = this.task.layout.stores;
+    store.root.transactionSync(() => {
+      for (let i = 0; i < records.length; i++) store.meta.putSync(records[i]!.key, encodeMeta(records[i]!.meta));
+      for (let i = 0; i < touchedPartitions.length; i++) {
+        const p = touchedPartitions[i]!;
+        if (storeOf(p, stores) !== s) continue;
+        store.partitions.putSync(p, batchOffsets[p]!);
+        this.logWriter?.writePartition(store, p);
+      }
+      for (const [producer, marks] of this.batchProducers) {
+        for (const p of marks.touched) {
+          if (storeOf(p, stores) === s) store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
+        }
+      }
+    });
   }
 
   /**
@@ -375,7 +421,14 @@ export class PartitionLoop {
   private async flushAndReport(through: number, commitStarted: number | null, batch = -1): Promise<void> {
     const from = this.reportedThrough;
     try {
-      await flushToDisk(this.store);
+      // The stores' flushes run side by side on the libuv pool.
+      const flushes: Promise<void>[] = [];
+      for (let slot = 0; slot < this.storeUnflushed.length; slot++) {
+        if (this.storeUnflushed[slot] === 0) continue;
+        this.storeUnflushed[slot] = 0;
+        flushes.push(flushToDisk(this.stores.store(this.task.ownedStores[slot]!)));
+      }
+      await Promise.all(flushes);
       this.maybeFault('flush', batch);
     } catch (error) {
       this.halted = true;

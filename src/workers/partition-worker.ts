@@ -2,7 +2,7 @@
 // loop until the front end closes the inbound ring. Piscina loads this file with import(), so it is
 // the compiled JavaScript in dist/ that runs.
 import { createLogger } from '../shared/logger.js';
-import { openStore } from '../shared/store.js';
+import { StoreSet } from '../shared/store.js';
 import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
 import { PartitionLoop } from './partition-loop.js';
 
@@ -10,14 +10,14 @@ export default async function runPartitionWorker(task: PartitionWorkerTask): Pro
   const log = createLogger(task.logLevel, { worker: task.worker }, true);
   // A pending Atomics.waitAsync does not keep a thread's event loop alive; this handle does.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  const store = openStore(task.dataDir);
+  const stores = StoreSet.open(task.dataDir, task.layout, task.ownedStores);
   try {
-    log.debug({ partitions: task.ownedPartitions.length }, 'partition loop starting');
-    const result = await new PartitionLoop(task, store, log).run();
+    log.debug({ stores: task.ownedStores, partitions: task.ownedPartitions.length }, 'partition loop starting');
+    const result = await new PartitionLoop(task, stores, log).run();
     log.debug(result, 'partition loop stopped');
     return result;
   } finally {
     clearInterval(keepAlive);
-    await store.root.close();
+    await stores.close();
   }
 }

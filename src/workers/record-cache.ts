@@ -21,6 +21,8 @@ export class CachedRecord {
   constructor(
     readonly key: string,
     readonly keyHash: number,
+    /** The store holding the key (its partition's). */
+    readonly store: number,
     public meta: MetaRecord,
   ) {
     // Equal lengths: every character took one byte, so all are ASCII.
