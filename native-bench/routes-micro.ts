@@ -7,12 +7,12 @@
 //   keys) into real rings, as the front end stages them; `none` for the plain default-merge path.
 // - apply: the records a real Ingest wrote for those pubs, read and applied as a worker does
 //   (update-reader.ts, update-operators.ts) to in-memory records.
-import { AckTracker } from '../src/main/ack-tracker.js';
-import type { Connection } from '../src/main/connection.js';
-import { Ingest } from '../src/main/ingest.js';
-import { PartitionChannel } from '../src/main/partition-channel.js';
-import { Router } from '../src/main/router.js';
-import { loadRoutes } from '../src/main/routes-file.js';
+import { AckTracker } from '../src/main/ingest/ack-tracker.js';
+import type { Connection } from '../src/main/connections/connection.js';
+import { Ingest } from '../src/main/ingest/ingest.js';
+import { PartitionChannel } from '../src/main/ingest/partition-channel.js';
+import { Router } from '../src/main/routes/router.js';
+import { loadRoutes } from '../src/main/routes/routes-file.js';
 import { EventRecordReader } from '../src/shared/event-record.js';
 import type { MetaRecord } from '../src/shared/metadata.js';
 import { msgpack } from '../src/shared/msgpack.js';

@@ -1,7 +1,7 @@
 // Full rings: records wait in the bounded backlog without blocking the event loop, nothing is lost
 // or reordered; past HUNT_MAX_BACKLOG_BYTES pubs get OVERLOADED and are not applied.
 import t, { type Test } from 'tap';
-import type { Engine } from '../src/main/engine.js';
+import type { Engine } from '../src/main/control/engine.js';
 import { getKey, startEngine, tempDir, TestClient, type Message } from './helpers.js';
 
 const filler = 'x'.repeat(150);

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { ErrorCode } from '../src/main/protocol.js';
+import { ErrorCode } from '../src/shared/wire.js';
 import { documentedDefaults } from '../src/shared/config.js';
 import { ROOT } from './vectors/replay.js';
 

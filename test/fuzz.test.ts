@@ -7,8 +7,8 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { startEngineProcess } from '../native-bench/engine-process.js';
 import { seededRandom } from '../native-bench/random.js';
-import { decodeFrame } from '../src/main/protocol.js';
-import { isPlainObject } from '../src/main/validate.js';
+import { decodeFrame } from '../src/main/connections/protocol.js';
+import { isPlainObject } from '../src/main/ingest/validate.js';
 import { httpGet, tempDir, TestClient, wire } from './helpers.js';
 
 const FRAMES = 100_000;

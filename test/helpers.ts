@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/shared/config.js';
-import { Engine, type EngineHooks } from '../src/main/engine.js';
+import { Engine, type EngineHooks } from '../src/main/control/engine.js';
 import { ENGINE_ENTRY } from '../native-bench/engine-process.js';
 
 export const wire = new Packr({ useRecords: false });

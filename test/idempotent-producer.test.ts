@@ -2,7 +2,7 @@
 // again — across reconnects and restarts, per partition — fencing, and bounded producer state.
 import t from 'tap';
 import { getKey, startEngine, tempDir, TestClient } from './helpers.js';
-import type { Engine } from '../src/main/engine.js';
+import type { Engine } from '../src/main/control/engine.js';
 import { partitionOf } from '../src/shared/partition.js';
 
 async function producer(engine: Engine, name: string, encoding: 'json' | 'msgpack' = 'json'): Promise<TestClient> {

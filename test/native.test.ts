@@ -1,7 +1,7 @@
 // The fast native paths are really in use: a silent fallback would only show as slowness.
 import t from 'tap';
 import { isNativeAccelerationEnabled } from 'msgpackr';
-import { uws } from '../src/main/uws.js';
+import { uws } from '../src/main/http/uws.js';
 
 t.test('msgpackr runs with its native string extraction', async (t) => {
   t.equal(isNativeAccelerationEnabled, true);

@@ -1,8 +1,8 @@
-// The routed fast path's per-pub fold index (main/open-folds.ts), against a Map doing the same job:
+// The routed fast path's per-pub fold index (main/routes/open-folds.ts), against a Map doing the same job:
 // random hashes from a small range (so slots collide and probe), set / get / close, cleared per "pub".
 import t from 'tap';
 import { seededRandom } from '../native-bench/random.js';
-import { OpenFolds } from '../src/main/open-folds.js';
+import { OpenFolds } from '../src/main/routes/open-folds.js';
 
 t.test('behaves as a Map of hash to record, across collisions and clears', async (t) => {
   const random = seededRandom(11);

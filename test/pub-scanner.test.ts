@@ -1,13 +1,14 @@
-// The pub fast path (main/pub-scanner.ts) may only accept frames the general path (decodeFrame +
+// The pub fast path (main/ingest/pub-scanner.ts) may only accept frames the general path (decodeFrame +
 // validate.ts) accepts, and must read from them exactly what the general path reads. Checked
 // differentially over plausible frames, random byte mutations of them, and a list of frames the
 // fast path must leave to the general path.
 import { encode as standardEncode } from '@msgpack/msgpack';
 import t, { type Test } from 'tap';
 import { seededRandom } from '../native-bench/random.js';
-import { PubScanner } from '../src/main/pub-scanner.js';
-import { decodeFrame, type Limits, type WireEvent } from '../src/main/protocol.js';
-import { checkEvent } from '../src/main/validate.js';
+import { PubScanner } from '../src/main/ingest/pub-scanner.js';
+import { decodeFrame } from '../src/main/connections/protocol.js';
+import { type Limits, type WireEvent } from '../src/shared/wire.js';
+import { checkEvent } from '../src/main/ingest/validate.js';
 import { msgpack } from '../src/shared/msgpack.js';
 import { wire } from './helpers.js';
 

@@ -1,4 +1,4 @@
-// The routed pub fast path (main/routed-scan.ts) must stage what the general path stages: the same
+// The routed pub fast path (main/routes/routed-scan.ts) must stage what the general path stages: the same
 // records in the same order, and update documents that leave every key's record exactly as the
 // general path's do. Checked differentially: two real Ingests with real rings take the same random
 // MessagePack pubs, one from the frame's bytes and one decoded, and the records each wrote are
@@ -6,14 +6,14 @@
 import { isDeepStrictEqual } from 'node:util';
 import t, { type Test } from 'tap';
 import { seededRandom } from '../native-bench/random.js';
-import { AckTracker } from '../src/main/ack-tracker.js';
-import type { Connection } from '../src/main/connection.js';
-import { Ingest } from '../src/main/ingest.js';
-import { PartitionChannel } from '../src/main/partition-channel.js';
-import { decodeFrame, ProtocolError } from '../src/main/protocol.js';
-import { Router } from '../src/main/router.js';
-import { loadRoutes } from '../src/main/routes-file.js';
-import { compileRoutes, type RouteProblem } from '../src/main/routes.js';
+import { AckTracker } from '../src/main/ingest/ack-tracker.js';
+import type { Connection } from '../src/main/connections/connection.js';
+import { Ingest } from '../src/main/ingest/ingest.js';
+import { PartitionChannel } from '../src/main/ingest/partition-channel.js';
+import { decodeFrame, ProtocolError } from '../src/main/connections/protocol.js';
+import { Router } from '../src/main/routes/router.js';
+import { loadRoutes } from '../src/main/routes/routes-file.js';
+import { compileRoutes, type RouteProblem } from '../src/main/routes/routes.js';
 import { EventRecordReader, RecordKind } from '../src/shared/event-record.js';
 import type { MetaRecord } from '../src/shared/metadata.js';
 import { msgpack } from '../src/shared/msgpack.js';

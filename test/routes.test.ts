@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { isDeepStrictEqual } from 'node:util';
 import YAML from 'yaml';
-import { loadRoutes } from '../src/main/routes-file.js';
-import { compileRoutes, RoutesError, type RouteProblem } from '../src/main/routes.js';
+import { loadRoutes } from '../src/main/routes/routes-file.js';
+import { compileRoutes, RoutesError, type RouteProblem } from '../src/main/routes/routes.js';
 import { partitionOf } from '../src/shared/partition.js';
 import { getKey, httpGet, httpRequest, runEngineToExit, startEngine, tempDir, TestClient, type Message } from './helpers.js';
 

@@ -1,10 +1,10 @@
-// Folding a pub's fan-out updates of one key (main/update-fold.ts) must be exact: applying the
+// Folding a pub's fan-out updates of one key (main/routes/update-fold.ts) must be exact: applying the
 // folded update leaves a record exactly as applying each event's update in turn would. Checked
 // here over random events, from an empty record (insert) and from an existing one, through the
 // real encode (writeUpdateDocument) → decode → apply path the engine uses.
 import t from 'tap';
-import { compileRoutes, resolveValues, writeUpdateDocument, type CompiledUpdate, type EventContext, type RouteProblem } from '../src/main/routes.js';
-import { FoldedUpdate } from '../src/main/update-fold.js';
+import { compileRoutes, resolveValues, writeUpdateDocument, type CompiledUpdate, type EventContext, type RouteProblem } from '../src/main/routes/routes.js';
+import { FoldedUpdate } from '../src/main/routes/update-fold.js';
 import { BinaryWriter } from '../src/shared/binary-writer.js';
 import { msgpack } from '../src/shared/msgpack.js';
 import type { UpdateDoc } from '../src/shared/update-ops.js';

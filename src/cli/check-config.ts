@@ -1,8 +1,8 @@
 // `hunt check-config FILE` (and `npm run check-config -- FILE`): validates a routes file the way the
 // engine does at start-up and on reload. Every problem is printed on its own line with its JSON
 // path and line (exit 1); a valid file prints a summary of its routes (exit 0).
-import { loadRoutes } from '../main/routes-file.js';
-import { describeProblem, RoutesError, type CompiledRoute } from '../main/routes.js';
+import { loadRoutes } from '../main/routes/routes-file.js';
+import { describeProblem, RoutesError, type CompiledRoute } from '../main/routes/routes.js';
 
 function summary(route: CompiledRoute): string {
   const what = route.drop

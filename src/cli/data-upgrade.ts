@@ -10,7 +10,7 @@ import path from 'node:path';
 import { DEFAULT_STORES } from '../shared/config.js';
 import type { Layout } from '../shared/partition.js';
 import { flushToDisk, legacyLmdbPath, openStore, StoreSet, storesPath, type Store } from '../shared/store.js';
-import { DataDirError, FORMAT, lockDataDir, readEngineFile, writeEngineFile } from '../main/data-dir.js';
+import { DataDirError, FORMAT, lockDataDir, readEngineFile, writeEngineFile } from '../main/control/data-dir.js';
 
 /** Entries written per transaction, so a large directory is not copied in one. */
 const ENTRIES_PER_TRANSACTION = 10_000;

@@ -7,7 +7,7 @@ import { HuntClient, HuntError } from '../client/index.js';
 import { ownerOf, partitionOf, storeOf } from '../shared/partition.js';
 import { checkConfig } from './check-config.js';
 import { AddressError, engineStreamUrl } from './engine-url.js';
-import { DataDirError } from '../main/data-dir.js';
+import { DataDirError } from '../main/control/data-dir.js';
 import { publishLines } from './pub-command.js';
 
 class UsageError extends Error {}

@@ -2,8 +2,8 @@
 import os from 'node:os';
 import { ConfigError, loadConfig, redactedConfig } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { DataDirError } from './data-dir.js';
-import { Engine } from './engine.js';
+import { DataDirError } from './control/data-dir.js';
+import { Engine } from './control/engine.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 

@@ -11,7 +11,7 @@
 // payload: the event's `data` (Merge) or the resolved update document (Routed, FanOut), MessagePack.
 // version: the key's record version this entry produced, so a subscriber that knows the version it
 // last saw can be given exactly the entries after it (`sub` with `from`). A FanOut entry that folds
-// several events' updates (main/update-fold.ts) moved the version by `updates`; entries without
+// several events' updates (main/routes/update-fold.ts) moved the version by `updates`; entries without
 // the flag (all entries written before folding existed) moved it by one.
 import type { RecordKind } from './event-record.js';
 import { copyBytesInto } from './byte-ranges.js';

@@ -7,7 +7,7 @@
 //  28  u32 key hash (FNV-1a of the key's UTF-8, the partition hash: the worker's cache looks
 //      records up by it without decoding the key)
 //  32  u8 kind (RecordKind: what `data` holds and how the record is updated)   33 reserved
-//  34  u16 updates (FanOut: how many events' updates `data` folds together, main/update-fold.ts; else 1)
+//  34  u16 updates (FanOut: how many events' updates `data` folds together, main/routes/update-fold.ts; else 1)
 //  36  key | type | producer | f64 seq (only with a producer) | data
 import { copyBytesInto } from './byte-ranges.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
@@ -82,7 +82,7 @@ export function writeEventRecord(
 
 /**
  * Writes the record at `at` with its key, type and data copied from byte ranges (of a scanned pub
- * frame, main/pub-scanner.ts, or of the front end's scratch buffers); returns its payload length.
+ * frame, main/ingest/pub-scanner.ts, or of the front end's scratch buffers); returns its payload length.
  */
 export function writeEventRecordFrom(
   buf: Buffer,

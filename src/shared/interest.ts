@@ -1,5 +1,5 @@
 // The interest array: shared memory in which the front end flags which changes may have a
-// subscriber (main/subscriptions.ts) and partition workers look before producing change notices.
+// subscriber (main/streams/subscriptions.ts) and partition workers look before producing change notices.
 // One byte per bucket of key hashes (the key's FNV-1a, the partitioning hash, masked), then a slot
 // that flags every key while any prefix is subscribed.
 

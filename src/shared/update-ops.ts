@@ -16,7 +16,7 @@ export type UpdateDoc = Partial<Record<UpdateOperator, Record<string, unknown>>>
 
 /**
  * Property names that could reach an object's prototype: refused as event types and data field
- * names (main/validate.ts), as path segments in routes, and never written by an operator.
+ * names (main/ingest/validate.ts), as path segments in routes, and never written by an operator.
  */
 export const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 

@@ -20,7 +20,7 @@ export interface PartitionWorkerTask {
   /** Event log retention per partition: most entries kept (0: no log at all) and most age (0: any). */
   logRetentionEvents: number;
   logRetentionSeconds: number;
-  /** Per key-hash bucket, 1 where a change may have a subscriber (main/subscriptions.ts). */
+  /** Per key-hash bucket, 1 where a change may have a subscriber (main/streams/subscriptions.ts). */
   interest: SharedArrayBuffer;
   /** The worker's histograms for /metrics (worker-stats.ts). */
   stats: SharedArrayBuffer;

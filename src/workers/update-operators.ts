@@ -50,7 +50,7 @@ function compare(current: unknown, value: unknown): number | null {
 /**
  * A routed update of a metadata record: `version` and `lastTs` move for every update; `count`,
  * `lastType` and the per-type counts only for the event's own key (not for fan-out keys). A
- * fan-out record may carry `updates` events' updates folded into one (main/update-fold.ts).
+ * fan-out record may carry `updates` events' updates folded into one (main/routes/update-fold.ts).
  */
 export function applyRoutedUpdate(meta: MetaRecord, ownKey: boolean, type: string, ts: number, doc: UpdateDoc, errors: OperationError[], updates = 1): void {
   applyUpdate(meta.fields, doc, countRoutedUpdate(meta, ownKey, type, ts, updates), errors);

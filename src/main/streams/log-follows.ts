@@ -13,11 +13,12 @@
 // socket stays in uWS's buffer and is never written (no further drain either). So sends never
 // happen in that callback: it only schedules the pump, and paused follows are also retried on a
 // timer in case a drain event is missed.
-import type { Logger } from '../shared/logger.js';
-import type { StoreSet } from '../shared/store.js';
-import type { Connection } from './connection.js';
-import { ErrorCode, errorMessage, ProtocolError, type Encoding, type ReplayMessage } from './protocol.js';
-import { replayPage, type ReplayedEvent } from './replay.js';
+import type { Logger } from '../../shared/logger.js';
+import type { StoreSet } from '../../shared/store.js';
+import type { Connection } from '../connections/connection.js';
+import { errorMessage, ProtocolError } from '../connections/protocol.js';
+import { ErrorCode, type Encoding, type ReplayMessage, type ReplayedEvent } from '../../shared/wire.js';
+import { replayPage } from './replay.js';
 
 /** How often paused follows are retried when no drain event comes. */
 const PAUSED_RETRY_MS = 100;

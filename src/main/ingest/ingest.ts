@@ -5,19 +5,20 @@
 // From an idempotent producer, an event is enqueued only if its partition has not taken this
 // producer's seq yet (producers.ts); a pub with nothing left to enqueue is a re-send, acked with
 // `dup` once whatever its partitions took before is done.
-import { NO_PRODUCER, RecordKind, type RecordProducer } from '../shared/event-record.js';
-import { RoutedScan } from './routed-scan.js';
-import { BinaryWriter } from '../shared/binary-writer.js';
-import { lastHashedByteLength, ownerOf, type Layout } from '../shared/partition.js';
+import { NO_PRODUCER, RecordKind, type RecordProducer } from '../../shared/event-record.js';
+import { RoutedScan } from '../routes/routed-scan.js';
+import { BinaryWriter } from '../../shared/binary-writer.js';
+import { lastHashedByteLength, ownerOf, type Layout } from '../../shared/partition.js';
 import type { AckTracker, PendingPub } from './ack-tracker.js';
-import type { Connection } from './connection.js';
+import type { Connection } from '../connections/connection.js';
 import type { PartitionChannel } from './partition-channel.js';
-import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from './protocol.js';
+import { ProtocolError } from '../connections/protocol.js';
+import { ErrorCode, type Encoding, type Limits, type WireEvent } from '../../shared/wire.js';
 import { PubScanner } from './pub-scanner.js';
 import { PubTargets } from './pub-targets.js';
-import type { Router } from './router.js';
-import { resolveValues, writeUpdateDocument, type CompiledRoute, type EventContext } from './routes.js';
-import { FoldedUpdate, MAX_FOLDED_UPDATES } from './update-fold.js';
+import type { Router } from '../routes/router.js';
+import { resolveValues, writeUpdateDocument, type CompiledRoute, type EventContext } from '../routes/routes.js';
+import { FoldedUpdate, MAX_FOLDED_UPDATES } from '../routes/update-fold.js';
 import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
 
 /** Writes staged record `i` of the pub being taken into `channel`. */

@@ -3,9 +3,9 @@
 // update-fold.ts). Nothing is written until every event and every derived key
 // has passed, so an invalid pub leaves no trace. Reused from pub to pub (no per-event allocation
 // on the plain path).
-import { RecordKind } from '../shared/event-record.js';
-import type { CompiledRoute, EventContext } from './routes.js';
-import type { FoldedUpdate } from './update-fold.js';
+import { RecordKind } from '../../shared/event-record.js';
+import type { CompiledRoute, EventContext } from '../routes/routes.js';
+import type { FoldedUpdate } from '../routes/update-fold.js';
 
 export class PubTargets {
   count = 0;

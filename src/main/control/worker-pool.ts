@@ -4,10 +4,10 @@
 // record. A worker that keeps dying is fatal: the engine stops rather than pretend to make progress.
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { Logger } from '../shared/logger.js';
-import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
+import type { Logger } from '../../shared/logger.js';
+import type { PartitionWorkerResult, PartitionWorkerTask } from '../../shared/worker-task.js';
 
-const WORKER_FILE = fileURLToPath(new URL('../workers/partition-worker.js', import.meta.url));
+const WORKER_FILE = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 

@@ -1,6 +1,6 @@
 // A client WebSocket as the protocol layer sees it (the uWS socket stays in server.ts).
-import type { Producer } from './producers.js';
-import type { Encoding, ServerMessage } from './protocol.js';
+import type { Producer } from '../ingest/producers.js';
+import { type Encoding, type ServerMessage } from '../../shared/wire.js';
 
 export interface Connection {
   readonly id: number;

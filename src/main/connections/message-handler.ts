@@ -1,17 +1,18 @@
 // Protocol semantics of one client frame: decode, dispatch by op, answer errors in the encoding of
 // the frame. The policy for bad input is to answer with an error frame and keep the connection:
 // one bad frame never costs a client its other pubs in flight.
-import type { Logger } from '../shared/logger.js';
-import { readMeta, type StoreSet } from '../shared/store.js';
+import type { Logger } from '../../shared/logger.js';
+import { readMeta, type StoreSet } from '../../shared/store.js';
 import type { Connection } from './connection.js';
-import type { Ingest } from './ingest.js';
-import type { ProducerRegistry } from './producers.js';
-import { decodeFrame, ErrorCode, errorMessage, ProtocolError, type Encoding, type Limits } from './protocol.js';
-import type { SubscriptionRegistry } from './subscriptions.js';
-import type { LogFollows } from './log-follows.js';
-import { missedEntries, replayPage } from './replay.js';
-import { partitionOf } from '../shared/partition.js';
-import { checkGet, checkHello, checkReplay, checkSub, checkUnfollow, isPlainObject, requestId } from './validate.js';
+import type { Ingest } from '../ingest/ingest.js';
+import type { ProducerRegistry } from '../ingest/producers.js';
+import { decodeFrame, errorMessage, ProtocolError } from './protocol.js';
+import { ErrorCode, type Encoding, type Limits } from '../../shared/wire.js';
+import type { SubscriptionRegistry } from '../streams/subscriptions.js';
+import type { LogFollows } from '../streams/log-follows.js';
+import { missedEntries, replayPage } from '../streams/replay.js';
+import { partitionOf } from '../../shared/partition.js';
+import { checkGet, checkHello, checkReplay, checkSub, checkUnfollow, isPlainObject, requestId } from '../ingest/validate.js';
 
 export class MessageHandler {
   constructor(

@@ -1,27 +1,11 @@
 // Reading a partition's event log (event-log.ts) on the main thread: pages for the `replay` op
 // (from an offset, optionally only one key's events) and the entries a `sub` with `from` missed.
 // Offsets the retention has already removed are an error that names the earliest one still held.
-import { forEachSegmentEntry, retainedRange, segmentEntryCount, segmentLastOffset, type LogEntry, type LogKey } from '../shared/event-log.js';
-import { RecordKind } from '../shared/event-record.js';
-import type { Store } from '../shared/store.js';
-import { ErrorCode, ProtocolError } from './protocol.js';
-
-/** An event of the log as clients receive it. */
-export interface ReplayedEvent {
-  offset: number;
-  key: string;
-  type: string;
-  ts: number;
-  /** The key's record version this event produced. */
-  version: number;
-  /** The event's data (default merge). */
-  data?: unknown;
-  /** The update a route resolved for this key (`fanOut`: the key was derived, not the event's own). */
-  update?: unknown;
-  fanOut?: boolean;
-  /** Present (above 1) when a fan-out entry folds the updates of that many events of one pub. */
-  updates?: number;
-}
+import { forEachSegmentEntry, retainedRange, segmentEntryCount, segmentLastOffset, type LogEntry, type LogKey } from '../../shared/event-log.js';
+import { RecordKind } from '../../shared/event-record.js';
+import type { Store } from '../../shared/store.js';
+import { ProtocolError } from '../connections/protocol.js';
+import { ErrorCode, type ReplayedEvent } from '../../shared/wire.js';
 
 export interface ReplayPage {
   events: ReplayedEvent[];

@@ -1,19 +1,20 @@
 // The uWebSockets.js front end: the /v1/stream WebSocket endpoint and the HTTP endpoints.
 // Everything that touches a uWS request, response or socket stays in this file.
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
-import type { Logger } from '../shared/logger.js';
-import { readMeta, type StoreSet } from '../shared/store.js';
+import type { Logger } from '../../shared/logger.js';
+import { readMeta, type StoreSet } from '../../shared/store.js';
 import type { TokenCheck } from './auth.js';
-import type { Connection } from './connection.js';
-import type { Producer } from './producers.js';
+import type { Connection } from '../connections/connection.js';
+import type { Producer } from '../ingest/producers.js';
 import type { TlsFiles } from './tls.js';
 import { DEFAULT_LIST_LIMIT, listKeys, MAX_LIST_LIMIT, type PartitionInfo } from './listings.js';
-import type { MessageHandler } from './message-handler.js';
-import type { RoutesReload } from './routes.js';
+import type { MessageHandler } from '../connections/message-handler.js';
+import type { RoutesReload } from '../routes/routes.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
-import { encodeMessage, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from './protocol.js';
+import { encodeMessage, ProtocolError } from '../connections/protocol.js';
+import { SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from '../../shared/wire.js';
 import { uws } from './uws.js';
-import { checkKey } from './validate.js';
+import { checkKey } from '../ingest/validate.js';
 
 /** uWS closes a socket whose frame exceeds this; frames between our limit and it get TOO_LARGE. */
 const HARD_PAYLOAD_FACTOR = 2;

@@ -11,10 +11,10 @@
 // and the frame takes the general path (decodeFrame, validate.ts), which gives the exact answer.
 // So this path never decides a rejection, and accepts nothing the general path would refuse.
 import { isUtf8 } from 'node:buffer';
-import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../shared/msgpack-scalars.js';
-import { fnv1a32Bytes } from '../shared/partition.js';
-import type { Limits } from './protocol.js';
-import { FORBIDDEN_NAMES } from '../shared/update-ops.js';
+import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumber, stringHeaderBytes, stringLength } from '../../shared/msgpack-scalars.js';
+import { fnv1a32Bytes } from '../../shared/partition.js';
+import { type Limits } from '../../shared/wire.js';
+import { FORBIDDEN_NAMES } from '../../shared/update-ops.js';
 import { isAllowedKeyBytes } from './validate.js';
 
 /** Names the general path refuses as a type or a data field (ASCII, so bytes compare with char codes). */

@@ -6,8 +6,8 @@
 //
 // `$addToSet` values are kept in order without removing repeats: the worker adds each value of
 // `$each` only if the set lacks it, repeats within the list included, so the result is the same.
-import type { BinaryWriter } from '../shared/binary-writer.js';
-import { numberBytes, readNumber } from '../shared/msgpack-scalars.js';
+import type { BinaryWriter } from '../../shared/binary-writer.js';
+import { numberBytes, readNumber } from '../../shared/msgpack-scalars.js';
 import { HOLE_TS, writeTemplate, type OperationPlan, type ScannedEvents, type UpdatePlan } from './route-bytes.js';
 import { writeListOperandHead, writeListOperandTail } from './routes.js';
 import { MAX_FOLDED_UPDATES } from './update-fold.js';

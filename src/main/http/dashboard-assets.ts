@@ -10,7 +10,7 @@ export interface StaticFile {
   body: Buffer;
 }
 
-const PUBLIC_DIR = fileURLToPath(new URL('../../../public/', import.meta.url));
+const PUBLIC_DIR = fileURLToPath(new URL('../../../../public/', import.meta.url));
 
 export function loadDashboardAssets(): Map<string, StaticFile> {
   const uplotDir = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));

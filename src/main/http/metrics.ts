@@ -3,8 +3,8 @@
 // when scraped. Node's process metrics (CPU, memory, event-loop lag) are included.
 import fs from 'node:fs';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
-import { UPDATE_OPERATORS } from '../shared/update-ops.js';
-import type { SharedHistogram, WorkerStats } from '../shared/worker-stats.js';
+import { UPDATE_OPERATORS } from '../../shared/update-ops.js';
+import type { SharedHistogram, WorkerStats } from '../../shared/worker-stats.js';
 
 export interface MetricsSources {
   connections(): number;

@@ -1,8 +1,8 @@
 // Read-only listings served over HTTP: keys with their metadata in key order, paged, and the
 // partitions with their owner, offsets and the owner's ring depth.
-import { decodeMeta } from '../shared/meta-codec.js';
-import type { MetaRecord } from '../shared/metadata.js';
-import type { StoreSet } from '../shared/store.js';
+import { decodeMeta } from '../../shared/meta-codec.js';
+import type { MetaRecord } from '../../shared/metadata.js';
+import type { StoreSet } from '../../shared/store.js';
 
 export const MAX_LIST_LIMIT = 1000;
 export const DEFAULT_LIST_LIMIT = 100;

@@ -2,9 +2,9 @@
 // engine.json, checked on every later start, and locked against a second engine.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PARTITIONS, DEFAULT_STORES } from '../shared/config.js';
-import type { Layout } from '../shared/partition.js';
-import { legacyLmdbPath, storesPath } from '../shared/store.js';
+import { DEFAULT_PARTITIONS, DEFAULT_STORES } from '../../shared/config.js';
+import type { Layout } from '../../shared/partition.js';
+import { legacyLmdbPath, storesPath } from '../../shared/store.js';
 
 /**
  * The layout of everything under the data directory (metadata records, event log entries,

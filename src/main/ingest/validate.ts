@@ -2,9 +2,10 @@
 // produce Sets, RegExps, Errors and BigInts), so every field's type is checked before use, and an
 // event is fully checked before anything of its pub is enqueued.
 import { isUtf8 } from 'node:buffer';
-import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../shared/partition.js';
-import { FORBIDDEN_NAMES } from '../shared/update-ops.js';
-import { ErrorCode, ProtocolError, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from './protocol.js';
+import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../../shared/partition.js';
+import { FORBIDDEN_NAMES } from '../../shared/update-ops.js';
+import { ProtocolError } from '../connections/protocol.js';
+import { ErrorCode, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from '../../shared/wire.js';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;

@@ -1,10 +1,10 @@
 // Tracks pubs until every worker that took part of one has reported its records done, then acks
 // it. A pub spanning W workers is registered once per worker with the channel's record count after
 // its last record there; reports come in ring order, so each worker's registrations are a FIFO.
-import type { Connection } from './connection.js';
+import type { Connection } from '../connections/connection.js';
 import { Fifo } from './fifo.js';
-import { ProgressKind, type ProgressRecord } from '../shared/progress-record.js';
-import { ErrorCode, type Encoding } from './protocol.js';
+import { ProgressKind, type ProgressRecord } from '../../shared/progress-record.js';
+import { ErrorCode, type Encoding } from '../../shared/wire.js';
 
 export interface PendingPub {
   conn: Connection;

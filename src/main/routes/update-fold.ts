@@ -9,7 +9,7 @@
 //   $min/$max: the least/greatest (only shapes whose operands are all numbers or all strings fold;
 //              never NaN)
 //   $addToSet: the distinct values in first-seen order    $push: the lists joined, cut to $slice
-import { structurallyEqual } from '../shared/update-ops.js';
+import { structurallyEqual } from '../../shared/update-ops.js';
 import { resolveValues, type CompiledUpdate, type EventContext } from './routes.js';
 
 /** Most updates one record carries (its count is a u16 in the ring record). */

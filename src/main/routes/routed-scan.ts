@@ -8,23 +8,23 @@
 // it does not cover (an event matching no route when unmatched events are rejected, a missing or
 // mistyped required field, a fan-out key out of limits or not valid UTF-8, a route without a plan)
 // makes `stage` return false, and the pub takes the general path, which gives the exact answer.
-import { BinaryWriter } from '../shared/binary-writer.js';
-import { sameBytes } from '../shared/byte-ranges.js';
-import { RecordKind, type RecordProducer } from '../shared/event-record.js';
-import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, stringHeaderBytes, stringLength, valueEnd } from '../shared/msgpack-scalars.js';
-import { fnv1a32Bytes } from '../shared/partition.js';
-import type { Utf8Buffer } from '../shared/utf8-buffer.js';
-import { Utf8Interner } from '../shared/utf8-interner.js';
+import { BinaryWriter } from '../../shared/binary-writer.js';
+import { sameBytes } from '../../shared/byte-ranges.js';
+import { RecordKind, type RecordProducer } from '../../shared/event-record.js';
+import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, stringHeaderBytes, stringLength, valueEnd } from '../../shared/msgpack-scalars.js';
+import { fnv1a32Bytes } from '../../shared/partition.js';
+import type { Utf8Buffer } from '../../shared/utf8-buffer.js';
+import { Utf8Interner } from '../../shared/utf8-interner.js';
 import { ByteFold } from './byte-fold.js';
 import { OpenFolds } from './open-folds.js';
-import type { PartitionChannel } from './partition-channel.js';
-import type { PubScanner } from './pub-scanner.js';
-import { PubTargets } from './pub-targets.js';
-import type { Limits } from './protocol.js';
+import type { PartitionChannel } from '../ingest/partition-channel.js';
+import type { PubScanner } from '../ingest/pub-scanner.js';
+import { PubTargets } from '../ingest/pub-targets.js';
+import { type Limits } from '../../shared/wire.js';
 import { writeKey, writeTemplate, type RoutePlan, type ScannedEvents } from './route-bytes.js';
 import type { FieldKind } from './routes.js';
 import type { Router } from './router.js';
-import { isAllowedKeyBytes } from './validate.js';
+import { isAllowedKeyBytes } from '../ingest/validate.js';
 
 export class RoutedScan {
   readonly targets: PubTargets;

@@ -1,8 +1,9 @@
 // Per event, the route that applies (first match in file order, by type and key prefix) and the
 // check of its required data fields. Matching by type goes through a bounded cache, since an
 // engine sees few distinct types.
-import { sameBytes } from '../shared/byte-ranges.js';
-import { ErrorCode, ProtocolError } from './protocol.js';
+import { sameBytes } from '../../shared/byte-ranges.js';
+import { ProtocolError } from '../connections/protocol.js';
+import { ErrorCode } from '../../shared/wire.js';
 import { planRoute, type RoutePlan } from './route-bytes.js';
 import type { CompiledRoute, FieldKind, RoutesConfig } from './routes.js';
 

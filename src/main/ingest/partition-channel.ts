@@ -5,10 +5,10 @@
 // per-key order holds) and move into the ring as the worker frees space. The backlog is bounded by
 // the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
 // accepts a pub; the event loop never blocks on a full ring.
-import { eventRecordBytes, eventRecordMaxBytes, RecordKind, writeEventRecord, writeEventRecordFrom, type RecordProducer } from '../shared/event-record.js';
+import { eventRecordBytes, eventRecordMaxBytes, RecordKind, writeEventRecord, writeEventRecordFrom, type RecordProducer } from '../../shared/event-record.js';
 import type { PubScanner } from './pub-scanner.js';
-import { outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
-import { createRing, RingReader, RingWriter, type RingBuffers } from '../shared/ring.js';
+import { outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../../shared/progress-record.js';
+import { createRing, RingReader, RingWriter, type RingBuffers } from '../../shared/ring.js';
 
 const BACKLOG_CHUNK_BYTES = 1 << 20;
 // Progress reports are small; change notices (only with subscribers) can be a batch's worth.

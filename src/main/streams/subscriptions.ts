@@ -12,11 +12,12 @@
 // fresh snapshot. The same happens to every subscriber when a partition worker is restarted (the
 // notices of the batch it died in are gone). A subscriber never silently misses updates while
 // believing it is current.
-import { fnv1a32Utf8 } from '../shared/partition.js';
-import type { MetaRecord } from '../shared/metadata.js';
-import { INTEREST_ALL, INTEREST_BUCKETS } from '../shared/interest.js';
-import type { Connection } from './connection.js';
-import { encodeMessage, type Encoding } from './protocol.js';
+import { fnv1a32Utf8 } from '../../shared/partition.js';
+import type { MetaRecord } from '../../shared/metadata.js';
+import { INTEREST_ALL, INTEREST_BUCKETS } from '../../shared/interest.js';
+import type { Connection } from '../connections/connection.js';
+import { encodeMessage } from '../connections/protocol.js';
+import { type Encoding } from '../../shared/wire.js';
 
 export const LAGGING_CLOSE_CODE = 4002;
 

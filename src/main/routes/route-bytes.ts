@@ -7,10 +7,10 @@
 //
 // A route whose operands reach into nested data ("$data.a.b") has no plan; pubs with an event it
 // matches take the general path.
-import { BinaryWriter } from '../shared/binary-writer.js';
-import { copyBytes } from '../shared/byte-ranges.js';
-import { readNumber, stringHeaderBytes } from '../shared/msgpack-scalars.js';
-import type { UpdateOperator } from '../shared/update-ops.js';
+import { BinaryWriter } from '../../shared/binary-writer.js';
+import { copyBytes } from '../../shared/byte-ranges.js';
+import { readNumber, stringHeaderBytes } from '../../shared/msgpack-scalars.js';
+import type { UpdateOperator } from '../../shared/update-ops.js';
 import { writeListOperandHead, writeListOperandTail, type CompiledRoute, type CompiledUpdate, type FieldKind, type KeyPart, type ValueNode } from './routes.js';
 
 /** Holes of a template other than data fields (which are their index, ≥ 0, in the route's required fields). */

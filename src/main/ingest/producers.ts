@@ -10,9 +10,9 @@
 // Bounded: at most `maxProducers` are known; a producer that has not written for `ttlMs` and is not
 // connected is forgotten (here and in LMDB), after which a re-send of its old pubs would be applied
 // again. The same name connecting again fences the older connection off.
-import type { Logger } from '../shared/logger.js';
-import { decodeProducerState, type ProducerKey, type StoreSet } from '../shared/store.js';
-import type { Connection } from './connection.js';
+import type { Logger } from '../../shared/logger.js';
+import { decodeProducerState, type ProducerKey, type StoreSet } from '../../shared/store.js';
+import type { Connection } from '../connections/connection.js';
 
 export interface Producer {
   readonly name: string;

@@ -1,0 +1,116 @@
+// The wire protocol's messages and error codes (docs/protocol.md): the types both sides of a
+// connection share, the engine's front end and the client library.
+import type { MetaRecord } from './metadata.js';
+
+export type Encoding = 'json' | 'msgpack';
+
+export const SUBPROTOCOLS: Record<string, Encoding> = {
+  'hunt.v1.msgpack': 'msgpack',
+  'hunt.v1.json': 'json',
+};
+
+export const ErrorCode = {
+  /** The frame could not be decoded, is not a map, or has an unknown op or malformed fields. */
+  BAD_FRAME: 'BAD_FRAME',
+  /** An event of a pub is invalid; `index` names it. Nothing of the pub is applied. */
+  BAD_EVENT: 'BAD_EVENT',
+  /** The frame or the pub exceeds an advertised limit. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** The connection's in-flight window is full, or the engine's backlog is: retry later. */
+  OVERLOADED: 'OVERLOADED',
+  /** Missing or wrong bearer token (HTTP 401 / upgrade refused). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** A valid op this version does not provide yet. */
+  UNSUPPORTED: 'UNSUPPORTED',
+  /** Storage failed while applying the pub; it may be partly applied and must not be assumed applied. */
+  STORAGE: 'STORAGE',
+  /** A replay asked for offsets the log no longer holds; the message names the earliest held. */
+  OUT_OF_RANGE: 'OUT_OF_RANGE',
+  /** The engine is stopping and takes no new pubs. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** A bug on our side; the message was not applied. Reported, logged, never silent. */
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface WireEvent {
+  key: string;
+  type: string;
+  ts?: number;
+  data?: Record<string, unknown>;
+}
+
+export interface GetMessage {
+  op: 'get';
+  id: number;
+  key: string;
+}
+
+export interface HelloMessage {
+  op: 'hello';
+  id: number | null;
+  producer: string;
+}
+
+export interface ReplayMessage {
+  op: 'replay';
+  id: number;
+  partition: number;
+  key: string | null;
+  from: number;
+  limit: number;
+  /** Stream on past the end: every event committed later, until `unfollow`. */
+  follow: boolean;
+}
+
+export interface UnfollowMessage {
+  op: 'unfollow';
+  id: number;
+  /** The id of the `replay` that started the follow. */
+  replay: number;
+}
+
+export interface SubMessage {
+  op: 'sub' | 'unsub';
+  id: number;
+  keys: string[];
+  prefixes: string[];
+  /** sub of one key: the version the subscriber last saw, to be sent what it missed since. */
+  from: number | null;
+}
+
+export interface Limits {
+  maxInFlight: number;
+  maxEventsPerPub: number;
+  maxPayloadBytes: number;
+  maxKeyBytes: number;
+  maxTypeBytes: number;
+  maxDataDepth: number;
+}
+
+export type ServerMessage =
+  | ({ op: 'welcome'; v: 1; encoding: Encoding; partitions: number; durability: string } & Limits)
+  | { op: 'ack'; id: number; dup?: true; recovered?: boolean; seq?: number }
+  | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number }
+  | { op: 'meta'; id: number; key: string; meta: MetaRecord | null }
+  | { op: 'update'; key: string; meta: MetaRecord }
+  | { op: 'lagging'; message: string }
+  | { op: 'events'; id: number; partition: number; events: ReplayedEvent[]; next: number | null }
+  | { op: 'missed'; key: string; events: ReplayedEvent[] };
+
+/** An event of the log as clients receive it. */
+export interface ReplayedEvent {
+  offset: number;
+  key: string;
+  type: string;
+  ts: number;
+  /** The key's record version this event produced. */
+  version: number;
+  /** The event's data (default merge). */
+  data?: unknown;
+  /** The update a route resolved for this key (`fanOut`: the key was derived, not the event's own). */
+  update?: unknown;
+  fanOut?: boolean;
+  /** Present (above 1) when a fan-out entry folds the updates of that many events of one pub. */
+  updates?: number;
+}
