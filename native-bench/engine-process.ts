@@ -2,6 +2,7 @@
 // CPU time and peak memory from /proc, the engine's own process accounting.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ENGINE_ENTRY = fileURLToPath(new URL('../src/main/index.js', import.meta.url));
@@ -20,6 +21,28 @@ export interface EngineProcess {
   rssBytes(): number;
   /** SIGTERM, then wait for exit; returns the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * A port nothing listens on, for a server that must be restarted on the same port (a kill-and-restart
+ * test, a broker the bench starts). It is drawn from below the kernel's ephemeral range
+ * (/proc/sys/net/ipv4/ip_local_port_range, 32768–60999 by default), so no other process's port-0
+ * listen or outbound connection can take it between the probe and the (re)start.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found in 20000-31999 after 100 tries');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
 }
 
 export function startEngineProcess(env: Record<string, string>, timeoutMs = 15_000): Promise<EngineProcess> {

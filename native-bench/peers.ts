@@ -3,9 +3,8 @@
 // as skipped with the reason; `--install-peers` installs Debian's package first.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { cpuMicrosOf, startServerProcess, statusKiB, waitForOutput, type EngineProcess } from './engine-process.js';
+import { cpuMicrosOf, freePort, startServerProcess, statusKiB, waitForOutput, type EngineProcess } from './engine-process.js';
 
 /** Why a peer cannot run here (null: it can). */
 export function peerUnavailable(binary: string): string | null {
@@ -23,16 +22,6 @@ export function installPeers(packages: string[]): void {
   const run = (args: string[]) => execFileSync(sudo[0] ?? args[0]!, sudo.length > 0 ? args : args.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   run(['apt-get', 'update', '-qq']);
   run(['apt-get', 'install', '-y', '-qq', ...packages]);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
 }
 
 /**

@@ -65,21 +65,21 @@ function publishAll(client: HuntClient, count: number, keys: number) {
   return { outcomes, done };
 }
 
-/** Kills the engine twice while `outcomes` grows, restarting it on the same port and data. */
+/** Kills the engine twice while `outcomes` grows, restarting it with the same `env` (a fixed port: see freePort). */
 async function killTwice(t: Test, env: Record<string, string>, first: EngineProcess, acked: () => number): Promise<EngineProcess> {
   let engine = first;
   for (let kill = 0; kill < 2; kill++) {
     const before = acked();
     await until('acks to flow', () => acked() > before + 50, 60_000);
     await engine.stop('SIGKILL');
-    engine = await startEngineProcess({ ...env, HUNT_PORT: String(engine.port) });
+    engine = await startEngineProcess(env);
   }
   t.teardown(() => engine.stop('SIGKILL'));
   return engine;
 }
 
 t.test('idempotent producer: SIGKILL and restart twice under load; every event applied exactly once', async (t) => {
-  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '2' };
+  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(await freePort()), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '2' };
   const first = await startEngineProcess(env);
   const client = await HuntClient.connect({ url: `ws://127.0.0.1:${first.port}/v1/stream`, producer: 'client-test', lingerMs: 1, maxBatchEvents: 20, backoff: { initialMs: 20, maxMs: 200 } });
   t.teardown(() => client.close());
@@ -95,7 +95,7 @@ t.test('idempotent producer: SIGKILL and restart twice under load; every event a
 });
 
 t.test('without a producer name, pubs in flight when the connection drops fail with DISCONNECTED; later ones go through', async (t) => {
-  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async' };
+  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(await freePort()), HUNT_DURABILITY: 'async' };
   const first = await startEngineProcess(env);
   const client = await HuntClient.connect({ url: `ws://127.0.0.1:${first.port}/v1/stream`, lingerMs: 1, maxBatchEvents: 20, backoff: { initialMs: 20, maxMs: 200 } });
   t.teardown(() => client.close());

@@ -3,7 +3,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Packr } from 'msgpackr';
@@ -12,6 +11,10 @@ import WebSocket from 'ws';
 import { loadConfig } from '../src/shared/config.js';
 import { Engine, type EngineHooks } from '../src/main/control/engine.js';
 import { ENGINE_ENTRY } from '../native-bench/engine-process.js';
+
+// Kill-and-restart tests start on a fixed port from the first start: uWS sets SO_REUSEADDR only on a
+// fixed port, so a restart on a port first taken as 0 is refused while old connections sit in TIME_WAIT.
+export { freePort } from '../native-bench/engine-process.js';
 
 export const wire = new Packr({ useRecords: false });
 
@@ -171,22 +174,6 @@ export function runEngineToExit(env: Record<string, string>): { status: number |
     timeout: 20_000,
   });
   return { status: result.status, stdout: result.stdout };
-}
-
-/**
- * A free port to start an engine on when the test restarts it on the same port: uWS sets
- * SO_REUSEADDR only on a fixed port, so a restart on a port first taken as 0 is refused while the
- * old connections sit in TIME_WAIT.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once `condition` holds (checked every 20 ms); throws naming `what` after `timeoutMs`. */
