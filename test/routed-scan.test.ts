@@ -17,7 +17,7 @@ import { compileRoutes, type RouteProblem } from '../src/main/routes/routes.js';
 import { EventRecordReader, RecordKind } from '../src/shared/event-record.js';
 import type { MetaRecord } from '../src/shared/metadata.js';
 import { msgpack } from '../src/shared/msgpack.js';
-import { RingReader } from '../src/shared/ring.js';
+import { createDoorbell, RingReader } from '../src/shared/ring.js';
 import type { UpdateDoc } from '../src/shared/update-ops.js';
 import { applyDefaultMerge, newMetaRecord } from '../src/workers/default-merge.js';
 import { applyRoutedUpdate, type OperationError } from '../src/workers/update-operators.js';
@@ -72,7 +72,7 @@ interface Side {
 }
 
 function side(routes: Router): Side {
-  const channels = Array.from({ length: WORKERS }, (_, w) => new PartitionChannel(w, 8 << 20));
+  const channels = Array.from({ length: WORKERS }, (_, w) => new PartitionChannel(w, 8 << 20, createDoorbell()));
   const ingest = new Ingest(channels, new Float64Array(PARTITIONS), new AckTracker(WORKERS), { ...LIMITS, layout: { partitions: PARTITIONS, stores: PARTITIONS }, maxBacklogBytes: 1 << 30 });
   ingest.router = routes;
   // The socket side of a connection: Ingest only counts on it and never sends while staging.
@@ -95,7 +95,6 @@ function side(routes: Router): Side {
 
 interface Written {
   partition: number;
-  offset: number;
   key: string;
   type: string;
   ts: number;
@@ -112,7 +111,7 @@ function drain(s: Side): Written[][] {
     for (let at = ring.next(); at !== -1; at = ring.next()) {
       reader.read(at);
       const data = reader.dataEnd === reader.dataStart ? undefined : msgpack.unpack(Buffer.from(reader.buf.subarray(reader.dataStart, reader.dataEnd)));
-      out.push({ partition: reader.partition, offset: reader.offset, key: reader.key(), type: reader.type, ts: reader.ts, kind: reader.kind, updates: reader.updates, data });
+      out.push({ partition: reader.partition, key: reader.key(), type: reader.type, ts: reader.ts, kind: reader.kind, updates: reader.updates, data });
     }
     ring.release();
     return out;

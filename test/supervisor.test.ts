@@ -3,7 +3,7 @@
 // the supervisor restarts its loop on the same rings, and every pub is acked with its events
 // applied exactly once.
 import t from 'tap';
-import { getKey, startEngine, tempDir, TestClient } from './helpers.js';
+import { getKey, httpGet, startEngine, tempDir, TestClient } from './helpers.js';
 
 for (const durability of ['async', 'sync']) {
   t.test(`${durability}: worker threads terminated under load; counts stay exact`, async (t) => {
@@ -68,6 +68,9 @@ for (const durability of ['async', 'sync']) {
         total += body.count;
       }
       t.equal(total, pubs * 25, 'each event applied exactly once');
+      const { partitions } = (await httpGet(engine.port, '/v1/partitions')).body as { partitions: { appliedOffset: number; pendingEvents: number }[] };
+      t.equal(partitions.reduce((sum, p) => sum + p.appliedOffset, 0), pubs * 25, 'each applied event got one offset of its partition, none skipped or given twice');
+      t.ok(partitions.every((p) => p.pendingEvents === 0), 'no partition lags once every pub is acked');
       await client.close();
     });
   }

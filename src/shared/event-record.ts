@@ -2,18 +2,20 @@
 // partition. Fixed header, then the key and type as UTF-8 and `data` as MessagePack:
 //
 //   0  u16 partition      2  u16 key bytes     4  u16 type bytes    6  u16 producer bytes (0: none)
-//   8  f64 partition offset (assigned by the front end, strictly increasing per partition)
-//  16  f64 ts             24  u32 data bytes (0: no data)
-//  28  u32 key hash (FNV-1a of the key's UTF-8, the partition hash: the worker's cache looks
+//   8  f64 ts             16  u32 data bytes (0: no data)
+//  20  u32 key hash (FNV-1a of the key's UTF-8, the partition hash: the worker's cache looks
 //      records up by it without decoding the key)
-//  32  u8 kind (RecordKind: what `data` holds and how the record is updated)   33 reserved
-//  34  u16 updates (FanOut: how many events' updates `data` folds together, main/routes/update-fold.ts; else 1)
-//  36  key | type | producer | f64 seq (only with a producer) | data
+//  24  u8 kind (RecordKind: what `data` holds and how the record is updated)   25 reserved
+//  26  u16 updates (FanOut: how many events' updates `data` folds together, main/routes/update-fold.ts; else 1)
+//  28  key | type | producer | f64 seq (only with a producer) | data
+//
+// No partition offset: records of one partition come from several acceptors, so the worker that
+// owns the partition numbers them in the order it applies them.
 import { copyBytesInto } from './byte-ranges.js';
 import type { Utf8Buffer } from './utf8-buffer.js';
 import { Utf8Interner } from './utf8-interner.js';
 
-export const EVENT_HEADER_BYTES = 36;
+export const EVENT_HEADER_BYTES = 28;
 
 /** How a ring record updates its key's metadata record. */
 export const RecordKind = {
@@ -55,7 +57,6 @@ export function writeEventRecord(
   view: DataView,
   at: number,
   partition: number,
-  offset: number,
   key: string,
   keyHash: number,
   type: string,
@@ -76,7 +77,7 @@ export function writeEventRecord(
     buf.set(data, pos);
     pos += dataBytes;
   }
-  writeHeader(view, at, partition, keyBytes, typeBytes, producer, offset, ts, dataBytes, keyHash, kind, updates);
+  writeHeader(view, at, partition, keyBytes, typeBytes, producer, ts, dataBytes, keyHash, kind, updates);
   return pos - at;
 }
 
@@ -89,7 +90,6 @@ export function writeEventRecordFrom(
   view: DataView,
   at: number,
   partition: number,
-  offset: number,
   keySource: Uint8Array,
   keyStart: number,
   keyEnd: number,
@@ -110,7 +110,7 @@ export function writeEventRecordFrom(
   pos += copyBytesInto(typeSource, typeStart, typeEnd, buf, view, pos);
   pos = writeProducer(buf, view, pos, producer);
   pos += copyBytesInto(dataSource, dataStart, dataEnd, buf, view, pos);
-  writeHeader(view, at, partition, keyEnd - keyStart, typeEnd - typeStart, producer, offset, ts, dataEnd - dataStart, keyHash, kind, updates);
+  writeHeader(view, at, partition, keyEnd - keyStart, typeEnd - typeStart, producer, ts, dataEnd - dataStart, keyHash, kind, updates);
   return pos - at;
 }
 
@@ -121,17 +121,16 @@ function writeProducer(buf: Buffer, view: DataView, pos: number, producer: Recor
   return pos + SEQ_BYTES;
 }
 
-function writeHeader(view: DataView, at: number, partition: number, keyBytes: number, typeBytes: number, producer: RecordProducer, offset: number, ts: number, dataBytes: number, keyHash: number, kind: RecordKind, updates: number): void {
+function writeHeader(view: DataView, at: number, partition: number, keyBytes: number, typeBytes: number, producer: RecordProducer, ts: number, dataBytes: number, keyHash: number, kind: RecordKind, updates: number): void {
   view.setUint16(at, partition, true);
   view.setUint16(at + 2, keyBytes, true);
   view.setUint16(at + 4, typeBytes, true);
   view.setUint16(at + 6, producer.nameBytes, true);
-  view.setFloat64(at + 8, offset, true);
-  view.setFloat64(at + 16, ts, true);
-  view.setUint32(at + 24, dataBytes, true);
-  view.setUint32(at + 28, keyHash, true);
-  view.setUint8(at + 32, kind);
-  view.setUint16(at + 34, updates, true);
+  view.setFloat64(at + 8, ts, true);
+  view.setUint32(at + 16, dataBytes, true);
+  view.setUint32(at + 20, keyHash, true);
+  view.setUint8(at + 24, kind);
+  view.setUint16(at + 26, updates, true);
 }
 
 /**
@@ -140,7 +139,6 @@ function writeHeader(view: DataView, at: number, partition: number, keyBytes: nu
  */
 export class EventRecordReader {
   partition = 0;
-  offset = 0;
   ts = 0;
   keyHash = 0;
   keyStart = 0;
@@ -172,11 +170,10 @@ export class EventRecordReader {
     const typeBytes = view.getUint16(at + 4, true);
     const producerBytes = view.getUint16(at + 6, true);
     this.partition = view.getUint16(at, true);
-    this.offset = view.getFloat64(at + 8, true);
-    this.ts = view.getFloat64(at + 16, true);
-    this.keyHash = view.getUint32(at + 28, true);
-    this.kind = view.getUint8(at + 32) as RecordKind;
-    this.updates = view.getUint16(at + 34, true);
+    this.ts = view.getFloat64(at + 8, true);
+    this.keyHash = view.getUint32(at + 20, true);
+    this.kind = view.getUint8(at + 24) as RecordKind;
+    this.updates = view.getUint16(at + 26, true);
     this.keyStart = at + EVENT_HEADER_BYTES;
     this.keyEnd = this.keyStart + keyBytes;
     const typeEnd = (this.typeEnd = this.keyEnd + typeBytes);
@@ -191,7 +188,7 @@ export class EventRecordReader {
       this.seq = view.getFloat64(producerEnd, true);
       this.dataStart = producerEnd + SEQ_BYTES;
     }
-    this.dataEnd = this.dataStart + view.getUint32(at + 24, true);
+    this.dataEnd = this.dataStart + view.getUint32(at + 16, true);
   }
 
   key(): string {

@@ -9,13 +9,15 @@
 // The producer publishes its write position once per burst (not per record); the consumer moves
 // the read position only when it releases records (for a partition worker: after the LMDB commit),
 // so a consumer that dies before releasing leaves its records in the ring for its replacement.
+//
+// A consumer that reads several rings (a partition worker: one ring per acceptor) sleeps on a
+// doorbell the rings share: a producer that publishes while the consumer sleeps rings it.
 
 const WRITE = 0; // published write position
 const READ = 1; // released read position
-const CONSUMER_SLEEPING = 2;
-const PRODUCER_SLEEPING = 3;
-const RELEASED_RECORDS = 4; // records released so far (u32, wrapping): the consumer's progress
-const CLOSED = 5; // set by the producer: nothing more will come
+const PRODUCER_SLEEPING = 2;
+const RELEASED_RECORDS = 3; // records released so far (u32, wrapping): the consumer's progress
+const CLOSED = 4; // set by the producer: nothing more will come
 const HEADER_SLOTS = 8;
 
 const LENGTH_BYTES = 4;
@@ -24,18 +26,31 @@ const PAD_MARKER = 0xffffffff;
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+// Doorbell slots.
+const RUNG = 0; // bumped on every ring while the consumer sleeps
+const CONSUMER_SLEEPING = 1;
+
 export interface RingBuffers {
   header: SharedArrayBuffer;
   data: SharedArrayBuffer;
+  /** Shared by every ring of one consumer (createDoorbell). */
+  doorbell: SharedArrayBuffer;
 }
 
-export function createRing(capacityBytes: number): RingBuffers {
+/** The doorbell of one consumer, for the rings it reads (createRing). */
+export function createDoorbell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(2 * 4);
+}
+
+/** A ring; rings read by the same consumer share its `doorbell`. */
+export function createRing(capacityBytes: number, doorbell = createDoorbell()): RingBuffers {
   if (capacityBytes < 64 || (capacityBytes & (capacityBytes - 1)) !== 0 || capacityBytes > 2 ** 30) {
     throw new RangeError(`ring capacity must be a power of two from 64 to 2^30, got ${capacityBytes}`);
   }
   return {
     header: new SharedArrayBuffer(HEADER_SLOTS * 4),
     data: new SharedArrayBuffer(capacityBytes),
+    doorbell,
   };
 }
 
@@ -46,6 +61,7 @@ export function maxRecordPayload(capacityBytes: number): number {
 
 abstract class RingEnd {
   protected readonly header: Int32Array;
+  protected readonly doorbell: Int32Array;
   readonly bytes: Buffer;
   readonly view: DataView;
   protected readonly capacity: number;
@@ -53,6 +69,7 @@ abstract class RingEnd {
 
   constructor(buffers: RingBuffers) {
     this.header = new Int32Array(buffers.header);
+    this.doorbell = new Int32Array(buffers.doorbell);
     this.bytes = Buffer.from(buffers.data);
     this.view = new DataView(buffers.data);
     this.capacity = buffers.data.byteLength;
@@ -124,13 +141,18 @@ export class RingWriter extends RingEnd {
   publish(): void {
     if ((Atomics.load(this.header, WRITE) >>> 0) === this.writePos) return;
     Atomics.store(this.header, WRITE, this.writePos | 0);
-    if (Atomics.load(this.header, CONSUMER_SLEEPING) === 1) Atomics.notify(this.header, WRITE);
+    if (Atomics.load(this.doorbell, CONSUMER_SLEEPING) === 1) this.ring();
   }
 
   /** Tells the consumer no more records will come (it drains what is there, then stops). */
   close(): void {
     Atomics.store(this.header, CLOSED, 1);
-    Atomics.notify(this.header, WRITE);
+    this.ring();
+  }
+
+  private ring(): void {
+    Atomics.add(this.doorbell, RUNG, 1);
+    Atomics.notify(this.doorbell, RUNG);
   }
 
   /** Waits until the consumer releases something (or the timeout passes). */
@@ -193,15 +215,34 @@ export class RingReader extends RingEnd {
     return released;
   }
 
-  /** Sleeps until the producer publishes more, closes the ring, or the timeout passes. */
-  async waitForData(timeoutMs: number): Promise<void> {
-    Atomics.store(this.header, CONSUMER_SLEEPING, 1);
-    // Re-check after announcing sleep, or a publish in between would not wake us.
-    const seen = Atomics.load(this.header, WRITE);
-    if ((seen >>> 0) === this.cursor && !this.isClosed()) {
-      const result = Atomics.waitAsync(this.header, WRITE, seen, timeoutMs);
-      if (result.async) await result.value;
-    }
-    Atomics.store(this.header, CONSUMER_SLEEPING, 0);
+  /** Whether records are published that next() has not returned yet. */
+  hasUnread(): boolean {
+    return this.cursor !== this.writePosSeen || this.cursor !== Atomics.load(this.header, WRITE) >>> 0;
   }
+
+  /** Sleeps until the producer publishes more, closes the ring, or the timeout passes. */
+  waitForData(timeoutMs: number): Promise<void> {
+    return waitForAnyRing([this], timeoutMs);
+  }
+
+  /** The doorbell this reader's ring shares with the consumer's other rings. */
+  get bell(): Int32Array {
+    return this.doorbell;
+  }
+}
+
+/**
+ * Sleeps until a producer of any of `readers` (rings sharing one doorbell, read by this thread
+ * only) publishes or closes its ring, or the timeout passes.
+ */
+export async function waitForAnyRing(readers: readonly RingReader[], timeoutMs: number): Promise<void> {
+  const bell = readers[0]!.bell;
+  Atomics.store(bell, CONSUMER_SLEEPING, 1);
+  // Read the bell before re-checking the rings: a publish in between then changes it, or is seen.
+  const rung = Atomics.load(bell, RUNG);
+  if (readers.every((reader) => !reader.hasUnread() && !reader.isClosed())) {
+    const result = Atomics.waitAsync(bell, RUNG, rung, timeoutMs);
+    if (result.async) await result.value;
+  }
+  Atomics.store(bell, CONSUMER_SLEEPING, 0);
 }

@@ -10,6 +10,9 @@
 //   partitions  partition (uint32) → offset of the last event applied to it
 //   producers   [partition, producer name] → ProducerState (highest applied seq, last write time)
 //   log         [partition, offset] → what the partition applied (event-log.ts), when retention is on
+//   rings       acceptor (uint32) → u32: through which record of that acceptor's inbound ring
+//               this store has applied, so a replacement worker skips what its predecessor
+//               committed. Rings live as long as the process: the engine clears these at start.
 //
 // The environment is opened with MDB_NOMETASYNC (lmdb-js `noMetaSync`), in both durability modes.
 // LMDB's documentation: a commit then flushes its data pages (fdatasync) and writes the meta page
@@ -34,6 +37,21 @@ export interface Store {
   partitions: Database<number, number>;
   producers: Database<Buffer, ProducerKey>;
   log: Database<Buffer, [number, number]>;
+  rings: Database<Buffer, number>;
+}
+
+const RING_MARK_BYTES = 4;
+
+/** A ring mark: through which record (u32, wrapping, as RingReader counts them) a store applied a ring. */
+export function encodeRingMark(through: number): Buffer {
+  const mark = Buffer.allocUnsafe(RING_MARK_BYTES);
+  mark.writeUInt32LE(through >>> 0, 0);
+  return mark;
+}
+
+export function decodeRingMark(stored: Buffer): number {
+  if (stored.length !== RING_MARK_BYTES) throw new Error(`ring mark of ${stored.length} bytes, expected ${RING_MARK_BYTES}`);
+  return stored.readUInt32LE(0);
 }
 
 /** What a partition remembers of an idempotent producer, written with the events it applies. */
@@ -96,6 +114,7 @@ export function openStore(envPath: string): Store {
     partitions: root.openDB<number, number>({ name: 'partitions', encoding: 'ordered-binary', keyEncoding: 'uint32' }),
     producers: root.openDB<Buffer, ProducerKey>({ name: 'producers', encoding: 'binary' }),
     log: root.openDB<Buffer, [number, number]>({ name: 'log', encoding: 'binary' }),
+    rings: root.openDB<Buffer, number>({ name: 'rings', encoding: 'binary', keyEncoding: 'uint32' }),
   };
 }
 
@@ -154,6 +173,11 @@ export class StoreSet {
   /** The partition's last applied offset (0: none). */
   appliedOffset(partition: number): number {
     return this.ofPartition(partition).partitions.get(partition) ?? 0;
+  }
+
+  /** Forgets every store's ring marks: the rings they counted belonged to an earlier process. */
+  clearRingMarks(): void {
+    for (const store of this.open) store.rings.clearSync();
   }
 
   /** lmdb-js keeps a thread's read snapshot until a timer fires; start a fresh one in every store. */

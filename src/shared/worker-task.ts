@@ -3,6 +3,16 @@ import type { Durability, LogLevel } from './config.js';
 import type { Layout } from './partition.js';
 import type { RingBuffers } from './ring.js';
 
+/** The rings between one acceptor and this worker, and the acceptor's subscription interest. */
+export interface AcceptorLink {
+  /** Event records from the acceptor; the worker's inbound rings share one doorbell. */
+  inbound: RingBuffers;
+  /** Progress reports and change notices to the acceptor. */
+  outbound: RingBuffers;
+  /** Per key-hash bucket, 1 where a change may have a subscriber at this acceptor (main/streams/subscriptions.ts). */
+  interest: SharedArrayBuffer;
+}
+
 export interface PartitionWorkerTask {
   worker: number;
   /** The data directory's partitions and stores. */
@@ -10,8 +20,10 @@ export interface PartitionWorkerTask {
   /** The stores this worker owns and writes, and their partitions. */
   ownedStores: number[];
   ownedPartitions: number[];
-  inbound: RingBuffers;
-  outbound: RingBuffers;
+  /** This worker's link with each acceptor (index = acceptor). */
+  acceptors: AcceptorLink[];
+  /** Float64Array per partition: records settled (applied, failed or found applied) since start; the owner writes. */
+  settledRecords: SharedArrayBuffer;
   dataDir: string;
   durability: Durability;
   batchMaxEvents: number;
@@ -20,8 +32,6 @@ export interface PartitionWorkerTask {
   /** Event log retention per partition: most entries kept (0: no log at all) and most age (0: any). */
   logRetentionEvents: number;
   logRetentionSeconds: number;
-  /** Per key-hash bucket, 1 where a change may have a subscriber (main/streams/subscriptions.ts). */
-  interest: SharedArrayBuffer;
   /** The worker's histograms for /metrics (worker-stats.ts). */
   stats: SharedArrayBuffer;
   /** Test-only: kill this worker thread once at a chosen point (see WorkerFault). */

@@ -1,12 +1,14 @@
-// A partition worker's loop: drain the inbound ring in batches, apply each event to its key's
-// metadata record in memory, commit the batch in one LMDB write transaction (records, partition
-// offsets), release the ring space, and report progress on the outbound ring — after the commit in
-// `async` mode, after the fsync that covers it in `sync` mode.
+// A partition worker's loop: drain its inbound rings (one per acceptor, taken in turn so that a
+// flooding acceptor cannot starve the others) in batches, apply each event to its key's metadata
+// record in memory and give it its partition's next offset, commit the batch in one LMDB write
+// transaction per store (records, partition offsets, ring marks), release the ring space, and
+// report progress to each acceptor on its outbound ring — after the commit in `async` mode, after
+// the fsync that covers it in `sync` mode.
 //
-// Crash safety: ring records are released only after their commit, and every record carries its
-// partition offset; the offset of the last applied event is committed with the batch. A replacement
-// loop re-reads unreleased records and skips those whose offset is already applied, so nothing is
-// lost and nothing is applied twice.
+// Crash safety: ring records are released only after their commit, and each store's transaction
+// records how far through each ring it has applied (a RingMark). A replacement loop re-reads the
+// unreleased records and skips those a store already applied, so nothing is lost and nothing is
+// applied twice.
 //
 // A failed commit is a failed batch: nothing of it is applied, and its pubs get STORAGE (their
 // events on other workers may have been applied). Not so when the batch holds events of idempotent
@@ -22,10 +24,10 @@ import { EventRecordReader, RecordKind } from '../shared/event-record.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { msgpack } from '../shared/msgpack.js';
-import { NOTICE_HEADER_BYTES, ProgressKind, PROGRESS_HEADER_BYTES, writeNoticeRecord, writeProgressRecord, type ProgressRecord } from '../shared/progress-record.js';
-import { RingReader, RingWriter } from '../shared/ring.js';
+import { ProgressKind } from '../shared/progress-record.js';
+import { waitForAnyRing, type RingReader } from '../shared/ring.js';
 import { decodeMeta, encodeMeta } from '../shared/meta-codec.js';
-import { encodeProducerState, flushToDisk, type ProducerKey, type StoreSet } from '../shared/store.js';
+import { encodeProducerState, encodeRingMark, flushToDisk, type ProducerKey, type StoreSet } from '../shared/store.js';
 import { storeOf } from '../shared/partition.js';
 import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
@@ -38,27 +40,40 @@ import { Utf8Interner } from '../shared/utf8-interner.js';
 import { isOfInterest } from '../shared/interest.js';
 import { PartitionLogWriter } from './log-writer.js';
 import { WorkerStats } from '../shared/worker-stats.js';
+import { AcceptorRings } from './acceptor-rings.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
 const SPIN_TURNS = 4;
 /** Longest sleep between checks of the ring when idle. */
 const IDLE_WAIT_MS = 1000;
-const MAX_PROGRESS_MESSAGE = 512;
+/** Records taken from one ring before the next ring's turn. */
+const RING_TURN_RECORDS = 256;
 const GROUP_COMMIT_EVENTS = 2000;
 const GROUP_COMMIT_WAIT_MS = 1;
 /** Where in a batch the mid-drain test fault strikes. */
 const FAULT_AFTER_EVENTS = 10;
 
 export class PartitionLoop {
-  private readonly inbound: RingReader;
-  private readonly outbound: RingWriter;
-  private readonly reader: EventRecordReader;
+  /** Index = acceptor. */
+  private readonly rings: AcceptorRings[];
+  private readonly inbound: RingReader[];
+  /** The ring whose turn comes first in the next drain. */
+  private nextRing = 0;
+  /** Records read from all rings in the current batch (some may have been applied before). */
+  private batchRecords = 0;
   private readonly cache: RecordCache;
   /** Offset of the last applied event, per partition (index = partition). */
   private readonly applied: Float64Array;
-  /** Highest offset seen in the current batch, per partition; 0 = untouched. */
+  /** Last offset given in the current batch, per partition; 0 = untouched. */
   private readonly batchOffsets: Float64Array;
   private readonly touchedPartitions: number[] = [];
+  /** Records settled per partition since start (shared: the lag the front end reports). */
+  private readonly settled: Float64Array;
+  /** Records of the current batch a predecessor had committed, per partition. */
+  private readonly batchSkipped: Float64Array;
+  private readonly skippedPartitions: number[] = [];
+  /** Per ring: through which record the batch being flushed goes (sync mode). */
+  private readonly flushThrough: Uint32Array;
   /** Idempotent producers with events in the current batch: highest seq per partition (0: none). */
   private readonly batchProducers = new Map<string, { seqs: Float64Array; touched: number[] }>();
   private readonly dirty: CachedRecord[] = [];
@@ -79,10 +94,6 @@ export class PartitionLoop {
   private readonly stats: WorkerStats;
   /** The event log's writer; null when the log is off. */
   private readonly logWriter: PartitionLogWriter | null;
-  /** Per key-hash bucket: 1 when a change there may have a subscriber (set by the front end). */
-  private readonly interest: Uint8Array;
-  /** Notices of the last commit, waiting for its report: key bytes, encoded record, key bytes, … */
-  private readonly notices: Uint8Array[] = [];
   private operationErrorsLoggedAt = 0;
   private operationErrorsSinceLog = 0;
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
@@ -93,24 +104,23 @@ export class PartitionLoop {
   private flushInFlight: Promise<void> | null = null;
   /** Set once an fsync failed: nothing more is applied or reported (see the file's comment). */
   private halted = false;
-  /** Records reported to the front end so far (u32, wrapping), the `from` of the next report. */
-  private reportedThrough: number;
 
   constructor(
     private readonly task: PartitionWorkerTask,
     private readonly stores: StoreSet,
     private readonly log: Logger,
   ) {
-    this.inbound = new RingReader(task.inbound);
-    this.outbound = new RingWriter(task.outbound);
-    this.reader = new EventRecordReader(this.inbound.bytes, this.inbound.view);
+    this.rings = task.acceptors.map((link, acceptor) => new AcceptorRings(acceptor, link, stores, task.ownedStores));
+    this.inbound = this.rings.map((ring) => ring.inbound);
+    this.flushThrough = new Uint32Array(this.rings.length);
     this.cache = new RecordCache(task.cacheKeys);
-    this.interest = new Uint8Array(task.interest);
     this.stats = new WorkerStats(task.stats);
     const { partitions } = task.layout;
     this.logWriter = task.logRetentionEvents > 0 ? new PartitionLogWriter(partitions, task.logRetentionEvents, task.logRetentionSeconds) : null;
     this.applied = new Float64Array(partitions);
     this.batchOffsets = new Float64Array(partitions);
+    this.settled = new Float64Array(task.settledRecords);
+    this.batchSkipped = new Float64Array(partitions);
     for (const p of task.ownedPartitions) this.applied[p] = stores.appliedOffset(p);
     this.storeSlot = new Int32Array(task.layout.stores).fill(-1);
     task.ownedStores.forEach((s, slot) => (this.storeSlot[s] = slot));
@@ -118,17 +128,17 @@ export class PartitionLoop {
     this.storeTouched = new Uint8Array(task.ownedStores.length);
     this.storeCommitted = new Uint8Array(task.ownedStores.length);
     this.storeUnflushed = new Uint8Array(task.ownedStores.length).fill(1);
-    this.reportedThrough = this.inbound.releasedRecords();
   }
 
   async run(): Promise<PartitionWorkerResult> {
     // A predecessor may have committed records without reporting them: make them durable, report.
-    if (this.task.durability === 'sync') await this.flushAndReport(this.reportedThrough, null);
-    else await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through: this.reportedThrough, message: '' });
+    for (const ring of this.rings) this.flushThrough[ring.acceptor] = ring.reportedThrough;
+    if (this.task.durability === 'sync') await this.flushAndReport(null);
+    else await this.reportDone(true);
     let idleTurns = 0;
     while (!this.halted) {
-      // Read before draining: the producer publishes everything before it closes the ring.
-      const closed = this.inbound.isClosed();
+      // Read before draining: the producers publish everything before they close their rings.
+      const closed = this.inbound.every((ring) => ring.isClosed());
       let drained = this.drainBatch();
       if (drained > 0) {
         // sync: the next commit waits for the fsync of the last one, but the batch is drained and
@@ -149,7 +159,7 @@ export class PartitionLoop {
         while (this.task.durability === 'async' && drained < GROUP_COMMIT_EVENTS && !closed) {
           const left = deadline - performance.now();
           if (left <= 0) break;
-          await this.inbound.waitForData(left);
+          await waitForAnyRing(this.inbound, left);
           drained += this.drainBatch();
         }
         await this.commitBatch();
@@ -160,56 +170,82 @@ export class PartitionLoop {
       }
       if (closed) break;
       if (idleTurns++ < SPIN_TURNS) await yieldToEventLoop();
-      else await this.inbound.waitForData(IDLE_WAIT_MS);
+      else await waitForAnyRing(this.inbound, IDLE_WAIT_MS);
     }
     if (this.flushInFlight !== null) await this.flushInFlight;
-    // Halted: held here until the engine stops (it closes the ring), never returning early, which
+    // Halted: held here until the engine stops (it closes the rings), never returning early, which
     // would make the supervisor start a loop that reports what this one could not.
-    while (this.halted && !this.inbound.isClosed()) await this.inbound.waitForData(IDLE_WAIT_MS);
+    while (this.halted && !this.inbound.every((ring) => ring.isClosed())) await waitForAnyRing(this.inbound, IDLE_WAIT_MS);
     return { worker: this.task.worker, batches: this.batch, events: this.events };
   }
 
-  /** Applies published records in memory until the batch holds batchMaxEvents; returns how many it read. */
+  /**
+   * Applies published records in memory until the batch holds batchMaxEvents, taking the rings in
+   * turn from a rotating first one; returns how many it read.
+   */
   private drainBatch(): number {
-    const { inbound, reader, applied, batchOffsets, task } = this;
+    const { rings, task } = this;
     let read = 0;
-    while (inbound.pendingRecords() < task.batchMaxEvents) {
+    let idleRings = 0;
+    let r = this.nextRing;
+    while (this.batchRecords < task.batchMaxEvents && idleRings < rings.length) {
+      const taken = this.drainRing(rings[r]!, Math.min(RING_TURN_RECORDS, task.batchMaxEvents - this.batchRecords));
+      read += taken;
+      idleRings = taken === 0 ? idleRings + 1 : 0;
+      r = r + 1 === rings.length ? 0 : r + 1;
+    }
+    this.nextRing = r;
+    return read;
+  }
+
+  /** Applies up to `limit` published records of one ring in memory; returns how many it read. */
+  private drainRing(ring: AcceptorRings, limit: number): number {
+    const { applied, batchOffsets } = this;
+    const { inbound, records } = ring;
+    const stores = this.task.layout.stores;
+    let read = 0;
+    while (read < limit) {
       const at = inbound.next();
       if (at === -1) break;
       read++;
-      reader.read(at);
-      const p = reader.partition;
-      if (reader.offset <= applied[p]!) continue; // applied before a crash, not yet released
+      records.read(at);
+      const p = records.partition;
+      if (ring.replaying && ring.alreadyApplied(this.storeSlot[storeOf(p, stores)]!)) {
+        this.skipped(p); // committed before a crash, not yet released
+        continue;
+      }
       if (this.batchEvents === FAULT_AFTER_EVENTS) this.maybeFault('mid-drain');
       this.batchEvents++;
       if (batchOffsets[p] === 0) {
         this.touchedPartitions.push(p);
-        this.storeTouched[this.storeSlot[storeOf(p, this.task.layout.stores)]!] = 1;
+        this.storeTouched[this.storeSlot[storeOf(p, stores)]!] = 1;
+        batchOffsets[p] = applied[p]!;
       }
-      batchOffsets[p] = reader.offset;
-      if (reader.producer !== '') this.noteProducerSeq(reader.producer, p, reader.seq);
-      const record = this.recordFor(reader);
-      if (reader.kind === RecordKind.Merge) {
-        const empty = reader.dataEnd === reader.dataStart;
-        const flat = !empty && mergeFlatMap(record.meta.fields, reader.buf, this.inbound.view, reader.dataStart, reader.dataEnd, this.fieldNames, this.stringValues);
-        applyDefaultMerge(record.meta, reader.type, reader.ts, empty || flat ? null : this.unpackData(reader.dataStart, reader.dataEnd));
+      const offset = ++batchOffsets[p]!;
+      if (records.producer !== '') this.noteProducerSeq(records.producer, p, records.seq);
+      const record = this.recordFor(records);
+      if (records.kind === RecordKind.Merge) {
+        const empty = records.dataEnd === records.dataStart;
+        const flat = !empty && mergeFlatMap(record.meta.fields, records.buf, inbound.view, records.dataStart, records.dataEnd, this.fieldNames, this.stringValues);
+        applyDefaultMerge(record.meta, records.type, records.ts, empty || flat ? null : this.unpackData(inbound.bytes, records.dataStart, records.dataEnd));
       } else {
-        this.applyRouted(record, reader);
+        this.applyRouted(record, records, inbound);
       }
-      this.logWriter?.stage(p, reader.offset, reader.kind, reader.updates, reader.ts, record.meta.version, this.inbound.bytes, reader.keyStart, reader.keyEnd, reader.typeEnd, reader.dataStart, reader.dataEnd);
+      this.logWriter?.stage(p, offset, records.kind, records.updates, records.ts, record.meta.version, inbound.bytes, records.keyStart, records.keyEnd, records.typeEnd, records.dataStart, records.dataEnd);
       if (record.dirtyIn !== this.batch) {
         record.dirtyIn = this.batch;
         this.dirty.push(record);
       }
     }
+    this.batchRecords += read;
     return read;
   }
 
   /** Applies a routed or fan-out record's update document to its key's record. */
-  private applyRouted(record: CachedRecord, reader: EventRecordReader): void {
+  private applyRouted(record: CachedRecord, reader: EventRecordReader, ring: RingReader): void {
     const { meta } = record;
-    if (!applyUpdateRecord(meta, reader, this.inbound.view, this.updateReader, this.operationErrors)) {
-      const doc = this.unpackData(reader.dataStart, reader.dataEnd) as UpdateDoc;
+    if (!applyUpdateRecord(meta, reader, ring.view, this.updateReader, this.operationErrors)) {
+      const doc = this.unpackData(ring.bytes, reader.dataStart, reader.dataEnd) as UpdateDoc;
       applyRoutedUpdate(meta, reader.kind === RecordKind.Routed, reader.type, reader.ts, doc, this.operationErrors, reader.updates);
     }
     if (this.operationErrors.length > 0) this.reportOperationErrors(record.key);
@@ -264,10 +300,10 @@ export class PartitionLoop {
    * msgpackr's native string extraction cannot read a SharedArrayBuffer and falls back through a
    * thrown exception per call, which cost more than the whole rest of the loop.
    */
-  private unpackData(start: number, end: number): Record<string, unknown> {
+  private unpackData(ring: Buffer, start: number, end: number): Record<string, unknown> {
     const length = end - start;
     if (this.scratch.length < length) this.scratch = Buffer.allocUnsafeSlow(Math.max(length, this.scratch.length * 2));
-    this.inbound.bytes.copy(this.scratch, 0, start, end);
+    ring.copy(this.scratch, 0, start, end);
     return msgpack.unpack(this.scratch, length) as Record<string, unknown>;
   }
 
@@ -286,8 +322,7 @@ export class PartitionLoop {
   }
 
   private async commitBatch(): Promise<void> {
-    const { dirty, touchedPartitions, batchOffsets, applied, storeDirty } = this;
-    const from = this.inbound.releasedRecords();
+    const { dirty, touchedPartitions, batchOffsets, applied, storeDirty, rings } = this;
     const started = performance.now();
     this.stats.batchEvents.observe(this.batchEvents);
     for (let i = 0; i < dirty.length; i++) storeDirty[this.storeSlot[dirty[i]!.store]!]!.push(dirty[i]!);
@@ -296,7 +331,8 @@ export class PartitionLoop {
     let fatal = false;
     const seenMs = Date.now();
     // One write transaction per owned store the batch touched, each with everything of its own
-    // partitions (records, offsets, log segments, producer marks), so a store is never half updated.
+    // partitions (records, offsets, log segments, producer marks) and its ring marks, so a store is
+    // never half updated.
     for (let slot = 0; slot < storeDirty.length && failure === null; slot++) {
       const s = this.task.ownedStores[slot]!;
       if (!this.storeTouched[slot]) continue;
@@ -315,7 +351,7 @@ export class PartitionLoop {
       this.events += this.batchEvents;
     } else {
       fatal = this.batchProducers.size > 0;
-      this.log.error({ err: failure, records: this.inbound.pendingRecords() }, 'batch commit failed; its events are not applied');
+      this.log.error({ err: failure, records: this.batchRecords }, 'batch commit failed; its events are not applied');
     }
     for (let slot = 0; slot < storeDirty.length; slot++) {
       // A store that did not commit: its in-memory records hold the failed batch's changes, so
@@ -325,6 +361,8 @@ export class PartitionLoop {
     }
     for (let i = 0; i < touchedPartitions.length; i++) {
       const p = touchedPartitions[i]!;
+      // Applied or failed, the batch's events of the partition are settled.
+      this.settled[p] = this.settled[p]! + batchOffsets[p]! - applied[p]!;
       if (this.storeCommitted[this.storeSlot[storeOf(p, this.task.layout.stores)]!] === 1) applied[p] = batchOffsets[p]!;
       batchOffsets[p] = 0;
     }
@@ -336,29 +374,66 @@ export class PartitionLoop {
     this.batchProducers.clear();
     dirty.length = 0;
     this.batchEvents = 0;
+    this.batchRecords = 0;
     this.batch++;
     this.cache.trim();
-    const through = this.inbound.release();
+    this.settleSkipped();
+    for (const ring of rings) this.flushThrough[ring.acceptor] = ring.inbound.pendingRecords() > 0 ? ring.inbound.release() : ring.inbound.releasedRecords();
 
     // No fsync is in flight here (the loop waits for it before draining), so reports stay in order.
     if (failure !== null) {
+      const kind = fatal ? ProgressKind.Fatal : ProgressKind.Failed;
       if (fatal) {
         this.halted = true;
         this.log.fatal({ err: failure }, 'batch commit failed with idempotent producers\' events in it; this worker stops and the engine with it');
-        await this.report({ kind: ProgressKind.Fatal, from, through, message: `storage: ${failure.message}` });
-        return;
       }
-      await this.report({ kind: ProgressKind.Failed, from, through, message: `storage: ${failure.message}` });
-      this.reportedThrough = through;
+      for (const ring of rings) {
+        const through = this.flushThrough[ring.acceptor]!;
+        if (through === ring.reportedThrough) continue;
+        await ring.report({ kind, from: ring.reportedThrough, through, message: `storage: ${failure.message}` });
+        if (!fatal) ring.reportedThrough = through;
+      }
       return;
     }
     if (this.task.durability === 'async') {
       this.stats.commitSeconds.observe((performance.now() - started) / 1000);
-      await this.sendNotices();
-      await this.report({ kind: ProgressKind.Done, from: this.reportedThrough, through, message: '' });
-      this.reportedThrough = through;
+      await this.reportDone();
     } else {
-      this.flushInFlight = this.flushAndReport(through, started, this.batch - 1);
+      this.flushInFlight = this.flushAndReport(started, this.batch - 1);
+    }
+  }
+
+  /**
+   * A record a predecessor committed is settled again with this batch (its acceptor counted it
+   * once, and the predecessor never released it).
+   */
+  private skipped(p: number): void {
+    if (this.batchSkipped[p] === 0) this.skippedPartitions.push(p);
+    this.batchSkipped[p]++;
+  }
+
+  /** Counts the batch's skipped records as settled once the ring is released. */
+  private settleSkipped(): void {
+    const { settled, batchSkipped, skippedPartitions } = this;
+    for (let i = 0; i < skippedPartitions.length; i++) {
+      const p = skippedPartitions[i]!;
+      settled[p] = settled[p]! + batchSkipped[p]!;
+      batchSkipped[p] = 0;
+    }
+    skippedPartitions.length = 0;
+  }
+
+  /**
+   * Sends each ring its notices and a Done report through flushThrough: to every ring at start (the
+   * acceptor learns what a predecessor committed), else to those that had records in the batch.
+   */
+  private async reportDone(everyRing = false): Promise<void> {
+    for (const ring of this.rings) {
+      const through = this.flushThrough[ring.acceptor]!;
+      if (!everyRing && through === ring.reportedThrough && ring.notices.length === 0) continue;
+      await ring.sendNotices();
+      await ring.report({ kind: ProgressKind.Done, from: ring.reportedThrough, through, message: '' });
+      ring.reportedThrough = through;
     }
   }
 
@@ -380,46 +455,38 @@ export class PartitionLoop {
           if (storeOf(p, stores) === s) store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
         }
       }
+      for (const ring of this.rings) {
+        if (ring.inbound.pendingRecords() > 0) store.rings.putSync(ring.acceptor, encodeRingMark(ring.readThrough()));
+      }
     });
   }
 
   /**
-   * After a commit: notices for the changed records that may have subscribers. The interest
-   * flags are read after the commit, so a subscription made before it ended sees this change
-   * either here or in the snapshot its `sub` answer reads (subscriptions.ts).
+   * After a commit: notices for the changed records that may have subscribers, for each acceptor
+   * that may have one. The interest flags are read after the commit, so a subscription made before
+   * it ended sees this change either here or in the snapshot its `sub` answer reads (subscriptions.ts).
    */
   private collectNotices(): void {
-    const { dirty, interest } = this;
+    const { dirty, rings } = this;
     for (let i = 0; i < dirty.length; i++) {
       const record = dirty[i]!;
-      if (!isOfInterest(interest, record.keyHash)) continue;
-      const meta = encodeMeta(record.meta);
-      this.notices.push(record.keyBytes(), Buffer.from(meta));
-    }
-  }
-
-  /** Writes the collected notices to the outbound ring (before the report that covers them). */
-  private async sendNotices(): Promise<void> {
-    const { notices } = this;
-    for (let i = 0; i < notices.length; i += 2) {
-      const key = notices[i]!;
-      const meta = notices[i + 1]!;
-      let at: number;
-      while ((at = this.outbound.reserve(NOTICE_HEADER_BYTES + key.length + meta.length)) === -1) {
-        this.outbound.publish();
-        await this.outbound.waitForSpace(IDLE_WAIT_MS);
+      let key: Uint8Array | null = null;
+      let meta: Uint8Array | null = null;
+      for (let r = 0; r < rings.length; r++) {
+        const ring = rings[r]!;
+        if (!isOfInterest(ring.interest, record.keyHash)) continue;
+        key ??= record.keyBytes();
+        meta ??= Buffer.from(encodeMeta(record.meta));
+        ring.notices.push(key, meta);
       }
-      this.outbound.commit(writeNoticeRecord(this.outbound.bytes, this.outbound.view, at, key, meta));
     }
-    notices.length = 0;
   }
 
   /**
    * fsyncs everything committed so far (through batch `batch`; -1: a predecessor's), then reports
-   * it; a failed fsync halts the loop and reports Fatal (see the file's comment).
+   * it through flushThrough; a failed fsync halts the loop and reports Fatal (see the file's comment).
    */
-  private async flushAndReport(through: number, commitStarted: number | null, batch = -1): Promise<void> {
-    const from = this.reportedThrough;
+  private async flushAndReport(commitStarted: number | null, batch = -1): Promise<void> {
     try {
       // The stores' flushes run side by side on the libuv pool.
       const flushes: Promise<void>[] = [];
@@ -432,25 +499,16 @@ export class PartitionLoop {
       this.maybeFault('flush', batch);
     } catch (error) {
       this.halted = true;
-      this.notices.length = 0;
       this.log.fatal({ err: error }, 'fsync failed: committed batches may not be on disk; this worker stops and the engine with it');
-      await this.report({ kind: ProgressKind.Fatal, from, through, message: `storage: fsync failed: ${(error as Error).message}` });
+      for (const ring of this.rings) {
+        ring.notices.length = 0;
+        await ring.report({ kind: ProgressKind.Fatal, from: ring.reportedThrough, through: this.flushThrough[ring.acceptor]!, message: `storage: fsync failed: ${(error as Error).message}` });
+      }
       this.flushInFlight = null;
       return;
     }
     if (commitStarted !== null) this.stats.commitSeconds.observe((performance.now() - commitStarted) / 1000);
-    await this.sendNotices();
-    await this.report({ kind: ProgressKind.Done, from, through, message: '' });
-    this.reportedThrough = through;
+    await this.reportDone(commitStarted === null);
     this.flushInFlight = null;
-  }
-
-  private async report(record: ProgressRecord): Promise<void> {
-    if (record.message.length > MAX_PROGRESS_MESSAGE) record.message = record.message.slice(0, MAX_PROGRESS_MESSAGE);
-    const maxBytes = PROGRESS_HEADER_BYTES + record.message.length * 3;
-    let at: number;
-    while ((at = this.outbound.reserve(maxBytes)) === -1) await this.outbound.waitForSpace(IDLE_WAIT_MS);
-    this.outbound.commit(writeProgressRecord(this.outbound.bytes, this.outbound.view, at, record));
-    this.outbound.publish();
   }
 }

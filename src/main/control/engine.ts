@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, redactedConfig, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { ownerOf, partitionsOwnedBy, storeOf, storesOwnedBy, type Layout } from '../../shared/partition.js';
-import { maxRecordPayload } from '../../shared/ring.js';
+import { createDoorbell, maxRecordPayload } from '../../shared/ring.js';
 import { StoreSet, storePath } from '../../shared/store.js';
 import type { PartitionWorkerTask, WorkerFault } from '../../shared/worker-task.js';
 import { AckTracker } from '../ingest/ack-tracker.js';
@@ -90,8 +90,10 @@ export class Engine {
     try {
       stores = StoreSet.open(config.dataDir, layout);
       const partitions = dataDir.partitions;
-      const lastOffsets = new Float64Array(partitions);
-      for (let p = 0; p < partitions; p++) lastOffsets[p] = stores.appliedOffset(p);
+      // Per partition: records written for it, and records its worker settled; the difference is its lag.
+      const recordsTaken = new Float64Array(partitions);
+      const settledRecords = new SharedArrayBuffer(partitions * Float64Array.BYTES_PER_ELEMENT);
+      const recordsSettled = new Float64Array(settledRecords);
 
       const limits: Limits = {
         maxInFlight: config.maxInFlight,
@@ -102,9 +104,9 @@ export class Engine {
         maxDataDepth: config.maxDataDepth,
       };
       const channels: PartitionChannel[] = [];
-      for (let w = 0; w < config.workers; w++) channels.push(new PartitionChannel(w, config.ringBytes));
+      for (let w = 0; w < config.workers; w++) channels.push(new PartitionChannel(w, config.ringBytes, createDoorbell()));
       const tracker = new AckTracker(config.workers);
-      const ingest = new Ingest(channels, lastOffsets, tracker, {
+      const ingest = new Ingest(channels, recordsTaken, tracker, {
         ...limits,
         layout,
         maxBacklogBytes: config.maxBacklogBytes,
@@ -121,7 +123,7 @@ export class Engine {
             connections: () => server?.connectionCount ?? 0,
             pubsInFlight: () => tracker.pending,
             channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
-            partitionLags: () => Array.from(lastOffsets, (last, partition) => ({ partition, lag: last - stores!.appliedOffset(partition) })),
+            partitionLags: () => Array.from(recordsTaken, (taken, partition) => ({ partition, lag: taken - recordsSettled[partition]! })),
             subscriptionUpdates: () => subscriptions.updatesSent,
             subscribers: () => subscriptions.subscribers,
             logFollows: () => follows.size,
@@ -150,7 +152,7 @@ export class Engine {
           limits,
           idleTimeoutSeconds: config.idleTimeoutSeconds,
           maxConnections: config.maxConnections,
-          partitions: () => partitionInfo(layout, config.workers, lastOffsets, stores!, channels),
+          partitions: () => partitionInfo(layout, config.workers, recordsTaken, recordsSettled, stores!, channels),
           metrics: metrics === null ? null : () => metrics.registry.metrics(),
           stats: metrics === null ? null : async () => ({ ...(await metrics.stats()), partitions, config: redactedConfig(config) }),
           tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
@@ -163,19 +165,20 @@ export class Engine {
         new TokenCheck(config.authTokens),
         log,
       );
+      // Ring marks count records of rings that died with the previous process.
+      stores.clearRingMarks();
       const tasks: PartitionWorkerTask[] = channels.map((channel) => ({
         worker: channel.worker,
         layout,
         ownedStores: storesOwnedBy(channel.worker, config.workers, layout.stores),
         ownedPartitions: partitionsOwnedBy(channel.worker, config.workers, layout),
-        inbound: channel.inboundBuffers,
-        outbound: channel.outboundBuffers,
+        acceptors: [{ inbound: channel.inboundBuffers, outbound: channel.outboundBuffers, interest }],
+        settledRecords,
         dataDir: config.dataDir,
         durability: config.durability,
         batchMaxEvents: config.batchMaxEvents,
         cacheKeys: Math.ceil(config.cacheKeys / config.workers),
         logLevel: config.logLevel,
-        interest,
         stats: workerStats[channel.worker]!.buffer,
         logRetentionEvents: config.logRetentionEvents,
         logRetentionSeconds: config.logRetentionSeconds,
@@ -325,7 +328,7 @@ async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boole
   }
 }
 
-function partitionInfo(layout: Layout, workers: number, lastOffsets: Float64Array, stores: StoreSet, channels: PartitionChannel[]): PartitionInfo[] {
+function partitionInfo(layout: Layout, workers: number, recordsTaken: Float64Array, recordsSettled: Float64Array, stores: StoreSet, channels: PartitionChannel[]): PartitionInfo[] {
   const info: PartitionInfo[] = [];
   for (let p = 0; p < layout.partitions; p++) {
     const worker = ownerOf(p, layout, workers);
@@ -333,7 +336,7 @@ function partitionInfo(layout: Layout, workers: number, lastOffsets: Float64Arra
       partition: p,
       store: storeOf(p, layout.stores),
       worker,
-      lastOffset: lastOffsets[p]!,
+      pendingEvents: recordsTaken[p]! - recordsSettled[p]!,
       appliedOffset: stores.appliedOffset(p),
       workerRingBytes: channels[worker]!.ringDepthBytes(),
       log: retainedRange(stores.ofPartition(p), p),

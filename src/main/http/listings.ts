@@ -41,8 +41,8 @@ export interface PartitionInfo {
   /** The store (LMDB environment) holding it. */
   store: number;
   worker: number;
-  /** Offset of the last event the front end routed to the partition. */
-  lastOffset: number;
+  /** Events routed to the partition that its worker has not committed (or failed) yet. */
+  pendingEvents: number;
   /** Offset of the last event committed to LMDB for the partition. */
   appliedOffset: number;
   /** Bytes waiting in the owner worker's inbound ring (shared by its partitions). */

@@ -22,7 +22,7 @@ import { FoldedUpdate, MAX_FOLDED_UPDATES } from '../routes/update-fold.js';
 import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
 
 /** Writes staged record `i` of the pub being taken into `channel`. */
-type RecordWriter = (channel: PartitionChannel, i: number, partition: number, offset: number, producer: RecordProducer) => void;
+type RecordWriter = (channel: PartitionChannel, i: number, partition: number, producer: RecordProducer) => void;
 
 /** WebSocket close code for a connection that floods past OVERLOADED (1008: policy violation). */
 export const FLOODING_CLOSE_CODE = 1008;
@@ -67,8 +67,8 @@ export class Ingest {
 
   constructor(
     private readonly channels: PartitionChannel[],
-    /** Last offset assigned, per partition (starts at the offset LMDB has applied). */
-    private readonly nextOffsets: Float64Array,
+    /** Records written for each partition since start (its lag is these less what its worker settled). */
+    private readonly recordsTaken: Float64Array,
     private readonly tracker: AckTracker,
     private readonly options: IngestOptions,
   ) {
@@ -160,7 +160,7 @@ export class Ingest {
    * registers the pub for its ack.
    */
   private take(conn: Connection, id: number, seq: number, encoding: Encoding, eventCount: number, now: number, targets: PubTargets, writeRecord: RecordWriter): void {
-    const { channels, owners, nextOffsets, touched, touchedStamp, options } = this;
+    const { channels, owners, recordsTaken, touched, touchedStamp, options } = this;
     conn.overloadedStreak = 0;
     const producer = conn.producer;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
@@ -193,9 +193,8 @@ export class Ingest {
         touched.push(worker);
       }
       if (record !== NO_PRODUCER && taken[i] === 1) continue;
-      const offset = nextOffsets[partition]! + 1;
-      nextOffsets[partition] = offset;
-      writeRecord(channels[worker]!, i, partition, offset, record);
+      recordsTaken[partition]++;
+      writeRecord(channels[worker]!, i, partition, record);
     }
     if (producer !== null) {
       for (let i = 0; i < count; i++) if (taken[i] === 0) producer.seqs[targets.hash[i]! % partitions] = seq;
@@ -214,15 +213,15 @@ export class Ingest {
   }
 
   /** Record `i` of a scanned pub without routes: the event as it lies in the frame. */
-  private readonly writeScanned: RecordWriter = (channel, i, partition, offset, producer) => {
+  private readonly writeScanned: RecordWriter = (channel, i, partition, producer) => {
     const ts = this.scanner.ts[i]!;
-    channel.writeScannedEvent(partition, offset, this.frame, this.scanner, i, Number.isNaN(ts) ? this.now : ts, producer);
+    channel.writeScannedEvent(partition, this.frame, this.scanner, i, Number.isNaN(ts) ? this.now : ts, producer);
   };
 
-  private readonly writeRouted: RecordWriter = (channel, i, partition, offset, producer) => this.routedScan.write(channel, i, partition, offset, producer);
+  private readonly writeRouted: RecordWriter = (channel, i, partition, producer) => this.routedScan.write(channel, i, partition, producer);
 
   /** Record `i` of a decoded pub (stage()): the event's data, or its route's update document. */
-  private readonly writeDecoded: RecordWriter = (channel, i, partition, offset, producer) => {
+  private readonly writeDecoded: RecordWriter = (channel, i, partition, producer) => {
     const { targets } = this;
     const event = this.events[targets.event[i]!] as WireEvent;
     const kind = targets.kind[i] as RecordKind;
@@ -246,7 +245,7 @@ export class Ingest {
       }
       payload = writer.bytes();
     }
-    channel.writeEvent(partition, offset, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? this.now, producer, kind, fold === null ? 1 : fold.updates, payload);
+    channel.writeEvent(partition, targets.keys[i]!, targets.keyBytes[i]!, targets.hash[i]!, event.type, event.ts ?? this.now, producer, kind, fold === null ? 1 : fold.updates, payload);
   };
 
   /**

@@ -43,8 +43,9 @@ export class PartitionChannel {
   /** Change notices received from the worker (there are none while nobody subscribes). */
   notices = 0;
 
-  constructor(readonly worker: number, ringBytes: number) {
-    this.inboundBuffers = createRing(ringBytes);
+  /** `doorbell`: the worker's (createDoorbell), shared by its inbound rings from every acceptor. */
+  constructor(readonly worker: number, ringBytes: number, doorbell: SharedArrayBuffer) {
+    this.inboundBuffers = createRing(ringBytes, doorbell);
     this.outboundBuffers = createRing(PROGRESS_RING_BYTES);
     this.inbound = new RingWriter(this.inboundBuffers);
     this.outbound = new RingReader(this.outboundBuffers);
@@ -52,7 +53,6 @@ export class PartitionChannel {
 
   writeEvent(
     partition: number,
-    offset: number,
     key: string,
     keyBytes: number,
     keyHash: number,
@@ -64,19 +64,18 @@ export class PartitionChannel {
     data: Uint8Array | null,
   ): void {
     this.place(eventRecordMaxBytes(keyBytes, type, producer, data));
-    this.placed(writeEventRecord(this.placeBuf, this.placeView, this.placeAt, partition, offset, key, keyHash, type, ts, producer, kind, updates, data));
+    this.placed(writeEventRecord(this.placeBuf, this.placeView, this.placeAt, partition, key, keyHash, type, ts, producer, kind, updates, data));
   }
 
   /** writeEvent for an event of a scanned pub frame: key, type and data copied from `frame`. */
-  writeScannedEvent(partition: number, offset: number, frame: Uint8Array, scanned: PubScanner, i: number, ts: number, producer: RecordProducer): void {
+  writeScannedEvent(partition: number, frame: Uint8Array, scanned: PubScanner, i: number, ts: number, producer: RecordProducer): void {
     const { keyStart, keyEnd, typeStart, typeEnd, dataStart, dataEnd } = scanned;
-    this.writeEventFrom(partition, offset, frame, keyStart[i]!, keyEnd[i]!, scanned.keyHash[i]!, frame, typeStart[i]!, typeEnd[i]!, ts, producer, RecordKind.Merge, 1, frame, dataStart[i]!, dataEnd[i]!);
+    this.writeEventFrom(partition, frame, keyStart[i]!, keyEnd[i]!, scanned.keyHash[i]!, frame, typeStart[i]!, typeEnd[i]!, ts, producer, RecordKind.Merge, 1, frame, dataStart[i]!, dataEnd[i]!);
   }
 
   /** writeEvent with the key, type and data copied from byte ranges. */
   writeEventFrom(
     partition: number,
-    offset: number,
     keySource: Uint8Array,
     keyStart: number,
     keyEnd: number,
@@ -94,7 +93,7 @@ export class PartitionChannel {
   ): void {
     this.place(eventRecordBytes(keyEnd - keyStart, typeEnd - typeStart, producer, dataEnd - dataStart));
     this.placed(
-      writeEventRecordFrom(this.placeBuf, this.placeView, this.placeAt, partition, offset, keySource, keyStart, keyEnd, keyHash, typeSource, typeStart, typeEnd, ts, producer, kind, updates, dataSource, dataStart, dataEnd),
+      writeEventRecordFrom(this.placeBuf, this.placeView, this.placeAt, partition, keySource, keyStart, keyEnd, keyHash, typeSource, typeStart, typeEnd, ts, producer, kind, updates, dataSource, dataStart, dataEnd),
     );
   }
 

@@ -143,12 +143,12 @@ export class RoutedScan {
   }
 
   /** Writes staged record `i` (stage() returned true) into `channel`. */
-  write(channel: PartitionChannel, i: number, partition: number, offset: number, producer: RecordProducer): void {
+  write(channel: PartitionChannel, i: number, partition: number, producer: RecordProducer): void {
     const { targets, events, writer, scanner } = this;
     const event = targets.event[i]!;
     const kind = targets.kind[i] as RecordKind;
     const { frame } = events;
-    if (kind === RecordKind.Merge) return channel.writeScannedEvent(partition, offset, frame, scanner, event, events.ts[event]!, producer);
+    if (kind === RecordKind.Merge) return channel.writeScannedEvent(partition, frame, scanner, event, events.ts[event]!, producer);
     const plan = this.plans[i]!;
     const fold = this.folds[i]!;
     writer.reset();
@@ -163,7 +163,6 @@ export class RoutedScan {
     const keyStart = keyAt === -1 ? events.keyStart[event]! : keyAt;
     channel.writeEventFrom(
       partition,
-      offset,
       keySource,
       keyStart,
       keyStart + targets.keyBytes[i]!,
