@@ -4,6 +4,7 @@
 //
 //   node dist/native-bench/ab.js --a DIR_A --b DIR_B [--env-a K=V,…] [--env-b K=V,…]
 //        [--durability sync|async] [--pairs 6] [--seconds 6] [--warmup 2] [--workers N] [--rate EVENTS_PER_S]
+//        [--shape plain|hunt]   (hunt: events for examples/treasure-hunt.routes.json; set HUNT_ROUTES with --env-a/--env-b)
 //
 // DIR_A / DIR_B: checkouts whose dist/ holds a built engine (e.g. a git worktree of the release);
 // the same directory twice compares two settings. The load generator is this checkout's.
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { startServerProcess } from './engine-process.js';
 import { runLoad, standardLoad } from './load-generator.js';
 import { median } from './report.js';
+import type { EventShape } from './event-shapes.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -38,6 +40,9 @@ const warmup = Number(flag('warmup', '2'));
 const workers = flag('workers', '');
 /** Offered load, events/s; 0: as fast as the engine acks (the window bounds it). */
 const rate = Number(flag('rate', '0'));
+const shapeFlag = flag('shape', 'plain');
+if (shapeFlag !== 'plain' && shapeFlag !== 'hunt') throw new Error(`--shape ${shapeFlag}: expected plain or hunt`);
+const shape: EventShape = shapeFlag;
 
 interface Run {
   eventsPerSecond: number;
@@ -53,7 +58,7 @@ async function runOnce(side: keyof typeof sides): Promise<Run> {
   const engine = await startServerProcess([entry], { HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: durability, HUNT_LOG_LEVEL: 'info', ...(workers === '' ? {} : { HUNT_WORKERS: workers }), ...env });
   let cpuBefore = 0;
   try {
-    const result = await runLoad({ ...standardLoad(engine.port, seconds, warmup), targetEventsPerSecond: rate, onMeasuring: () => (cpuBefore = engine.cpuMicros()) });
+    const result = await runLoad({ ...standardLoad(engine.port, seconds, warmup), shape, targetEventsPerSecond: rate, onMeasuring: () => (cpuBefore = engine.cpuMicros()) });
     const cpu = engine.cpuMicros() - cpuBefore;
     return { eventsPerSecond: result.eventsPerSecond, cpuUsPerEvent: cpu / result.ackedEvents, p50: result.latencyMs.p50, p99: result.latencyMs.p99 };
   } finally {
@@ -81,7 +86,7 @@ const describe = (side: keyof typeof sides) => {
 const spread = (values: number[]) => `median ${fmt(median(values), 3)} (range ${fmt(values[0]!, 3)}–${fmt(values.at(-1)!, 3)})`;
 console.log(
   [
-    `# A/B, ${durability}${rate > 0 ? ` at ${fmt(rate)} events/s offered` : ''}, ${pairs} interleaved pairs of ${seconds} s (after ${warmup} s) on ${os.hostname()} (${os.availableParallelism()} cores)`,
+    `# A/B, ${durability}${shape === 'hunt' ? ', hunt events' : ''}${rate > 0 ? ` at ${fmt(rate)} events/s offered` : ''}, ${pairs} interleaved pairs of ${seconds} s (after ${warmup} s) on ${os.hostname()} (${os.availableParallelism()} cores)`,
     describe('A'),
     describe('B'),
     `B ÷ A per pair: events/s ${spread(ratios((r) => r.eventsPerSecond))}; CPU per event ${spread(ratios((r) => r.cpuUsPerEvent))}; p99 ${spread(ratios((r) => r.p99))}`,
