@@ -16,7 +16,8 @@ import { loadRoutes } from '../src/main/routes/routes-file.js';
 import { EventRecordReader } from '../src/shared/event-record.js';
 import type { MetaRecord } from '../src/shared/metadata.js';
 import { msgpack } from '../src/shared/msgpack.js';
-import { createDoorbell, RingReader } from '../src/shared/ring.js';
+import { RingReader } from '../src/shared/ring.js';
+import { createRingMesh } from '../src/main/control/ring-mesh.js';
 import { Utf8Interner } from '../src/shared/utf8-interner.js';
 import { newMetaRecord } from '../src/workers/default-merge.js';
 import { applyUpdateRecord, type OperationError } from '../src/workers/update-operators.js';
@@ -36,8 +37,9 @@ if (mode !== 'front' && mode !== 'apply') throw new Error('usage: routes-micro.j
 if (mode === 'apply' && routesFile === 'none') throw new Error('apply needs a routes file');
 
 const limits = { maxInFlight: 1 << 30, maxEventsPerPub: 1000, maxPayloadBytes: 1 << 20, maxKeyBytes: 256, maxTypeBytes: 64, maxDataDepth: 8 };
-const channels = [0, 1].map((w) => new PartitionChannel(w, 64 << 20, createDoorbell()));
-const rings = channels.map((channel) => new RingReader(channel.inboundBuffers));
+const links = createRingMesh(1, 2, 64 << 20)[0]!;
+const channels = links.map((link, w) => new PartitionChannel(w, link));
+const rings = links.map((link) => new RingReader(link.inbound));
 const ingest = new Ingest(channels, new Float64Array(16), new AckTracker(channels.length), { ...limits, layout: { partitions: 16, stores: 16 }, maxBacklogBytes: 1 << 30 });
 if (routesFile !== 'none') ingest.router = new Router(loadRoutes(routesFile));
 // The socket side of a connection: Ingest only counts on it while staging.

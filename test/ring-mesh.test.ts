@@ -6,13 +6,12 @@ import t, { type Test } from 'tap';
 import pino from 'pino';
 import { openDataDir } from '../src/main/control/data-dir.js';
 import { PartitionWorkerPool } from '../src/main/control/worker-pool.js';
+import { createRingMesh, linksOfWorker } from '../src/main/control/ring-mesh.js';
 import { PartitionChannel } from '../src/main/ingest/partition-channel.js';
 import { NO_PRODUCER, RecordKind } from '../src/shared/event-record.js';
-import { createInterest } from '../src/shared/interest.js';
 import { forEachSegmentEntry } from '../src/shared/event-log.js';
 import { fnv1a32Utf8, partitionOf, partitionsOwnedBy, type Layout } from '../src/shared/partition.js';
 import { ProgressKind } from '../src/shared/progress-record.js';
-import { createDoorbell } from '../src/shared/ring.js';
 import { readMeta, StoreSet } from '../src/shared/store.js';
 import { WorkerStats } from '../src/shared/worker-stats.js';
 import type { PartitionWorkerTask, WorkerFault } from '../src/shared/worker-task.js';
@@ -31,14 +30,14 @@ interface Mesh {
 function startMesh(t: Test, acceptors: number, options: { fault?: WorkerFault; logEvents?: number } = {}): Mesh {
   const dataDir = tempDir(t);
   openDataDir(dataDir, { partitions: LAYOUT.partitions, stores: LAYOUT.stores });
-  const doorbell = createDoorbell();
-  const channels = Array.from({ length: acceptors }, () => new PartitionChannel(0, 4 << 20, doorbell));
+  const mesh = createRingMesh(acceptors, 1, 4 << 20);
+  const channels = mesh.map((links) => new PartitionChannel(0, links[0]!));
   const task: PartitionWorkerTask = {
     worker: 0,
     layout: LAYOUT,
     ownedStores: [0, 1, 2, 3],
     ownedPartitions: partitionsOwnedBy(0, 1, LAYOUT),
-    acceptors: channels.map((channel) => ({ inbound: channel.inboundBuffers, outbound: channel.outboundBuffers, interest: createInterest() })),
+    acceptors: linksOfWorker(mesh, 0),
     settledRecords: new SharedArrayBuffer(LAYOUT.partitions * 8),
     dataDir,
     durability: 'async',

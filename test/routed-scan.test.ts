@@ -17,7 +17,8 @@ import { compileRoutes, type RouteProblem } from '../src/main/routes/routes.js';
 import { EventRecordReader, RecordKind } from '../src/shared/event-record.js';
 import type { MetaRecord } from '../src/shared/metadata.js';
 import { msgpack } from '../src/shared/msgpack.js';
-import { createDoorbell, RingReader } from '../src/shared/ring.js';
+import { RingReader } from '../src/shared/ring.js';
+import { createRingMesh } from '../src/main/control/ring-mesh.js';
 import type { UpdateDoc } from '../src/shared/update-ops.js';
 import { applyDefaultMerge, newMetaRecord } from '../src/workers/default-merge.js';
 import { applyRoutedUpdate, type OperationError } from '../src/workers/update-operators.js';
@@ -72,7 +73,8 @@ interface Side {
 }
 
 function side(routes: Router): Side {
-  const channels = Array.from({ length: WORKERS }, (_, w) => new PartitionChannel(w, 8 << 20, createDoorbell()));
+  const links = createRingMesh(1, WORKERS, 8 << 20)[0]!;
+  const channels = links.map((link, w) => new PartitionChannel(w, link));
   const ingest = new Ingest(channels, new Float64Array(PARTITIONS), new AckTracker(WORKERS), { ...LIMITS, layout: { partitions: PARTITIONS, stores: PARTITIONS }, maxBacklogBytes: 1 << 30 });
   ingest.router = routes;
   // The socket side of a connection: Ingest only counts on it and never sends while staging.
@@ -90,7 +92,7 @@ function side(routes: Router): Side {
     bufferedBytes: () => 0,
     close: () => {},
   };
-  return { ingest, channels, readers: channels.map((c) => new RingReader(c.inboundBuffers)), conn };
+  return { ingest, channels, readers: links.map((link) => new RingReader(link.inbound)), conn };
 }
 
 interface Written {

@@ -1,4 +1,4 @@
-// The front end's side of one worker's rings: it writes event records into the worker's inbound
+// An acceptor's side of its rings with one worker: it writes event records into the worker's inbound
 // ring and reads the worker's progress reports from its outbound ring.
 //
 // When the inbound ring is full the records go to a backlog in ordinary memory (in order, so
@@ -8,11 +8,9 @@
 import { eventRecordBytes, eventRecordMaxBytes, RecordKind, writeEventRecord, writeEventRecordFrom, type RecordProducer } from '../../shared/event-record.js';
 import type { PubScanner } from './pub-scanner.js';
 import { outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../../shared/progress-record.js';
-import { createRing, RingReader, RingWriter, type RingBuffers } from '../../shared/ring.js';
+import { RingReader, RingWriter, type RingBuffers } from '../../shared/ring.js';
 
 const BACKLOG_CHUNK_BYTES = 1 << 20;
-// Progress reports are small; change notices (only with subscribers) can be a batch's worth.
-const PROGRESS_RING_BYTES = 8 << 20;
 
 interface BacklogChunk {
   buf: Buffer;
@@ -22,8 +20,6 @@ interface BacklogChunk {
 }
 
 export class PartitionChannel {
-  readonly inboundBuffers: RingBuffers;
-  readonly outboundBuffers: RingBuffers;
   private readonly inbound: RingWriter;
   private readonly outbound: RingReader;
   private readonly backlog: BacklogChunk[] = [];
@@ -43,12 +39,13 @@ export class PartitionChannel {
   /** Change notices received from the worker (there are none while nobody subscribes). */
   notices = 0;
 
-  /** `doorbell`: the worker's (createDoorbell), shared by its inbound rings from every acceptor. */
-  constructor(readonly worker: number, ringBytes: number, doorbell: SharedArrayBuffer) {
-    this.inboundBuffers = createRing(ringBytes, doorbell);
-    this.outboundBuffers = createRing(PROGRESS_RING_BYTES);
-    this.inbound = new RingWriter(this.inboundBuffers);
-    this.outbound = new RingReader(this.outboundBuffers);
+  /** `link`: this acceptor's rings with `worker` (control/ring-mesh.ts). */
+  constructor(
+    readonly worker: number,
+    link: { inbound: RingBuffers; outbound: RingBuffers },
+  ) {
+    this.inbound = new RingWriter(link.inbound);
+    this.outbound = new RingReader(link.outbound);
   }
 
   writeEvent(

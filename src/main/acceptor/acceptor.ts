@@ -1,0 +1,269 @@
+// An acceptor: the front end of the connections it accepts, end to end. Its uWS app (stream and
+// HTTP), validation and routes, its rings to every partition worker, ack tracking, idempotent
+// producers, subscriptions, replay and follows, and metrics. The control side (control/engine.ts)
+// creates the rings, starts and supervises the workers, and stops the acceptor in order.
+import { redactedConfig, type EngineConfig } from '../../shared/config.js';
+import type { Logger } from '../../shared/logger.js';
+import { ownerOf, storeOf, type Layout } from '../../shared/partition.js';
+import { StoreSet, storePath } from '../../shared/store.js';
+import type { AcceptorLink } from '../../shared/worker-task.js';
+import { decodeMeta } from '../../shared/meta-codec.js';
+import { ProgressKind, type ProgressRecord } from '../../shared/progress-record.js';
+import { WorkerStats } from '../../shared/worker-stats.js';
+import { retainedRange } from '../../shared/event-log.js';
+import type { Limits } from '../../shared/wire.js';
+import { AckTracker } from '../ingest/ack-tracker.js';
+import { Ingest } from '../ingest/ingest.js';
+import { PartitionChannel } from '../ingest/partition-channel.js';
+import { ProducerRegistry } from '../ingest/producers.js';
+import { MessageHandler } from '../connections/message-handler.js';
+import { TokenCheck } from '../http/auth.js';
+import { EngineMetrics } from '../http/metrics.js';
+import { FrontEndServer } from '../http/server.js';
+import type { PartitionInfo } from '../http/listings.js';
+import { SubscriptionRegistry } from '../streams/subscriptions.js';
+import { LogFollows } from '../streams/log-follows.js';
+import type { Router } from '../routes/router.js';
+import type { RoutesReload } from '../routes/routes.js';
+
+const PROGRESS_WAIT_MS = 1000;
+/** How often idle producers are looked for (their TTL is HUNT_PRODUCER_TTL_S). */
+const PRODUCER_EXPIRY_INTERVAL_MS = 60 * 60 * 1000;
+
+export interface AcceptorOptions {
+  config: EngineConfig;
+  layout: Layout;
+  /** This acceptor's rings with each worker (index = worker) and its interest flags. */
+  links: AcceptorLink[];
+  /** Per partition: records this acceptor wrote for it. */
+  recordsTaken: Float64Array;
+  /** Per partition: records its worker settled (written by the workers). */
+  recordsSettled: Float64Array;
+  /** Each worker's histograms (worker-stats.ts). */
+  workerStats: WorkerStats[];
+  stores: StoreSet;
+  router: Router | null;
+  /** The engine cannot go on safely (a worker reported Fatal). */
+  onFatal(error: Error): void;
+  /** SIGHUP's twin over HTTP: re-read the routes file (the control side loads and checks it). */
+  reloadRoutes(trigger: string): RoutesReload;
+  /** Tests only: how often idle producers are looked for, and the clock that expiry reads. */
+  producerExpiry?: { intervalMs: number; now(): number };
+}
+
+export class Acceptor {
+  private pumping = true;
+  private failed = false;
+  private readonly expiryTimer: NodeJS.Timeout;
+  /** Route matches of routes replaced by a reload, so the counters never go back. */
+  private readonly retiredRouteMatches = new Map<string, number>();
+
+  private constructor(
+    private readonly channels: PartitionChannel[],
+    private readonly tracker: AckTracker,
+    private readonly ingest: Ingest,
+    private readonly server: FrontEndServer,
+    readonly producers: ProducerRegistry,
+    readonly subscriptions: SubscriptionRegistry,
+    private readonly follows: LogFollows,
+    private readonly metrics: EngineMetrics | null,
+    private readonly options: AcceptorOptions,
+  ) {
+    const expiry = options.producerExpiry ?? { intervalMs: PRODUCER_EXPIRY_INTERVAL_MS, now: Date.now };
+    this.expiryTimer = setInterval(() => producers.expire(expiry.now()), expiry.intervalMs).unref();
+  }
+
+  /** Builds the acceptor; it serves nothing until listen() and start(). */
+  static create(options: AcceptorOptions, log: Logger): Acceptor {
+    const { config, layout, stores, recordsTaken, recordsSettled } = options;
+    const { partitions } = layout;
+    const limits: Limits = {
+      maxInFlight: config.maxInFlight,
+      maxEventsPerPub: config.maxEventsPerPub,
+      maxPayloadBytes: config.maxPayloadBytes,
+      maxKeyBytes: config.maxKeyBytes,
+      maxTypeBytes: config.maxTypeBytes,
+      maxDataDepth: config.maxDataDepth,
+    };
+    const channels = options.links.map((link, worker) => new PartitionChannel(worker, link));
+    const tracker = new AckTracker(channels.length);
+    const ingest = new Ingest(channels, recordsTaken, tracker, { ...limits, layout, maxBacklogBytes: config.maxBacklogBytes });
+    ingest.router = options.router;
+    const producers = ProducerRegistry.load(stores, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
+    const subscriptions = new SubscriptionRegistry(options.links[0]!.interest, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
+    // Follows pause at the same unsent-bytes mark where a subscriber would be dropped.
+    const follows = new LogFollows(stores, channels.length, (p) => ownerOf(p, layout, channels.length), { maxPerConnection: config.maxSubscriptions, maxBufferedBytes: config.subscriberMaxLagBytes }, log);
+    let acceptor: Acceptor | null = null;
+    let server: FrontEndServer | null = null;
+    const metrics = config.metrics
+      ? new EngineMetrics({
+          connections: () => server?.connectionCount ?? 0,
+          pubsInFlight: () => tracker.pending,
+          channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
+          partitionLags: () => Array.from(recordsTaken, (taken, partition) => ({ partition, lag: taken - recordsSettled[partition]! })),
+          subscriptionUpdates: () => subscriptions.updatesSent,
+          subscribers: () => subscriptions.subscribers,
+          logFollows: () => follows.size,
+          producers: () => producers.size,
+          routeMatches: () => acceptor?.routeMatches() ?? new Map(),
+          workerStats: options.workerStats,
+          dataFiles: Array.from({ length: layout.stores }, (_, s) => `${storePath(config.dataDir, s)}/data.mdb`),
+        })
+      : null;
+    if (metrics !== null) {
+      tracker.onSettled = metrics.onSettled.bind(metrics);
+      ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
+    }
+    const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
+    if (metrics !== null) handler.onError = (code) => metrics.errors.inc({ code });
+    server = new FrontEndServer(
+      {
+        host: config.host,
+        port: config.port,
+        limits,
+        idleTimeoutSeconds: config.idleTimeoutSeconds,
+        maxConnections: config.maxConnections,
+        partitions: () => partitionInfo(layout, channels, recordsTaken, recordsSettled, stores),
+        metrics: metrics === null ? null : () => metrics.registry.metrics(),
+        stats: metrics === null ? null : async () => ({ ...(await metrics.stats()), partitions, config: redactedConfig(config) }),
+        tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
+        welcome: { partitions, durability: config.durability },
+        reloadRoutes: (trigger) => options.reloadRoutes(trigger),
+      },
+      handler,
+      stores,
+      new TokenCheck(config.authTokens),
+      log,
+    );
+    acceptor = new Acceptor(channels, tracker, ingest, server, producers, subscriptions, follows, metrics, options);
+    return acceptor;
+  }
+
+  /** Listens on the configured port (upgrades are refused with 503 until start()); resolves with the port. */
+  listen(): Promise<number> {
+    return this.server.listen();
+  }
+
+  /** Starts moving the workers' progress into acks, and takes connections. */
+  start(): void {
+    for (const channel of this.channels) void this.pumpProgress(channel);
+    this.server.ready = true;
+  }
+
+  /** Moves workers' progress reports into acks, and backlog into rings as space frees up. */
+  private async pumpProgress(channel: PartitionChannel): Promise<void> {
+    let reported = false;
+    const onReport = (report: ProgressRecord) => {
+      // After a fault nothing more is acked: a later report may cover what the fault left unknown.
+      if (this.failed) return;
+      if (report.kind === ProgressKind.Fatal) {
+        this.options.onFatal(new Error(`partition worker ${channel.worker}: ${report.message}`));
+        return;
+      }
+      reported = true;
+      this.tracker.onProgress(channel.worker, report);
+    };
+    const onNotice = (key: string, meta: Buffer) => this.subscriptions.deliver(key, () => decodeMeta(meta));
+    while (this.pumping) {
+      channel.readProgress(onReport, onNotice);
+      if (reported) {
+        reported = false;
+        // lmdb-js keeps this thread's read snapshot until a setTimeout(0) fires, so a read right
+        // after a worker's commit (a follow's, or a `get` racing its pub's ack) could miss it.
+        this.options.stores.resetReadTxns();
+        this.follows.onCommitted(channel.worker);
+      }
+      if (channel.backlogBytes > 0) channel.drainBacklog();
+      await channel.waitForProgress(PROGRESS_WAIT_MS);
+    }
+  }
+
+  /** Routes every frame from the next one on with `router` (null: the default merge). */
+  useRouter(router: Router | null): void {
+    this.ingest.router?.matchCounts(this.retiredRouteMatches);
+    this.ingest.router = router;
+  }
+
+  private routeMatches(): Map<string, number> {
+    const matches = new Map(this.retiredRouteMatches);
+    this.ingest.router?.matchCounts(matches);
+    return matches;
+  }
+
+  /** A worker's loop was restarted: the change notices of its last batch may be lost. */
+  onWorkerRestart(): void {
+    this.metrics?.workerRestarts.inc();
+    this.subscriptions.dropAll('a partition worker restarted; updates may have been missed');
+  }
+
+  /** Per-worker figures: bytes in the ring, in the backlog now, the backlog's peak, notices received. */
+  channelStats(): { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number; notices: number }[] {
+    return this.channels.map((c) => ({
+      worker: c.worker,
+      ringBytes: c.ringDepthBytes(),
+      backlogBytes: c.backlogBytes,
+      peakBacklogBytes: c.peakBacklogBytes,
+      notices: c.notices,
+    }));
+  }
+
+  /**
+   * After a fault: takes no more pubs, acks nothing more, closes every connection with `code` (a
+   * pub whose fate is unknown gets no answer: its client re-sends it after reconnecting, and an
+   * idempotent producer's re-send applies once).
+   */
+  fail(code: number, reason: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.pumping = false;
+    this.stopTaking();
+    this.server.closeConnections(code, reason);
+  }
+
+  /** Pubs in flight (taken, not yet answered). */
+  get pending(): number {
+    return this.tracker.pending;
+  }
+
+  /** Stops taking connections and pubs (orderly stop, first step); resolves when every pub taken is answered. */
+  drain(): Promise<void> {
+    this.stopTaking();
+    return this.tracker.idle();
+  }
+
+  /** Tells the workers nothing more will come from this acceptor. */
+  closeRings(): void {
+    for (const channel of this.channels) channel.close();
+  }
+
+  /** Last step of a stop (or of a failed start): closes the connections that are left. */
+  close(code: number, reason: string): void {
+    this.pumping = false;
+    this.stopTaking();
+    clearInterval(this.expiryTimer);
+    this.server.closeConnections(code, reason);
+  }
+
+  private stopTaking(): void {
+    this.server.ready = false;
+    this.ingest.draining = true;
+    this.server.stopListening();
+  }
+}
+
+function partitionInfo(layout: Layout, channels: PartitionChannel[], recordsTaken: Float64Array, recordsSettled: Float64Array, stores: StoreSet): PartitionInfo[] {
+  const info: PartitionInfo[] = [];
+  for (let p = 0; p < layout.partitions; p++) {
+    const worker = ownerOf(p, layout, channels.length);
+    info.push({
+      partition: p,
+      store: storeOf(p, layout.stores),
+      worker,
+      pendingEvents: recordsTaken[p]! - recordsSettled[p]!,
+      appliedOffset: stores.appliedOffset(p),
+      workerRingBytes: channels[worker]!.ringDepthBytes(),
+      log: retainedRange(stores.ofPartition(p), p),
+    });
+  }
+  return info;
+}
