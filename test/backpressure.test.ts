@@ -38,7 +38,7 @@ t.test('a full ring spills into the backlog; every pub is acked and applied once
   const engine = await smallRingEngine(t, { HUNT_DURABILITY: 'async' });
   const replies = await flood(engine.port, 4, 25, 101);
   t.equal(replies.filter((r) => r.op === 'ack').length, 100, 'all 100 pubs acked');
-  const [stats] = engine.channelStats();
+  const [stats] = (await engine.inspect()).channels;
   t.ok(stats!.peakBacklogBytes > 0, `backlog used (peak ${stats!.peakBacklogBytes} bytes)`);
   t.equal(stats!.backlogBytes, 0, 'backlog drained');
   let total = 0;
@@ -62,7 +62,7 @@ t.test('past the backlog limit pubs get OVERLOADED and are not applied', async (
   const overloaded = replies.filter((r) => r.code === 'OVERLOADED').length;
   t.equal(acked + overloaded, 180, 'every pub answered with ack or OVERLOADED');
   t.ok(overloaded > 0, `${overloaded} pubs refused, ${acked} acked`);
-  t.ok(engine.channelStats()[0]!.peakBacklogBytes < 2 * (1 << 20) + 250_000, 'backlog stayed near its bound');
+  t.ok((await engine.inspect()).channels[0]!.peakBacklogBytes < 2 * (1 << 20) + 250_000, 'backlog stayed near its bound');
   let total = 0;
   for (let k = 0; k < 53; k++) total += (await getKey(engine.port, `k${k}`)).body?.count ?? 0;
   t.equal(total, acked * 1000, 'exactly the acked pubs applied');

@@ -42,7 +42,7 @@ t.test('pub, get, tail and partition against a live engine', async (t) => {
   const tail = spawn(process.execPath, [HUNT, 'tail', 'k', '--prefix', ...url], { stdio: ['ignore', 'pipe', 'pipe'] });
   let tailed = '';
   tail.stdout.on('data', (chunk: Buffer) => (tailed += chunk));
-  await until('tail to subscribe', () => engine.subscriptions.subscribers === 1);
+  await until('tail to subscribe', async () => (await engine.inspect()).subscribers === 1);
 
   const first = await hunt(['pub', '--producer', 'cli-test', ...url], input);
   t.equal(first.code, 1, 'a failed line makes the exit code 1');

@@ -122,13 +122,13 @@ t.test('producer state is bounded: idle producers expire, a full registry refuse
   t.match(await c.request({ op: 'hello', id: 1, producer: 'c' }), { code: 'OVERLOADED', message: /HUNT_MAX_PRODUCERS/ });
   await c.close();
   await a.close();
-  t.equal(engine.producers.expire(Date.now() + 30_000), 0, 'not idle long enough');
-  t.equal(engine.producers.expire(Date.now() + 61_000), 1, 'a is gone; b is connected and stays');
+  t.equal(await engine.expireProducers(Date.now() + 30_000), 0, 'not idle long enough');
+  t.equal(await engine.expireProducers(Date.now() + 61_000), 1, 'a is gone; b is connected and stays');
   await b.close();
   await engine.stop();
 
   engine = await startEngine(env);
-  t.equal(engine.producers.size, 1, 'the expiry reached LMDB: only b is loaded');
+  t.equal((await engine.inspect()).producers, 1, 'the expiry reached LMDB: only b is loaded');
   const again = await producer(engine, 'a');
   t.same(await again.request(pub(1, 1, ['k'])), { op: 'ack', id: 1, __binary: false }, 'an expired producer starts over (documented)');
   t.same(await counts(engine, ['k']), [3]);

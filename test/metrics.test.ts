@@ -62,7 +62,7 @@ t.test('route matches are counted per route, across a reload; HUNT_METRICS=off s
   const pub = (id: number, types: string[]) => client.request({ op: 'pub', id, events: types.map((type) => ({ key: 'k', type })) });
   t.match(await pub(1, ['clue', 'clue', 'noise', 'other']), { op: 'ack' });
   fs.writeFileSync(routesFile, routes('clues v2'));
-  t.equal(engine.reloadRoutes('test').outcome, 'reloaded');
+  t.equal((await engine.reloadRoutes('test')).outcome, 'reloaded');
   t.match(await pub(2, ['clue']), { op: 'ack' });
   const { text } = await scrape(engine.port);
   t.equal(value(text, 'hunt_route_matches_total{route="clues"}'), 2);

@@ -106,15 +106,32 @@ t.test('partition workers that keep dying stop the engine: 1011 to every client,
   t.teardown(() => engine.stop());
   const client = await TestClient.connect(engine.port);
   await client.welcome();
-  for (let kill = 1; fatal === null && kill <= 10; kill++) {
+  for (let kill = 1; kill <= 6; kill++) {
     // An acked pub shows the (restarted) loop running on its thread: a thread killed before its
     // loop started would be replaced by Piscina without counting as a loop's death.
     t.match(await client.request({ op: 'pub', id: kill, events: [{ key: 'k', type: 't' }] }), { op: 'ack' });
     await engine.pool.threads[0]!.terminate();
-    await until('the supervisor to notice', () => engine.pool.restartCount === kill || fatal !== null);
+    await until('the supervisor to notice', () => engine.pool.restartCount === kill);
   }
+  await until('the fatal hook', () => fatal !== null);
   t.match(fatal, { message: /partition workers died 6 times within 60 s/ }, 'the sixth death in a minute is fatal');
   t.same(await client.closed, { code: 1011, reason: 'the engine stopped after a fault; re-send unacknowledged pubs once it is back' });
+});
+
+t.test('an uncaught error in the acceptor thread stops the engine; the process goes on to exit in order', async (t) => {
+  let fatal: Error | null = null;
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_WORKERS: '1' }, { onFatal: (error) => (fatal = error) });
+  const client = await TestClient.connect(engine.port);
+  await client.welcome();
+  t.match(await client.request({ op: 'pub', id: 1, events: [{ key: 'k', type: 't' }] }), { op: 'ack' });
+  engine.faultAcceptor();
+  await until('the fatal hook', () => fatal !== null);
+  t.match(fatal, { message: /test fault: an uncaught error in the acceptor thread/ });
+  t.ok(await client.closed, 'the connection is closed');
+  // This process is still here (a thread ending with uWS sockets open would have aborted it), and
+  // the engine stops in order.
+  await engine.stop();
+  t.pass('stopped');
 });
 
 t.test('idle producers are forgotten at start-up and by the periodic expiry', async (t) => {
@@ -141,22 +158,22 @@ t.test('idle producers are forgotten at start-up and by the periodic expiry', as
   }
   await stores.close();
   engine = await startEngine(env);
-  t.equal(engine.producers.size, 0, 'not loaded');
+  t.equal((await engine.inspect()).producers, 0, 'not loaded');
   p = await hello(engine, 'old');
   t.equal(p.seq, 0, 'its hello starts over at seq 0');
   await p.client.close();
   await engine.stop();
 
-  // Periodically: a producer idle past the TTL (a clock an hour ahead) is forgotten while running.
-  let ahead = 0;
-  engine = await startEngine(env, { producerExpiry: { intervalMs: 50, now: () => Date.now() + ahead } });
+  // Periodically: a producer idle past the TTL (a clock an hour ahead) is forgotten while running,
+  // but never while it is connected.
+  engine = await startEngine(env, { producerExpiry: { intervalMs: 50, aheadMs: 3_600_000 } });
   t.teardown(() => engine.stop());
   p = await hello(engine, 'idle');
   t.match(await p.client.request({ op: 'pub', id: 1, seq: 3, events: [{ key: 'k', type: 't' }] }), { op: 'ack' });
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal((await engine.inspect()).producers, 1, 'still known while connected, after several expiry rounds');
   await p.client.close();
-  t.equal(engine.producers.size, 1);
-  ahead = 3_600_000;
-  await until('the periodic expiry', () => engine.producers.size === 0);
+  await until('the periodic expiry', async () => (await engine.inspect()).producers === 0);
   p = await hello(engine, 'idle');
   t.equal(p.seq, 0, 'forgotten: its hello starts over');
   await p.client.close();

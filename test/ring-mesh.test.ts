@@ -14,13 +14,15 @@ import { fnv1a32Utf8, partitionOf, partitionsOwnedBy, type Layout } from '../src
 import { ProgressKind } from '../src/shared/progress-record.js';
 import { readMeta, StoreSet } from '../src/shared/store.js';
 import { WorkerStats } from '../src/shared/worker-stats.js';
-import type { PartitionWorkerTask, WorkerFault } from '../src/shared/worker-task.js';
+import type { AcceptorLink, PartitionWorkerTask, WorkerFault } from '../src/shared/worker-task.js';
+import { closeRing } from '../src/shared/ring.js';
 import { tempDir, until } from './helpers.js';
 
 const LAYOUT: Layout = { partitions: 8, stores: 4 };
 const BATCH_MAX_EVENTS = 1000;
 
 interface Mesh {
+  links: AcceptorLink[];
   channels: PartitionChannel[];
   pool: PartitionWorkerPool;
   dataDir: string;
@@ -50,7 +52,7 @@ function startMesh(t: Test, acceptors: number, options: { fault?: WorkerFault; l
     ...(options.fault === undefined ? {} : { fault: options.fault }),
   };
   const pool = new PartitionWorkerPool([task], pino({ level: 'silent' }), (error) => t.fail(error.message));
-  return { channels, pool, dataDir };
+  return { links: linksOfWorker(mesh, 0), channels, pool, dataDir };
 }
 
 /** Writes `count` events of type `type`, keys `prefix0`…`prefix(keys-1)`, into a channel and publishes them. */
@@ -85,7 +87,7 @@ function readSettled(channels: PartitionChannel[]): void {
 }
 
 async function stopMesh(mesh: Mesh): Promise<StoreSet> {
-  for (const channel of mesh.channels) channel.close();
+  for (const link of mesh.links) closeRing(link.inbound);
   await mesh.pool.stop();
   return StoreSet.open(mesh.dataDir, LAYOUT);
 }

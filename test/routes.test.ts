@@ -135,7 +135,7 @@ t.test('reload: a valid file switches between frames, an invalid one keeps the o
     replies.push(client.request({ op: 'pub', id: i, events: Array.from({ length: 10 }, () => ({ key: `pub:${i}`, type: 'tick' })) }, 'msgpack'));
     if (i === 150) {
       fs.writeFileSync(file, routesCounting('new'));
-      reloaded = engine.reloadRoutes('test').outcome === 'reloaded';
+      reloaded = (await engine.reloadRoutes('test')).outcome === 'reloaded';
     }
     if (i % 25 === 0) await new Promise((r) => setImmediate(r));
   }
@@ -153,7 +153,7 @@ t.test('reload: a valid file switches between frames, an invalid one keeps the o
   t.same(total, { old: switchAt * 10, new: (pubs - switchAt) * 10 }, 'fan-out switched at the same point');
 
   fs.writeFileSync(file, '{"routes": [{"type": "tick", "update": {"$explode": {}}}]}');
-  t.equal(engine.reloadRoutes('test').outcome, 'invalid', 'an invalid file is refused');
+  t.equal((await engine.reloadRoutes('test')).outcome, 'invalid', 'an invalid file is refused');
   t.match(await client.request({ op: 'pub', id: 999, events: [{ key: 'k0', type: 'tick' }] }, 'msgpack'), { op: 'ack' });
   t.equal((await body(engine.port, 'total')).fields.new, (pubs - switchAt) * 10 + 1, 'the previous routes stayed in force');
   await client.close();

@@ -21,14 +21,14 @@ t.test('exact keys and prefixes: snapshot, then every change in commit order; un
   await producer.welcome();
   const pub = (id: number, keys: string[]) => producer.request({ op: 'pub', id, events: keys.map((key) => ({ key, type: 't', data: { id } })) }, 'msgpack');
   t.equal((await pub(1, ['hunt:7/a'])).op, 'ack');
-  t.same(engine.channelStats().map((c) => c.notices), [0, 0], 'nobody subscribed: no change notices at all');
+  t.same((await engine.inspect()).channels.map((c) => c.notices), [0, 0], 'nobody subscribed: no change notices at all');
 
   const exact = await TestClient.connect(engine.port);
   await exact.welcome();
   const exactUpdates = updates(exact);
   t.same(await exact.request({ op: 'sub', id: 1, keys: ['hunt:7/a', 'nobody-yet'] }), { op: 'ack', id: 1, __binary: false });
   t.equal((await pub(100, Array.from({ length: 40 }, (_, i) => `other:${i}`))).op, 'ack');
-  t.same(engine.channelStats().map((c) => c.notices), [0, 0], 'changes of keys nobody subscribed to make no notices');
+  t.same((await engine.inspect()).channels.map((c) => c.notices), [0, 0], 'changes of keys nobody subscribed to make no notices');
   const prefix = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
   await prefix.welcome();
   t.match(await prefix.request({ op: 'sub', id: 2, prefixes: ['hunt:7/'] }, 'msgpack'), { op: 'ack', id: 2 });
@@ -57,10 +57,10 @@ t.test('exact keys and prefixes: snapshot, then every change in commit order; un
   t.equal(exactUpdates.length, before + 1, 'no update after unsub: only the marker\'s');
   await exact.close();
   await prefix.close();
-  await until('the engine to see both subscribers leave', () => engine.subscriptions.subscribers === 0);
-  const notices = engine.channelStats().reduce((n, c) => n + c.notices, 0);
+  await until('the engine to see both subscribers leave', async () => (await engine.inspect()).subscribers === 0);
+  const notices = (await engine.inspect()).channels.reduce((n, c) => n + c.notices, 0);
   t.equal((await pub(33, ['hunt:7/a', 'hunt:8/a'])).op, 'ack');
-  t.equal(engine.channelStats().reduce((n, c) => n + c.notices, 0), notices, 'after the last subscriber left, no notices again');
+  t.equal((await engine.inspect()).channels.reduce((n, c) => n + c.notices, 0), notices, 'after the last subscriber left, no notices again');
   await producer.close();
 });
 

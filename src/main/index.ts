@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       log.warn({ signal }, 'second signal: exiting at once');
-      exitAfterLogs(log, 1);
+      void engine.abandon().then(() => exitAfterLogs(log, 1));
       return;
     }
     signalled = true;
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', () => engine.reloadRoutes('SIGHUP'));
+  process.on('SIGHUP', () => void engine.reloadRoutes('SIGHUP'));
   watchFileSizeLimit(log);
 }
 

@@ -54,6 +54,14 @@ export function createRing(capacityBytes: number, doorbell = createDoorbell()): 
   };
 }
 
+/**
+ * Tells a ring's consumer that nothing more will come (it drains what is there, then stops): from
+ * the thread that owns the producer's side, once the producer has stopped writing.
+ */
+export function closeRing(buffers: RingBuffers): void {
+  new RingWriter(buffers).close();
+}
+
 /** Largest payload a ring of this capacity accepts; bigger records would starve the ring. */
 export function maxRecordPayload(capacityBytes: number): number {
   return capacityBytes / 4 - LENGTH_BYTES;

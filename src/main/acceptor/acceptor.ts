@@ -23,8 +23,9 @@ import { FrontEndServer } from '../http/server.js';
 import type { PartitionInfo } from '../http/listings.js';
 import { SubscriptionRegistry } from '../streams/subscriptions.js';
 import { LogFollows } from '../streams/log-follows.js';
-import type { Router } from '../routes/router.js';
-import type { RoutesReload } from '../routes/routes.js';
+import { Router } from '../routes/router.js';
+import { loadRoutes } from '../routes/routes-file.js';
+import { RoutesError, type RoutesReload } from '../routes/routes.js';
 
 const PROGRESS_WAIT_MS = 1000;
 /** How often idle producers are looked for (their TTL is HUNT_PRODUCER_TTL_S). */
@@ -45,10 +46,21 @@ export interface AcceptorOptions {
   router: Router | null;
   /** The engine cannot go on safely (a worker reported Fatal). */
   onFatal(error: Error): void;
-  /** SIGHUP's twin over HTTP: re-read the routes file (the control side loads and checks it). */
-  reloadRoutes(trigger: string): RoutesReload;
-  /** Tests only: how often idle producers are looked for, and the clock that expiry reads. */
-  producerExpiry?: { intervalMs: number; now(): number };
+  /** Tests only: how often idle producers are looked for, and how far ahead of the clock expiry reads. */
+  producerExpiry?: ProducerExpiryTest;
+}
+
+export interface ProducerExpiryTest {
+  intervalMs: number;
+  aheadMs: number;
+}
+
+/** What an acceptor shows of itself (for tests and inspection). */
+export interface AcceptorInspection {
+  /** Per worker: bytes in the ring, in the backlog now, the backlog's peak, notices received. */
+  channels: { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number; notices: number }[];
+  subscribers: number;
+  producers: number;
 }
 
 export class Acceptor {
@@ -59,18 +71,19 @@ export class Acceptor {
   private readonly retiredRouteMatches = new Map<string, number>();
 
   private constructor(
+    private readonly log: Logger,
     private readonly channels: PartitionChannel[],
     private readonly tracker: AckTracker,
     private readonly ingest: Ingest,
     private readonly server: FrontEndServer,
-    readonly producers: ProducerRegistry,
-    readonly subscriptions: SubscriptionRegistry,
+    private readonly producers: ProducerRegistry,
+    private readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
     private readonly metrics: EngineMetrics | null,
     private readonly options: AcceptorOptions,
   ) {
-    const expiry = options.producerExpiry ?? { intervalMs: PRODUCER_EXPIRY_INTERVAL_MS, now: Date.now };
-    this.expiryTimer = setInterval(() => producers.expire(expiry.now()), expiry.intervalMs).unref();
+    const expiry = options.producerExpiry ?? { intervalMs: PRODUCER_EXPIRY_INTERVAL_MS, aheadMs: 0 };
+    this.expiryTimer = setInterval(() => producers.expire(Date.now() + expiry.aheadMs), expiry.intervalMs).unref();
   }
 
   /** Builds the acceptor; it serves nothing until listen() and start(). */
@@ -128,14 +141,15 @@ export class Acceptor {
         stats: metrics === null ? null : async () => ({ ...(await metrics.stats()), partitions, config: redactedConfig(config) }),
         tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
         welcome: { partitions, durability: config.durability },
-        reloadRoutes: (trigger) => options.reloadRoutes(trigger),
+        // The acceptor exists before the server serves its first request.
+        reloadRoutes: (trigger) => acceptor!.reloadRoutes(trigger),
       },
       handler,
       stores,
       new TokenCheck(config.authTokens),
       log,
     );
-    acceptor = new Acceptor(channels, tracker, ingest, server, producers, subscriptions, follows, metrics, options);
+    acceptor = new Acceptor(log, channels, tracker, ingest, server, producers, subscriptions, follows, metrics, options);
     return acceptor;
   }
 
@@ -178,10 +192,28 @@ export class Acceptor {
     }
   }
 
-  /** Routes every frame from the next one on with `router` (null: the default merge). */
-  useRouter(router: Router | null): void {
-    this.ingest.router?.matchCounts(this.retiredRouteMatches);
-    this.ingest.router = router;
+  /**
+   * Re-reads HUNT_ROUTES (on SIGHUP or POST /v1/admin/reload-routes, `trigger`). A valid file
+   * replaces the routes between two frames (every event is routed wholly by the old or by the new
+   * routes); an invalid one is logged and the old stay.
+   */
+  reloadRoutes(trigger: string): RoutesReload {
+    const file = this.options.config.routes;
+    if (file === undefined) {
+      this.log.warn({ trigger }, 'routes reload asked for, but HUNT_ROUTES is not set');
+      return { outcome: 'no-file' };
+    }
+    try {
+      const routes = loadRoutes(file);
+      this.ingest.router?.matchCounts(this.retiredRouteMatches);
+      this.ingest.router = new Router(routes);
+      this.log.info({ trigger, file, routes: routes.routes.length }, 'routes reloaded');
+      return { outcome: 'reloaded', file, routes: routes.routes.length };
+    } catch (error) {
+      if (!(error instanceof RoutesError)) throw error;
+      this.log.error({ trigger, file, problems: error.problems }, 'routes reload refused: the file is invalid; the previous routes stay');
+      return { outcome: 'invalid', file, problems: error.problems };
+    }
   }
 
   private routeMatches(): Map<string, number> {
@@ -196,15 +228,23 @@ export class Acceptor {
     this.subscriptions.dropAll('a partition worker restarted; updates may have been missed');
   }
 
-  /** Per-worker figures: bytes in the ring, in the backlog now, the backlog's peak, notices received. */
-  channelStats(): { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number; notices: number }[] {
-    return this.channels.map((c) => ({
-      worker: c.worker,
-      ringBytes: c.ringDepthBytes(),
-      backlogBytes: c.backlogBytes,
-      peakBacklogBytes: c.peakBacklogBytes,
-      notices: c.notices,
-    }));
+  /** Forgets producers idle at `nowMs` (as the hourly expiry does); returns how many. */
+  expireProducers(nowMs: number): number {
+    return this.producers.expire(nowMs);
+  }
+
+  inspect(): AcceptorInspection {
+    return {
+      channels: this.channels.map((c) => ({
+        worker: c.worker,
+        ringBytes: c.ringDepthBytes(),
+        backlogBytes: c.backlogBytes,
+        peakBacklogBytes: c.peakBacklogBytes,
+        notices: c.notices,
+      })),
+      subscribers: this.subscriptions.subscribers,
+      producers: this.producers.size,
+    };
   }
 
   /**
@@ -231,17 +271,20 @@ export class Acceptor {
     return this.tracker.idle();
   }
 
-  /** Tells the workers nothing more will come from this acceptor. */
-  closeRings(): void {
-    for (const channel of this.channels) channel.close();
-  }
-
   /** Last step of a stop (or of a failed start): closes the connections that are left. */
   close(code: number, reason: string): void {
     this.pumping = false;
     this.stopTaking();
     clearInterval(this.expiryTimer);
     this.server.closeConnections(code, reason);
+  }
+
+  /** Closes every socket at once, so the thread can end (a thread that ends holding a uWS socket aborts the process). */
+  closeSockets(): void {
+    this.pumping = false;
+    this.stopTaking();
+    clearInterval(this.expiryTimer);
+    this.server.closeApp();
   }
 
   private stopTaking(): void {

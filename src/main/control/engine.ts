@@ -6,19 +6,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { partitionsOwnedBy, storesOwnedBy, type Layout } from '../../shared/partition.js';
-import { maxRecordPayload } from '../../shared/ring.js';
+import { closeRing, maxRecordPayload } from '../../shared/ring.js';
 import { StoreSet } from '../../shared/store.js';
-import type { PartitionWorkerTask, WorkerFault } from '../../shared/worker-task.js';
+import type { AcceptorLink, PartitionWorkerTask, WorkerFault } from '../../shared/worker-task.js';
 import { openDataDir, type OpenedDataDir } from './data-dir.js';
 import { EVENT_HEADER_BYTES } from '../../shared/event-record.js';
 import { WorkerStats } from '../../shared/worker-stats.js';
 import { tlsProblems } from '../http/tls.js';
-import { Router } from '../routes/router.js';
 import { loadRoutes } from '../routes/routes-file.js';
 import { describeProblem, RoutesError, type RoutesReload } from '../routes/routes.js';
-import { Acceptor } from '../acceptor/acceptor.js';
-import type { ProducerRegistry } from '../ingest/producers.js';
-import type { SubscriptionRegistry } from '../streams/subscriptions.js';
+import type { AcceptorInspection, ProducerExpiryTest } from '../acceptor/acceptor.js';
+import { AcceptorHandle } from './acceptor-handle.js';
 import { PartitionWorkerPool } from './worker-pool.js';
 import { createRingMesh, linksOfWorker } from './ring-mesh.js';
 
@@ -30,8 +28,8 @@ export interface EngineHooks {
   onFatal(error: Error): void;
   /** Tests only: kill worker 0's thread once at a chosen point of a batch. */
   workerFault?: WorkerFault;
-  /** Tests only: how often idle producers are looked for, and the clock that expiry reads. */
-  producerExpiry?: { intervalMs: number; now(): number };
+  /** Tests only: how often idle producers are looked for, and how far ahead of the clock expiry reads. */
+  producerExpiry?: ProducerExpiryTest;
 }
 
 /** WebSocket close code when the engine stops after a fault (RFC 6455: an unexpected condition). */
@@ -48,19 +46,27 @@ export class Engine {
     readonly layout: Layout,
     private readonly dataDir: OpenedDataDir,
     private readonly stores: StoreSet,
-    private readonly acceptor: Acceptor,
+    private readonly acceptor: AcceptorHandle,
+    /** The acceptor's rings with each worker. */
+    private readonly links: AcceptorLink[],
     readonly pool: PartitionWorkerPool,
     private readonly hooks: EngineHooks,
     private readonly log: Logger,
   ) {}
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
-    const router = checkSettings(config);
+    checkSettings(config);
     const dataDir = openDataDir(config.dataDir, { partitions: config.partitions, stores: config.stores });
     const layout: Layout = { partitions: dataDir.partitions, stores: dataDir.stores };
     let stores: StoreSet | null = null;
-    let acceptor: Acceptor | null = null;
-    let engine!: Engine;
+    let engine: Engine | null = null;
+    let acceptor: AcceptorHandle | null = null;
+    // Faults reported before the engine exists fail its start instead.
+    let earlyFault: Error | null = null;
+    const onFatal = (error: Error) => {
+      if (engine === null) earlyFault ??= error;
+      else engine.fail(error);
+    };
     try {
       stores = StoreSet.open(config.dataDir, layout);
       // Ring marks count records of rings that died with the previous process.
@@ -68,23 +74,20 @@ export class Engine {
       const mesh = createRingMesh(1, config.workers, config.ringBytes);
       const settledRecords = new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT);
       const workerStats = Array.from({ length: config.workers }, () => WorkerStats.create());
-      // The engine exists before the acceptor serves its first request or reads its first report
-      // (nothing yields in between).
-      acceptor = Acceptor.create(
+      // Listen first: if the port is taken, no worker thread has started yet.
+      acceptor = await AcceptorHandle.start(
         {
+          acceptor: 0,
           config,
           layout,
           links: mesh[0]!,
-          recordsTaken: new Float64Array(layout.partitions),
-          recordsSettled: new Float64Array(settledRecords),
-          workerStats,
-          stores,
-          router,
-          onFatal: (error) => engine.fail(error),
-          reloadRoutes: (trigger) => engine.reloadRoutes(trigger),
+          recordsTaken: new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT),
+          settledRecords,
+          workerStats: workerStats.map((stats) => stats.buffer),
           ...(hooks.producerExpiry === undefined ? {} : { producerExpiry: hooks.producerExpiry }),
         },
         log,
+        onFatal,
       );
       const tasks: PartitionWorkerTask[] = Array.from({ length: config.workers }, (_, worker) => ({
         worker,
@@ -103,63 +106,40 @@ export class Engine {
         logRetentionSeconds: config.logRetentionSeconds,
         ...(hooks.workerFault !== undefined && worker === 0 ? { fault: hooks.workerFault } : {}),
       }));
-      // Listen first: if the port is taken, no worker thread has started yet.
-      const port = await acceptor.listen();
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
-      const pool = new PartitionWorkerPool(tasks, log, (error) => engine.fail(error), () => acceptor!.onWorkerRestart());
+      const started = acceptor;
+      const pool = new PartitionWorkerPool(tasks, log, onFatal, () => started.send({ op: 'worker-restarted' }));
       pool.start();
-      engine = new Engine(config, port, layout, dataDir, stores, acceptor, pool, hooks, log);
-      acceptor.start();
+      engine = new Engine(config, acceptor.port, layout, dataDir, stores, acceptor, mesh[0]!, pool, hooks, log);
+      acceptor.send({ op: 'start' });
+      if (earlyFault !== null) engine.fail(earlyFault);
       log.info(
-        { host: config.host, port, tls: config.tlsCert !== undefined, partitions: layout.partitions, stores: layout.stores, workers: config.workers, durability: config.durability, created: dataDir.created },
-        `listening on ${config.host}:${port}`,
+        { host: config.host, port: acceptor.port, tls: config.tlsCert !== undefined, partitions: layout.partitions, stores: layout.stores, workers: config.workers, durability: config.durability, created: dataDir.created },
+        `listening on ${config.host}:${acceptor.port}`,
       );
       return engine;
     } catch (error) {
-      acceptor?.close(1001, 'engine failed to start');
+      await acceptor?.close(1001, 'engine failed to start');
       if (stores !== null) await stores.close();
       dataDir.unlock();
       throw error;
     }
   }
 
-  /** The acceptor's idempotent producers (for tests and inspection). */
-  get producers(): ProducerRegistry {
-    return this.acceptor.producers;
+  /** Re-reads HUNT_ROUTES (on SIGHUP, `trigger`); see Acceptor.reloadRoutes. */
+  reloadRoutes(trigger: string): Promise<RoutesReload> {
+    return this.acceptor.request({ op: 'reload-routes', trigger });
   }
 
-  /** The acceptor's subscriptions (for tests and inspection). */
-  get subscriptions(): SubscriptionRegistry {
-    return this.acceptor.subscriptions;
+  /** The acceptor's rings, subscribers and producers (for tests and inspection). */
+  inspect(): Promise<AcceptorInspection> {
+    return this.acceptor.request({ op: 'inspect' });
   }
 
-  /**
-   * Re-reads HUNT_ROUTES (on SIGHUP or POST /v1/admin/reload-routes, `trigger`). A valid file
-   * replaces the routes between two frames (every event is routed wholly by the old or by the new
-   * routes); an invalid one is logged and the old stay.
-   */
-  reloadRoutes(trigger: string): RoutesReload {
-    const file = this.config.routes;
-    if (file === undefined) {
-      this.log.warn({ trigger }, 'routes reload asked for, but HUNT_ROUTES is not set');
-      return { outcome: 'no-file' };
-    }
-    try {
-      const routes = loadRoutes(file);
-      this.acceptor.useRouter(new Router(routes));
-      this.log.info({ trigger, file, routes: routes.routes.length }, 'routes reloaded');
-      return { outcome: 'reloaded', file, routes: routes.routes.length };
-    } catch (error) {
-      if (!(error instanceof RoutesError)) throw error;
-      this.log.error({ trigger, file, problems: error.problems }, 'routes reload refused: the file is invalid; the previous routes stay');
-      return { outcome: 'invalid', file, problems: error.problems };
-    }
-  }
-
-  /** Per-worker figures of the acceptor's rings: bytes in the ring, in the backlog now, the backlog's peak, notices received. */
-  channelStats(): ReturnType<Acceptor['channelStats']> {
-    return this.acceptor.channelStats();
+  /** Forgets the producers idle at `nowMs`, as the hourly expiry does; resolves with how many. */
+  expireProducers(nowMs: number): Promise<number> {
+    return this.acceptor.request({ op: 'expire-producers', nowMs });
   }
 
   /**
@@ -170,8 +150,17 @@ export class Engine {
   fail(error: Error): void {
     if (this.failed) return;
     this.failed = true;
-    this.acceptor.fail(FAILED_CLOSE_CODE, 'the engine stopped after a fault; re-send unacknowledged pubs once it is back');
-    this.hooks.onFatal(error);
+    void this.acceptor.close(FAILED_CLOSE_CODE, 'the engine stopped after a fault; re-send unacknowledged pubs once it is back', true).then(() => this.hooks.onFatal(error));
+  }
+
+  /** Tests only: an uncaught error in the acceptor thread. */
+  faultAcceptor(): void {
+    this.acceptor.send({ op: 'fault' });
+  }
+
+  /** Closes every connection (1001) and the acceptor at once, so that the process may exit now. */
+  abandon(): Promise<number> {
+    return this.acceptor.close(1001, 'engine shutting down');
   }
 
   /** Idempotent orderly stop; resolves when storage is closed. */
@@ -182,16 +171,17 @@ export class Engine {
 
   private async doStop(): Promise<void> {
     const timeoutMs = this.config.shutdownTimeoutMs;
-    this.log.info({ pending: this.acceptor.pending }, 'stopping: no new connections or pubs');
-    if (!(await finishesWithin(this.acceptor.drain(), timeoutMs))) {
-      this.log.error({ pending: this.acceptor.pending }, 'stopping: pubs still pending after the shutdown timeout');
+    this.log.info('stopping: no new connections or pubs');
+    if (!this.failed && !(await finishesWithin(this.acceptor.request({ op: 'drain' }), timeoutMs))) {
+      this.log.error('stopping: pubs still pending after the shutdown timeout');
     }
-    this.acceptor.closeRings();
+    // Nothing more will come: each worker finishes what its rings hold, then returns.
+    for (const link of this.links) closeRing(link.inbound);
     if (!(await finishesWithin(this.pool.stop(), timeoutMs))) {
       this.log.error('stopping: partition workers did not finish in time; terminating them');
       await this.pool.destroy();
     }
-    this.acceptor.close(1001, 'engine shutting down');
+    await this.acceptor.close(1001, 'engine shutting down');
     await this.stores.close();
     this.dataDir.unlock();
     this.log.info('stopped');
@@ -208,16 +198,12 @@ async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boole
   }
 }
 
-/**
- * Settings that are valid alone but not together, the TLS files and the routes file; every problem
- * at once. Returns the router for HUNT_ROUTES (null: the default merge).
- */
-function checkSettings(config: EngineConfig): Router | null {
+/** Settings that are valid alone but not together, the TLS files and the routes file; every problem at once. */
+function checkSettings(config: EngineConfig): void {
   const problems: string[] = [];
-  let router: Router | null = null;
   if (config.routes !== undefined) {
     try {
-      router = new Router(loadRoutes(config.routes));
+      loadRoutes(config.routes);
     } catch (error) {
       if (!(error instanceof RoutesError)) throw error;
       for (const p of error.problems) problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: ${describeProblem(p)}`);
@@ -232,5 +218,4 @@ function checkSettings(config: EngineConfig): Router | null {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return router;
 }

@@ -177,6 +177,13 @@ export class FrontEndServer {
     this.listenSocket = null;
   }
 
+  /** Closes every socket of the app at once (no close handshake). */
+  closeApp(): void {
+    this.stopListening();
+    // Missing from this build's typings (LIBRARY-NOTES).
+    (this.app as unknown as { close(): void }).close();
+  }
+
   closeConnections(code: number, reason: string): void {
     for (const conn of [...this.connections]) conn.close(code, reason);
   }

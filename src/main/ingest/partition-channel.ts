@@ -191,11 +191,6 @@ export class PartitionChannel {
     return this.inbound.usedBytes();
   }
 
-  /** Tells the worker to finish what it has and stop. */
-  close(): void {
-    this.inbound.close();
-  }
-
   private backlogChunkFor(bytes: number): BacklogChunk {
     const last = this.backlog[this.backlog.length - 1];
     if (last !== undefined && last.buf.length - last.writeAt >= bytes) return last;

@@ -1,0 +1,93 @@
+// Entry of an acceptor thread (a plain worker_thread, never Piscina: LIBRARY-NOTES): builds the
+// acceptor from its workerData, listens, and carries out what the control thread tells it.
+//
+// A thread that ends while uWS holds a socket aborts the whole process, so every way out closes the
+// app first: the control thread's `close`, and an uncaught error (the engine then stops, as it
+// would for a fault in a worker: the connections close and clients re-send what was not acked).
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../../shared/logger.js';
+import { StoreSet } from '../../shared/store.js';
+import { WorkerStats } from '../../shared/worker-stats.js';
+import { Router } from '../routes/router.js';
+import { loadRoutes } from '../routes/routes-file.js';
+import { Acceptor } from './acceptor.js';
+import type { AcceptorReplies, AcceptorRequest, AcceptorThreadData, FromAcceptor, ToAcceptor } from './acceptor-messages.js';
+
+const data = workerData as AcceptorThreadData;
+const port = parentPort!;
+const post = (message: FromAcceptor) => port.postMessage(message);
+const log = createLogger(data.config.logLevel, { acceptor: data.acceptor }, true);
+const stores = StoreSet.open(data.config.dataDir, data.layout);
+// The control thread checked the routes file before starting this thread.
+const router = data.config.routes === undefined ? null : new Router(loadRoutes(data.config.routes));
+const acceptor = Acceptor.create(
+  {
+    config: data.config,
+    layout: data.layout,
+    links: data.links,
+    recordsTaken: new Float64Array(data.recordsTaken),
+    recordsSettled: new Float64Array(data.settledRecords),
+    workerStats: data.workerStats.map((buffer) => new WorkerStats(buffer)),
+    stores,
+    router,
+    onFatal: (error) => post({ op: 'fatal', message: error.message }),
+    ...(data.producerExpiry === undefined ? {} : { producerExpiry: data.producerExpiry }),
+  },
+  log,
+);
+
+process.on('uncaughtException', (error) => {
+  log.fatal({ err: error }, 'acceptor thread failed; closing its sockets');
+  acceptor.closeSockets();
+  post({ op: 'fatal', message: `acceptor ${data.acceptor}: ${error.message}` });
+  process.exit(1);
+});
+
+async function answer(request: AcceptorRequest): Promise<AcceptorReplies[AcceptorRequest['op']]> {
+  switch (request.op) {
+    case 'reload-routes':
+      return acceptor.reloadRoutes(request.trigger);
+    case 'inspect':
+      return acceptor.inspect();
+    case 'expire-producers':
+      return acceptor.expireProducers(request.nowMs);
+    case 'drain':
+      await acceptor.drain();
+      return null;
+  }
+}
+
+port.on('message', (message: ToAcceptor) => {
+  switch (message.op) {
+    case 'request':
+      void answer(message.request).then((value) => post({ op: 'reply', id: message.id, value }));
+      return;
+    case 'start':
+      return acceptor.start();
+    case 'worker-restarted':
+      return acceptor.onWorkerRestart();
+    case 'fault':
+      setImmediate(() => {
+        throw new Error('test fault: an uncaught error in the acceptor thread');
+      });
+      return;
+    case 'close':
+      if (message.failed) acceptor.fail(message.code, message.reason);
+      else acceptor.close(message.code, message.reason);
+      // The close frames go out with this turn; then nothing may be left open when the thread ends.
+      setImmediate(() => {
+        acceptor.closeSockets();
+        void stores.close().then(() => process.exit(0));
+      });
+      return;
+  }
+});
+
+acceptor.listen().then(
+  (listening) => post({ op: 'listening', port: listening }),
+  (error: Error) => {
+    acceptor.closeSockets();
+    post({ op: 'listen-failed', message: error.message });
+    void stores.close().then(() => process.exit(0));
+  },
+);
