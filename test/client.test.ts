@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { HuntClient, HuntError, type Update, type WebSocketConstructor } from '../src/client/index.js';
 import { decodeServerMessage } from '../src/client/codec.js';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
-import { freePort, getKey, httpGet, metricSum, scrapeMetrics, startEngine, tempDir, until } from './helpers.js';
+import { freePort, getKey, httpGet, metricSum, scrapeMetrics, startEngine, tempDir, TestClient, until } from './helpers.js';
 
 for (const encoding of ['msgpack', 'json'] as const) {
   t.test(`${encoding}: single-event publishes are batched into pubs; get; subscriptions`, async (t) => {
@@ -106,6 +106,50 @@ t.test('without a producer name, pubs in flight when the connection drops fail w
   t.equal(outcomes.acked + (outcomes.failed.get('DISCONNECTED') ?? 0), 60_000, 'every publish either acked or failed, none hangs');
   t.ok((await client.get('k0')) !== null, 'the client works again after the restarts');
   t.equal((await httpGet(engine.port, '/healthz')).status, 200);
+});
+
+t.test('a crashed acceptor thread is replaced under load; an idempotent producer\'s events apply exactly once', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(await freePort()), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '2' });
+  t.teardown(() => engine.stop());
+  const client = await HuntClient.connect({ url: `ws://127.0.0.1:${engine.port}/v1/stream`, producer: 'acceptor-crash', lingerMs: 1, maxBatchEvents: 20, backoff: { initialMs: 20, maxMs: 200 } });
+  t.teardown(() => client.close());
+  const { outcomes, done } = publishAll(client, 40_000, 23);
+  for (let crash = 1; crash <= 2; crash++) {
+    const before = outcomes.acked;
+    await until('acks to flow', () => outcomes.acked > before + 50, 60_000);
+    engine.faultAcceptor();
+    await until('the acceptor to be replaced', () => engine.acceptorRestartCount === crash, 60_000);
+  }
+  await done;
+  t.same([...outcomes.failed], [], 'no publish failed');
+  t.equal(outcomes.acked, 40_000);
+  const counts = await Promise.all(Array.from({ length: 23 }, async (_, k) => (await getKey(engine.port, `k${k}`)).body.count as number));
+  t.same(counts, Array.from({ length: 23 }, (_, k) => Math.floor(40_000 / 23) + (k < 40_000 % 23 ? 1 : 0)), 'each key counted exactly once per event');
+  t.comment(`${outcomes.dup} publishes were answered as duplicates of re-sent pubs`);
+  t.equal((await httpGet(engine.port, '/healthz')).status, 200);
+});
+
+t.test('a replacement acceptor waits until the workers applied what the crashed one took, so re-sends are dups', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(await freePort()), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '1', HUNT_RING_BYTES: String(64 << 20), HUNT_BATCH_MAX_EVENTS: '200' });
+  t.teardown(() => engine.stop());
+  const pubs = Array.from({ length: 100 }, (_, i) => ({ op: 'pub', id: i + 1, seq: i + 1, events: Array.from({ length: 5000 }, (_, e) => ({ key: `r${e % 50}`, type: 't' })) }));
+  const first = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+  await first.welcome();
+  await first.request({ op: 'hello', id: 0, producer: 'deep' }, 'msgpack');
+  for (const pub of pubs) first.send(pub, 'msgpack');
+  // Every pub taken (in the rings or applied), most not yet applied: then the acceptor crashes.
+  await until('all pubs taken', async () => metricSum((await scrapeMetrics(engine.port)).text, 'hunt_events_received_total') === 500_000);
+  engine.faultAcceptor();
+  await first.closed;
+  await until('the acceptor to be replaced', () => engine.acceptorRestartCount === 1, 60_000);
+  const again = await TestClient.connect(engine.port, ['hunt.v1.msgpack']);
+  await again.welcome();
+  t.match(await again.request({ op: 'hello', id: 0, producer: 'deep' }, 'msgpack'), { op: 'ack', seq: 100 }, 'the hello sees every pub the crashed acceptor took');
+  const answers = await Promise.all(pubs.map((pub) => again.request(pub, 'msgpack')));
+  t.ok(answers.every((a) => a.op === 'ack' && a.dup === true), 'every re-send is a dup');
+  const counts = await Promise.all(Array.from({ length: 50 }, async (_, k) => (await getKey(engine.port, `r${k}`)).body.count as number));
+  t.ok(counts.every((c) => c === 10_000), 'each event applied exactly once');
+  await again.close();
 });
 
 /** A `ws` WebSocket that records what the client sends and receives (decoded), through the client's public `WebSocket` option. */

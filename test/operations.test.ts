@@ -118,22 +118,6 @@ t.test('partition workers that keep dying stop the engine: 1011 to every client,
   t.same(await client.closed, { code: 1011, reason: 'the engine stopped after a fault; re-send unacknowledged pubs once it is back' });
 });
 
-t.test('an uncaught error in the acceptor thread stops the engine; the process goes on to exit in order', async (t) => {
-  let fatal: Error | null = null;
-  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_WORKERS: '1' }, { onFatal: (error) => (fatal = error) });
-  const client = await TestClient.connect(engine.port);
-  await client.welcome();
-  t.match(await client.request({ op: 'pub', id: 1, events: [{ key: 'k', type: 't' }] }), { op: 'ack' });
-  engine.faultAcceptor();
-  await until('the fatal hook', () => fatal !== null);
-  t.match(fatal, { message: /test fault: an uncaught error in the acceptor thread/ });
-  t.ok(await client.closed, 'the connection is closed');
-  // This process is still here (a thread ending with uWS sockets open would have aborted it), and
-  // the engine stops in order.
-  await engine.stop();
-  t.pass('stopped');
-});
-
 t.test('idle producers are forgotten at start-up and by the periodic expiry', async (t) => {
   const dataDir = tempDir(t);
   const env = { HUNT_DATA_DIR: dataDir, HUNT_PRODUCER_TTL_S: '60' };

@@ -62,6 +62,12 @@ export function closeRing(buffers: RingBuffers): void {
   new RingWriter(buffers).close();
 }
 
+/** Whether the consumer has released everything the producer published. */
+export function isDrained(buffers: RingBuffers): boolean {
+  const header = new Int32Array(buffers.header);
+  return Atomics.load(header, WRITE) === Atomics.load(header, READ);
+}
+
 /** Largest payload a ring of this capacity accepts; bigger records would starve the ring. */
 export function maxRecordPayload(capacityBytes: number): number {
   return capacityBytes / 4 - LENGTH_BYTES;
@@ -110,8 +116,9 @@ export class RingWriter extends RingEnd {
     super(buffers);
     this.writePos = Atomics.load(this.header, WRITE) >>> 0;
     this.readPosSeen = Atomics.load(this.header, READ) >>> 0;
-    // Exact for a new ring; a replacement producer (a restarted worker's outbound ring) resumes
-    // after what its predecessor published and does not use this count.
+    // Exact for a new ring, and for a drained one whose producer is replaced (an acceptor's
+    // inbound ring); a restarted worker's outbound ring resumes after what its predecessor
+    // published and does not use this count.
     this.writtenRecords = this.releasedRecords();
   }
 

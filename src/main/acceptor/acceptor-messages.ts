@@ -52,5 +52,5 @@ export type FromAcceptor =
   | { op: 'listening'; port: number }
   | { op: 'listen-failed'; message: string }
   | { op: 'reply'; id: number; value: unknown }
-  /** The engine cannot go on safely (a worker reported Fatal, or this thread failed). */
+  /** The engine cannot go on safely (a worker reported Fatal). */
   | { op: 'fatal'; message: string };

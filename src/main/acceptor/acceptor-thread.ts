@@ -2,8 +2,8 @@
 // acceptor from its workerData, listens, and carries out what the control thread tells it.
 //
 // A thread that ends while uWS holds a socket aborts the whole process, so every way out closes the
-// app first: the control thread's `close`, and an uncaught error (the engine then stops, as it
-// would for a fault in a worker: the connections close and clients re-send what was not acked).
+// app first: the control thread's `close`, and an uncaught error (the thread then ends with 1 and
+// the control thread replaces it: its connections close and clients re-send what was not acked).
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../shared/logger.js';
 import { StoreSet } from '../../shared/store.js';
@@ -37,9 +37,8 @@ const acceptor = Acceptor.create(
 );
 
 process.on('uncaughtException', (error) => {
-  log.fatal({ err: error }, 'acceptor thread failed; closing its sockets');
+  log.fatal({ err: error }, 'acceptor thread failed; closing its sockets and ending');
   acceptor.closeSockets();
-  post({ op: 'fatal', message: `acceptor ${data.acceptor}: ${error.message}` });
   process.exit(1);
 });
 

@@ -11,6 +11,8 @@ export class AcceptorHandle {
   private nextId = 1;
   /** Set once the control thread asked it to end: its exit is then expected. */
   private closing = false;
+  /** Set once the thread has ended. */
+  ended = false;
   private readonly pending = new Map<number, (value: unknown) => void>();
   /** Resolves with the thread's exit code once it has ended. */
   readonly exited: Promise<number>;
@@ -19,14 +21,20 @@ export class AcceptorHandle {
     private readonly thread: Worker,
     readonly port: number,
   ) {
-    this.exited = new Promise((resolve) => thread.once('exit', resolve));
+    this.exited = new Promise((resolve) =>
+      thread.once('exit', (code) => {
+        this.ended = true;
+        resolve(code);
+      }),
+    );
   }
 
   /**
    * Starts acceptor thread `data.acceptor` and resolves once it listens; rejects with the reason
-   * it could not. `onFatal` hears of faults the acceptor reports, and of the thread ending unasked.
+   * it could not. `onFatal` hears of faults the acceptor reports; `onCrash` of the thread ending
+   * unasked (it closed its sockets first).
    */
-  static start(data: AcceptorThreadData, log: Logger, onFatal: (error: Error) => void): Promise<AcceptorHandle> {
+  static start(data: AcceptorThreadData, log: Logger, onFatal: (error: Error) => void, onCrash: (code: number) => void): Promise<AcceptorHandle> {
     const thread = new Worker(ACCEPTOR_FILE, { workerData: data, execArgv: process.execArgv });
     return new Promise((resolve, reject) => {
       let handle: AcceptorHandle | null = null;
@@ -50,7 +58,7 @@ export class AcceptorHandle {
       });
       thread.on('exit', (code) => {
         if (handle === null) reject(new Error(`acceptor thread ${data.acceptor} ended with ${code} before it listened`));
-        else if (!handle.closing) onFatal(new Error(`acceptor thread ${data.acceptor} ended with ${code}`));
+        else if (!handle.closing) onCrash(code);
       });
     });
   }

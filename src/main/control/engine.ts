@@ -6,9 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { partitionsOwnedBy, storesOwnedBy, type Layout } from '../../shared/partition.js';
-import { closeRing, maxRecordPayload } from '../../shared/ring.js';
+import { closeRing, isDrained, maxRecordPayload } from '../../shared/ring.js';
+import { ProgressKind } from '../../shared/progress-record.js';
+import { PartitionChannel } from '../ingest/partition-channel.js';
+import type { AcceptorThreadData } from '../acceptor/acceptor-messages.js';
 import { StoreSet } from '../../shared/store.js';
-import type { AcceptorLink, PartitionWorkerTask, WorkerFault } from '../../shared/worker-task.js';
+import type { PartitionWorkerTask, WorkerFault } from '../../shared/worker-task.js';
 import { openDataDir, type OpenedDataDir } from './data-dir.js';
 import { EVENT_HEADER_BYTES } from '../../shared/event-record.js';
 import { WorkerStats } from '../../shared/worker-stats.js';
@@ -35,9 +38,20 @@ export interface EngineHooks {
 /** WebSocket close code when the engine stops after a fault (RFC 6455: an unexpected condition). */
 export const FAILED_CLOSE_CODE = 1011;
 
+/** Acceptor thread crashes tolerated within RESTART_WINDOW_MS before the engine stops. */
+const MAX_ACCEPTOR_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+const DRAIN_POLL_MS = 5;
+
 export class Engine {
   private failed = false;
   private stopped: Promise<void> | null = null;
+  /** When acceptor threads were replaced, within the last RESTART_WINDOW_MS. */
+  private readonly acceptorRestarts: number[] = [];
+  /** The replacement of a crashed acceptor, while it runs. */
+  private replacing: Promise<void> | null = null;
+  /** Acceptor threads replaced since start. */
+  acceptorRestartCount = 0;
 
   private constructor(
     readonly config: EngineConfig,
@@ -46,9 +60,9 @@ export class Engine {
     readonly layout: Layout,
     private readonly dataDir: OpenedDataDir,
     private readonly stores: StoreSet,
-    private readonly acceptor: AcceptorHandle,
-    /** The acceptor's rings with each worker. */
-    private readonly links: AcceptorLink[],
+    /** What the acceptor thread starts from (again, when it is replaced). */
+    private readonly acceptorData: AcceptorThreadData,
+    private acceptor: AcceptorHandle,
     readonly pool: PartitionWorkerPool,
     private readonly hooks: EngineHooks,
     private readonly log: Logger,
@@ -67,6 +81,10 @@ export class Engine {
       if (engine === null) earlyFault ??= error;
       else engine.fail(error);
     };
+    const onCrash = (code: number) => {
+      if (engine === null) earlyFault ??= new Error(`the acceptor thread ended with ${code} while the engine started`);
+      else engine.replaceAcceptor(code);
+    };
     try {
       stores = StoreSet.open(config.dataDir, layout);
       // Ring marks count records of rings that died with the previous process.
@@ -75,20 +93,19 @@ export class Engine {
       const settledRecords = new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT);
       const workerStats = Array.from({ length: config.workers }, () => WorkerStats.create());
       // Listen first: if the port is taken, no worker thread has started yet.
-      acceptor = await AcceptorHandle.start(
-        {
-          acceptor: 0,
-          config,
-          layout,
-          links: mesh[0]!,
-          recordsTaken: new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT),
-          settledRecords,
-          workerStats: workerStats.map((stats) => stats.buffer),
-          ...(hooks.producerExpiry === undefined ? {} : { producerExpiry: hooks.producerExpiry }),
-        },
-        log,
-        onFatal,
-      );
+      const acceptorData: AcceptorThreadData = {
+        acceptor: 0,
+        config,
+        layout,
+        links: mesh[0]!,
+        recordsTaken: new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT),
+        settledRecords,
+        workerStats: workerStats.map((stats) => stats.buffer),
+        ...(hooks.producerExpiry === undefined ? {} : { producerExpiry: hooks.producerExpiry }),
+      };
+      acceptor = await AcceptorHandle.start(acceptorData, log, onFatal, onCrash);
+      // A replacement listens on the port this one got (HUNT_PORT may be 0).
+      acceptorData.config = { ...config, port: acceptor.port };
       const tasks: PartitionWorkerTask[] = Array.from({ length: config.workers }, (_, worker) => ({
         worker,
         layout,
@@ -108,10 +125,9 @@ export class Engine {
       }));
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
-      const started = acceptor;
-      const pool = new PartitionWorkerPool(tasks, log, onFatal, () => started.send({ op: 'worker-restarted' }));
+      const pool = new PartitionWorkerPool(tasks, log, onFatal, () => engine?.acceptor.send({ op: 'worker-restarted' }));
       pool.start();
-      engine = new Engine(config, acceptor.port, layout, dataDir, stores, acceptor, mesh[0]!, pool, hooks, log);
+      engine = new Engine(config, acceptor.port, layout, dataDir, stores, acceptorData, acceptor, pool, hooks, log);
       acceptor.send({ op: 'start' });
       if (earlyFault !== null) engine.fail(earlyFault);
       log.info(
@@ -125,6 +141,65 @@ export class Engine {
       dataDir.unlock();
       throw error;
     }
+  }
+
+  /**
+   * The acceptor thread ended unasked (an uncaught error; it closed its sockets, so its clients
+   * saw their connections close). A new one takes its rings once the workers have applied
+   * everything the old one published: it then loads the idempotent producers' marks from what
+   * is committed, so their re-sends apply once. Crashing too often stops the engine.
+   */
+  replaceAcceptor(code: number): void {
+    if (this.failed || this.stopped !== null || this.replacing !== null) return;
+    const now = Date.now();
+    this.acceptorRestarts.push(now);
+    while (now - this.acceptorRestarts[0]! > RESTART_WINDOW_MS) this.acceptorRestarts.shift();
+    if (this.acceptorRestarts.length > MAX_ACCEPTOR_RESTARTS) {
+      this.fail(new Error(`the acceptor thread ended ${this.acceptorRestarts.length} times within ${RESTART_WINDOW_MS / 1000} s`));
+      return;
+    }
+    this.log.error({ code }, 'acceptor thread ended; replacing it once the workers applied what it took');
+    this.replacing = this.startReplacement().then(
+      () => {
+        this.replacing = null;
+      },
+      (error: Error) => {
+        this.replacing = null;
+        this.fail(new Error(`the acceptor thread could not be replaced: ${error.message}`));
+      },
+    );
+  }
+
+  private async startReplacement(): Promise<void> {
+    const links = this.acceptorData.links;
+    // Its progress reports are read (and dropped: nobody waits for them) so no worker blocks on
+    // a full outbound ring meanwhile; a Fatal one still stops the engine.
+    const channels = links.map((link, worker) => new PartitionChannel(worker, link));
+    const readReports = () => {
+      for (const channel of channels) {
+        channel.readProgress(
+          (report) => {
+            if (report.kind === ProgressKind.Fatal) this.fail(new Error(`partition worker ${channel.worker}: ${report.message}`));
+          },
+          () => {},
+        );
+      }
+    };
+    while (!links.every((link) => isDrained(link.inbound))) {
+      readReports();
+      if (this.failed || this.stopped !== null) return;
+      await sleep(DRAIN_POLL_MS);
+    }
+    readReports();
+    this.acceptor = await AcceptorHandle.start(
+      this.acceptorData,
+      this.log,
+      (error) => this.fail(error),
+      (code) => this.replaceAcceptor(code),
+    );
+    this.acceptorRestartCount++;
+    this.acceptor.send({ op: 'start' });
+    this.log.info({ port: this.port }, 'acceptor thread replaced');
   }
 
   /** Re-reads HUNT_ROUTES (on SIGHUP, `trigger`); see Acceptor.reloadRoutes. */
@@ -171,12 +246,13 @@ export class Engine {
 
   private async doStop(): Promise<void> {
     const timeoutMs = this.config.shutdownTimeoutMs;
+    if (this.replacing !== null) await this.replacing;
     this.log.info('stopping: no new connections or pubs');
-    if (!this.failed && !(await finishesWithin(this.acceptor.request({ op: 'drain' }), timeoutMs))) {
+    if (!this.failed && !this.acceptor.ended && !(await finishesWithin(this.acceptor.request({ op: 'drain' }), timeoutMs))) {
       this.log.error('stopping: pubs still pending after the shutdown timeout');
     }
     // Nothing more will come: each worker finishes what its rings hold, then returns.
-    for (const link of this.links) closeRing(link.inbound);
+    for (const link of this.acceptorData.links) closeRing(link.inbound);
     if (!(await finishesWithin(this.pool.stop(), timeoutMs))) {
       this.log.error('stopping: partition workers did not finish in time; terminating them');
       await this.pool.destroy();

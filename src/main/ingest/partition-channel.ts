@@ -29,13 +29,13 @@ export class PartitionChannel {
   private placeView: DataView = new DataView(new ArrayBuffer(0));
   private placeAt = 0;
   /** Records enqueued so far, ring and backlog (u32, wrapping): compare with progress reports. */
-  enqueued = 0;
+  enqueued: number;
   /** Bytes waiting in the backlog. */
   backlogBytes = 0;
   /** Most bytes the backlog has held at once. */
   peakBacklogBytes = 0;
   /** Records the worker has reported done or failed (u32, wrapping), from its progress reports. */
-  settledThrough = 0;
+  settledThrough: number;
   /** Change notices received from the worker (there are none while nobody subscribes). */
   notices = 0;
 
@@ -46,6 +46,8 @@ export class PartitionChannel {
   ) {
     this.inbound = new RingWriter(link.inbound);
     this.outbound = new RingReader(link.outbound);
+    // A replacement acceptor's rings are drained, not new: count on from where they are.
+    this.enqueued = this.settledThrough = this.inbound.writtenRecords;
   }
 
   writeEvent(
