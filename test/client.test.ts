@@ -123,6 +123,7 @@ t.test('a crashed acceptor thread is replaced under load; an idempotent producer
   await done;
   t.same([...outcomes.failed], [], 'no publish failed');
   t.equal(outcomes.acked, 40_000);
+  t.equal(metricSum((await scrapeMetrics(engine.port)).text, 'hunt_acceptor_restarts_total'), 2, 'the metrics, served by the third acceptor, count both crashes');
   const counts = await Promise.all(Array.from({ length: 23 }, async (_, k) => (await getKey(engine.port, `k${k}`)).body.count as number));
   t.same(counts, Array.from({ length: 23 }, (_, k) => Math.floor(40_000 / 23) + (k < 40_000 % 23 ? 1 : 0)), 'each key counted exactly once per event');
   t.comment(`${outcomes.dup} publishes were answered as duplicates of re-sent pubs`);

@@ -56,7 +56,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', () => void engine.reloadRoutes('SIGHUP'));
+  process.on('SIGHUP', () => {
+    engine.reloadRoutes('SIGHUP').catch((error: Error) => log.error({ err: error }, 'routes reload not done'));
+  });
   watchFileSizeLimit(log);
 }
 

@@ -18,11 +18,15 @@ export interface AcceptorThreadData {
   settledRecords: SharedArrayBuffer;
   /** Each worker's histograms (worker-stats.ts). */
   workerStats: SharedArrayBuffer[];
+  /** Float64Array [worker restarts, acceptor restarts] since the engine started; control writes. */
+  restarts: SharedArrayBuffer;
   producerExpiry?: ProducerExpiryTest;
 }
 
 /** Requests that the acceptor answers with a Reply of the same id. */
 export type AcceptorRequest =
+  /** Start acking and taking connections; answered once it does. */
+  | { op: 'start' }
   | { op: 'reload-routes'; trigger: string }
   | { op: 'inspect' }
   | { op: 'expire-producers'; nowMs: number }
@@ -30,6 +34,7 @@ export type AcceptorRequest =
   | { op: 'drain' };
 
 export interface AcceptorReplies {
+  start: null;
   'reload-routes': RoutesReload;
   inspect: AcceptorInspection;
   'expire-producers': number;
@@ -38,7 +43,6 @@ export interface AcceptorReplies {
 
 export type ToAcceptor =
   | { op: 'request'; id: number; request: AcceptorRequest }
-  | { op: 'start' }
   | { op: 'worker-restarted' }
   /** Tests only: throw an uncaught error in the acceptor thread (Engine.faultAcceptor). */
   | { op: 'fault' }

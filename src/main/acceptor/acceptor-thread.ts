@@ -28,6 +28,7 @@ const acceptor = Acceptor.create(
     recordsTaken: new Float64Array(data.recordsTaken),
     recordsSettled: new Float64Array(data.settledRecords),
     workerStats: data.workerStats.map((buffer) => new WorkerStats(buffer)),
+    restarts: new Float64Array(data.restarts),
     stores,
     router,
     onFatal: (error) => post({ op: 'fatal', message: error.message }),
@@ -44,6 +45,9 @@ process.on('uncaughtException', (error) => {
 
 async function answer(request: AcceptorRequest): Promise<AcceptorReplies[AcceptorRequest['op']]> {
   switch (request.op) {
+    case 'start':
+      acceptor.start();
+      return null;
     case 'reload-routes':
       return acceptor.reloadRoutes(request.trigger);
     case 'inspect':
@@ -61,8 +65,6 @@ port.on('message', (message: ToAcceptor) => {
     case 'request':
       void answer(message.request).then((value) => post({ op: 'reply', id: message.id, value }));
       return;
-    case 'start':
-      return acceptor.start();
     case 'worker-restarted':
       return acceptor.onWorkerRestart();
     case 'fault':

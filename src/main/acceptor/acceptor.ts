@@ -42,6 +42,8 @@ export interface AcceptorOptions {
   recordsSettled: Float64Array;
   /** Each worker's histograms (worker-stats.ts). */
   workerStats: WorkerStats[];
+  /** [worker restarts, acceptor restarts] since the engine started, kept by the control thread. */
+  restarts: Float64Array;
   stores: StoreSet;
   router: Router | null;
   /** The engine cannot go on safely (a worker reported Fatal). */
@@ -79,7 +81,6 @@ export class Acceptor {
     private readonly producers: ProducerRegistry,
     private readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
-    private readonly metrics: EngineMetrics | null,
     private readonly options: AcceptorOptions,
   ) {
     const expiry = options.producerExpiry ?? { intervalMs: PRODUCER_EXPIRY_INTERVAL_MS, aheadMs: 0 };
@@ -110,6 +111,7 @@ export class Acceptor {
     let server: FrontEndServer | null = null;
     const metrics = config.metrics
       ? new EngineMetrics({
+          restarts: () => ({ workers: options.restarts[0]!, acceptors: options.restarts[1]! }),
           connections: () => server?.connectionCount ?? 0,
           pubsInFlight: () => tracker.pending,
           channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
@@ -149,7 +151,7 @@ export class Acceptor {
       new TokenCheck(config.authTokens),
       log,
     );
-    acceptor = new Acceptor(log, channels, tracker, ingest, server, producers, subscriptions, follows, metrics, options);
+    acceptor = new Acceptor(log, channels, tracker, ingest, server, producers, subscriptions, follows, options);
     return acceptor;
   }
 
@@ -224,7 +226,6 @@ export class Acceptor {
 
   /** A worker's loop was restarted: the change notices of its last batch may be lost. */
   onWorkerRestart(): void {
-    this.metrics?.workerRestarts.inc();
     this.subscriptions.dropAll('a partition worker restarted; updates may have been missed');
   }
 

@@ -13,7 +13,7 @@ export class AcceptorHandle {
   private closing = false;
   /** Set once the thread has ended. */
   ended = false;
-  private readonly pending = new Map<number, (value: unknown) => void>();
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   /** Resolves with the thread's exit code once it has ended. */
   readonly exited: Promise<number>;
 
@@ -24,6 +24,8 @@ export class AcceptorHandle {
     this.exited = new Promise((resolve) =>
       thread.once('exit', (code) => {
         this.ended = true;
+        for (const { reject } of this.pending.values()) reject(new Error(`acceptor thread ended with ${code} before it answered`));
+        this.pending.clear();
         resolve(code);
       }),
     );
@@ -63,11 +65,12 @@ export class AcceptorHandle {
     });
   }
 
-  /** Asks the acceptor; never answered once the thread is closing. */
+  /** Asks the acceptor; rejects if its thread ends first. */
   request<R extends AcceptorRequest>(request: R): Promise<AcceptorReplies[R['op']]> {
+    if (this.ended) return Promise.reject(new Error('the acceptor thread has ended'));
     const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve as (value: unknown) => void);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       this.send({ op: 'request', id, request });
     });
   }
@@ -88,8 +91,8 @@ export class AcceptorHandle {
   }
 
   private settle(id: number, value: unknown): void {
-    const resolve = this.pending.get(id);
+    const pending = this.pending.get(id);
     this.pending.delete(id);
-    resolve?.(value);
+    pending?.resolve(value);
   }
 }

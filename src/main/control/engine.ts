@@ -42,6 +42,9 @@ export const FAILED_CLOSE_CODE = 1011;
 const MAX_ACCEPTOR_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 const DRAIN_POLL_MS = 5;
+// Slots of the restart counts (AcceptorThreadData.restarts).
+const WORKER_RESTARTS = 0;
+const ACCEPTOR_RESTARTS = 1;
 
 export class Engine {
   private failed = false;
@@ -50,8 +53,6 @@ export class Engine {
   private readonly acceptorRestarts: number[] = [];
   /** The replacement of a crashed acceptor, while it runs. */
   private replacing: Promise<void> | null = null;
-  /** Acceptor threads replaced since start. */
-  acceptorRestartCount = 0;
 
   private constructor(
     readonly config: EngineConfig,
@@ -63,6 +64,8 @@ export class Engine {
     /** What the acceptor thread starts from (again, when it is replaced). */
     private readonly acceptorData: AcceptorThreadData,
     private acceptor: AcceptorHandle,
+    /** [worker restarts, acceptor restarts] (AcceptorThreadData.restarts). */
+    private readonly restarts: Float64Array,
     readonly pool: PartitionWorkerPool,
     private readonly hooks: EngineHooks,
     private readonly log: Logger,
@@ -101,6 +104,7 @@ export class Engine {
         recordsTaken: new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT),
         settledRecords,
         workerStats: workerStats.map((stats) => stats.buffer),
+        restarts: new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT),
         ...(hooks.producerExpiry === undefined ? {} : { producerExpiry: hooks.producerExpiry }),
       };
       acceptor = await AcceptorHandle.start(acceptorData, log, onFatal, onCrash);
@@ -125,10 +129,14 @@ export class Engine {
       }));
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
-      const pool = new PartitionWorkerPool(tasks, log, onFatal, () => engine?.acceptor.send({ op: 'worker-restarted' }));
+      const restarts = new Float64Array(acceptorData.restarts);
+      const pool = new PartitionWorkerPool(tasks, log, onFatal, () => {
+        restarts[WORKER_RESTARTS]++;
+        engine?.acceptor.send({ op: 'worker-restarted' });
+      });
       pool.start();
-      engine = new Engine(config, acceptor.port, layout, dataDir, stores, acceptorData, acceptor, pool, hooks, log);
-      acceptor.send({ op: 'start' });
+      engine = new Engine(config, acceptor.port, layout, dataDir, stores, acceptorData, acceptor, restarts, pool, hooks, log);
+      await acceptor.request({ op: 'start' });
       if (earlyFault !== null) engine.fail(earlyFault);
       log.info(
         { host: config.host, port: acceptor.port, tls: config.tlsCert !== undefined, partitions: layout.partitions, stores: layout.stores, workers: config.workers, durability: config.durability, created: dataDir.created },
@@ -136,6 +144,8 @@ export class Engine {
       );
       return engine;
     } catch (error) {
+      // No replacement of a crashed acceptor for an engine that did not start.
+      if (engine !== null) engine.failed = true;
       await acceptor?.close(1001, 'engine failed to start');
       if (stores !== null) await stores.close();
       dataDir.unlock();
@@ -197,9 +207,14 @@ export class Engine {
       (error) => this.fail(error),
       (code) => this.replaceAcceptor(code),
     );
-    this.acceptorRestartCount++;
-    this.acceptor.send({ op: 'start' });
+    await this.acceptor.request({ op: 'start' });
+    this.restarts[ACCEPTOR_RESTARTS]++;
     this.log.info({ port: this.port }, 'acceptor thread replaced');
+  }
+
+  /** Acceptor threads replaced since start. */
+  get acceptorRestartCount(): number {
+    return this.restarts[ACCEPTOR_RESTARTS]!;
   }
 
   /** Re-reads HUNT_ROUTES (on SIGHUP, `trigger`); see Acceptor.reloadRoutes. */
@@ -248,7 +263,7 @@ export class Engine {
     const timeoutMs = this.config.shutdownTimeoutMs;
     if (this.replacing !== null) await this.replacing;
     this.log.info('stopping: no new connections or pubs');
-    if (!this.failed && !this.acceptor.ended && !(await finishesWithin(this.acceptor.request({ op: 'drain' }), timeoutMs))) {
+    if (!this.failed && !this.acceptor.ended && !(await finishesWithin(this.acceptor.request({ op: 'drain' }).catch(() => null), timeoutMs))) {
       this.log.error('stopping: pubs still pending after the shutdown timeout');
     }
     // Nothing more will come: each worker finishes what its rings hold, then returns.

@@ -7,6 +7,8 @@ import { UPDATE_OPERATORS } from '../../shared/update-ops.js';
 import type { SharedHistogram, WorkerStats } from '../../shared/worker-stats.js';
 
 export interface MetricsSources {
+  /** Restarts since the engine started, counted by the control thread (they outlive an acceptor). */
+  restarts(): { workers: number; acceptors: number };
   connections(): number;
   pubsInFlight(): number;
   /** Per worker: bytes in its ring and backlog, and records enqueued but not yet reported done. */
@@ -74,7 +76,8 @@ export class EngineMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
-  readonly workerRestarts = new Counter({ name: 'hunt_worker_restarts_total', help: 'Partition loops restarted by the supervisor', registers: [this.registry] });
+  readonly workerRestarts: Counter;
+  readonly acceptorRestarts: Counter;
   readonly eventsAcked = new Counter({ name: 'hunt_events_acked_total', help: 'Events of pubs answered with an ack (dup acks included)', registers: [this.registry] });
   /** Ack latencies of the most recent pubs, for the dashboard's p50/p99 (the histogram's buckets are too coarse). */
   private readonly recentLatencies = new Float64Array(4096);
@@ -107,6 +110,26 @@ export class EngineMetrics {
   }
 
   constructor(private readonly sources: MetricsSources) {
+    // Set from the control thread's counts when scraped.
+    const restarts = sources.restarts;
+    this.workerRestarts = new Counter({
+      name: 'hunt_worker_restarts_total',
+      help: 'Partition loops restarted by the supervisor',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(restarts().workers);
+      },
+    });
+    this.acceptorRestarts = new Counter({
+      name: 'hunt_acceptor_restarts_total',
+      help: 'Acceptor threads replaced after they crashed',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(restarts().acceptors);
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'hunt_' });
     const registers = [this.registry];
     new Gauge({ name: 'hunt_connections', help: 'Open WebSocket connections', registers, collect() { this.set(sources.connections()); } });
