@@ -13,6 +13,9 @@ import { loadRoutes } from '../routes/routes-file.js';
 import { Acceptor } from './acceptor.js';
 import type { AcceptorReplies, AcceptorRequest, AcceptorThreadData, FromAcceptor, ToAcceptor } from './acceptor-messages.js';
 
+/** How long a closing acceptor waits for its connections' close frames to go out. */
+const CLOSE_FRAMES_WAIT_MS = 2000;
+
 const data = workerData as AcceptorThreadData;
 const port = parentPort!;
 const post = (message: FromAcceptor) => port.postMessage(message);
@@ -42,6 +45,12 @@ process.on('uncaughtException', (error) => {
   acceptor.closeSockets();
   process.exit(1);
 });
+
+/** Resolves once every connection has closed, or after `ms`. */
+async function closedWithin(ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (acceptor.connections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+}
 
 async function answer(request: AcceptorRequest): Promise<AcceptorReplies[AcceptorRequest['op']]> {
   switch (request.op) {
@@ -75,10 +84,11 @@ port.on('message', (message: ToAcceptor) => {
     case 'close':
       if (message.failed) acceptor.fail(message.code, message.reason);
       else acceptor.close(message.code, message.reason);
-      // The close frames go out with this turn; then nothing may be left open when the thread ends.
-      setImmediate(() => {
+      // Let the close frames go out (each socket closes after its own), then nothing may be left
+      // open when the thread ends.
+      void closedWithin(CLOSE_FRAMES_WAIT_MS).then(() => {
         acceptor.closeSockets();
-        void stores.close().then(() => process.exit(0));
+        return stores.close().then(() => process.exit(0));
       });
       return;
   }

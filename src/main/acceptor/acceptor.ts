@@ -261,6 +261,11 @@ export class Acceptor {
     this.server.closeConnections(code, reason);
   }
 
+  /** Open WebSocket connections. */
+  get connections(): number {
+    return this.server.connectionCount;
+  }
+
   /** Pubs in flight (taken, not yet answered). */
   get pending(): number {
     return this.tracker.pending;
