@@ -279,18 +279,21 @@ export class Acceptor {
 
   /** Last step of a stop (or of a failed start): closes the connections that are left. */
   close(code: number, reason: string): void {
-    this.pumping = false;
-    this.stopTaking();
-    clearInterval(this.expiryTimer);
+    this.halt();
     this.server.closeConnections(code, reason);
   }
 
   /** Closes every socket at once, so the thread can end (a thread that ends holding a uWS socket aborts the process). */
   closeSockets(): void {
+    this.halt();
+    this.server.closeApp();
+  }
+
+  /** Nothing more is taken, acked or expired. */
+  private halt(): void {
     this.pumping = false;
     this.stopTaking();
     clearInterval(this.expiryTimer);
-    this.server.closeApp();
   }
 
   private stopTaking(): void {

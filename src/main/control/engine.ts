@@ -21,6 +21,7 @@ import { describeProblem, RoutesError, type RoutesReload } from '../routes/route
 import type { AcceptorInspection, ProducerExpiryTest } from '../acceptor/acceptor.js';
 import { AcceptorHandle } from './acceptor-handle.js';
 import { PartitionWorkerPool } from './worker-pool.js';
+import { RestartBudget } from './restart-budget.js';
 import { createRingMesh, linksOfWorker } from './ring-mesh.js';
 
 export interface EngineHooks {
@@ -38,9 +39,6 @@ export interface EngineHooks {
 /** WebSocket close code when the engine stops after a fault (RFC 6455: an unexpected condition). */
 export const FAILED_CLOSE_CODE = 1011;
 
-/** Acceptor thread crashes tolerated within RESTART_WINDOW_MS before the engine stops. */
-const MAX_ACCEPTOR_RESTARTS = 5;
-const RESTART_WINDOW_MS = 60_000;
 const DRAIN_POLL_MS = 5;
 // Slots of the restart counts (AcceptorThreadData.restarts).
 const WORKER_RESTARTS = 0;
@@ -49,8 +47,8 @@ const ACCEPTOR_RESTARTS = 1;
 export class Engine {
   private failed = false;
   private stopped: Promise<void> | null = null;
-  /** When acceptor threads were replaced, within the last RESTART_WINDOW_MS. */
-  private readonly acceptorRestarts: number[] = [];
+  /** Acceptor thread crashes tolerated before the engine stops. */
+  private readonly acceptorBudget = new RestartBudget();
   /** The replacement of a crashed acceptor, while it runs. */
   private replacing: Promise<void> | null = null;
 
@@ -78,6 +76,7 @@ export class Engine {
     let stores: StoreSet | null = null;
     let engine: Engine | null = null;
     let acceptor: AcceptorHandle | null = null;
+    let pool: PartitionWorkerPool | null = null;
     // Faults reported before the engine exists fail its start instead.
     let earlyFault: Error | null = null;
     const onFatal = (error: Error) => {
@@ -130,7 +129,7 @@ export class Engine {
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
       const restarts = new Float64Array(acceptorData.restarts);
-      const pool = new PartitionWorkerPool(tasks, log, onFatal, () => {
+      pool = new PartitionWorkerPool(tasks, log, onFatal, () => {
         restarts[WORKER_RESTARTS]++;
         engine?.acceptor.send({ op: 'worker-restarted' });
       });
@@ -147,6 +146,7 @@ export class Engine {
       // No replacement of a crashed acceptor for an engine that did not start.
       if (engine !== null) engine.failed = true;
       await acceptor?.close(1001, 'engine failed to start');
+      await pool?.destroy();
       if (stores !== null) await stores.close();
       dataDir.unlock();
       throw error;
@@ -161,11 +161,9 @@ export class Engine {
    */
   replaceAcceptor(code: number): void {
     if (this.failed || this.stopped !== null || this.replacing !== null) return;
-    const now = Date.now();
-    this.acceptorRestarts.push(now);
-    while (now - this.acceptorRestarts[0]! > RESTART_WINDOW_MS) this.acceptorRestarts.shift();
-    if (this.acceptorRestarts.length > MAX_ACCEPTOR_RESTARTS) {
-      this.fail(new Error(`the acceptor thread ended ${this.acceptorRestarts.length} times within ${RESTART_WINDOW_MS / 1000} s`));
+    const spent = this.acceptorBudget.spend('the acceptor thread ended');
+    if (spent !== null) {
+      this.fail(new Error(spent));
       return;
     }
     this.log.error({ code }, 'acceptor thread ended; replacing it once the workers applied what it took');

@@ -6,15 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from '../../shared/logger.js';
 import type { PartitionWorkerResult, PartitionWorkerTask } from '../../shared/worker-task.js';
+import { RestartBudget } from './restart-budget.js';
 
 const WORKER_FILE = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
-const MAX_RESTARTS = 5;
-const RESTART_WINDOW_MS = 60_000;
 
 export class PartitionWorkerPool {
   private readonly pool: Piscina<PartitionWorkerTask, PartitionWorkerResult>;
   private readonly loops: Promise<PartitionWorkerResult>[] = [];
-  private readonly restarts: number[] = [];
+  private readonly budget = new RestartBudget();
   private stopping = false;
   /** Total worker restarts since start. */
   restartCount = 0;
@@ -78,13 +77,11 @@ export class PartitionWorkerPool {
   }
 
   private relaunch(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {
-    const now = Date.now();
     this.restartCount++;
     this.onRestart(task.worker);
-    this.restarts.push(now);
-    while (this.restarts.length > 0 && now - this.restarts[0]! > RESTART_WINDOW_MS) this.restarts.shift();
-    if (this.restarts.length > MAX_RESTARTS) {
-      this.onFatal(new Error(`partition workers died ${this.restarts.length} times within ${RESTART_WINDOW_MS / 1000} s`));
+    const spent = this.budget.spend('partition workers died');
+    if (spent !== null) {
+      this.onFatal(new Error(spent));
       // The loop is over: not restarted, and nothing for stop() to wait for.
       return Promise.resolve({ worker: task.worker, batches: 0, events: 0 });
     }

@@ -65,6 +65,19 @@ function sharedHistogram(registry: Registry, name: string, help: string, pick: (
   registry.registerMetric(metric as unknown as Metric);
 }
 
+/** A counter the control thread keeps (it outlives an acceptor), read when scraped. */
+function countedByControl(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
 export class EngineMetrics {
   readonly registry = new Registry();
   readonly eventsReceived = new Counter({ name: 'hunt_events_received_total', help: 'Events in pubs taken (validated and enqueued or recognised as re-sends)', registers: [this.registry] });
@@ -76,8 +89,6 @@ export class EngineMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
-  readonly workerRestarts: Counter;
-  readonly acceptorRestarts: Counter;
   readonly eventsAcked = new Counter({ name: 'hunt_events_acked_total', help: 'Events of pubs answered with an ack (dup acks included)', registers: [this.registry] });
   /** Ack latencies of the most recent pubs, for the dashboard's p50/p99 (the histogram's buckets are too coarse). */
   private readonly recentLatencies = new Float64Array(4096);
@@ -110,26 +121,8 @@ export class EngineMetrics {
   }
 
   constructor(private readonly sources: MetricsSources) {
-    // Set from the control thread's counts when scraped.
-    const restarts = sources.restarts;
-    this.workerRestarts = new Counter({
-      name: 'hunt_worker_restarts_total',
-      help: 'Partition loops restarted by the supervisor',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(restarts().workers);
-      },
-    });
-    this.acceptorRestarts = new Counter({
-      name: 'hunt_acceptor_restarts_total',
-      help: 'Acceptor threads replaced after they crashed',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(restarts().acceptors);
-      },
-    });
+    countedByControl(this.registry, 'hunt_worker_restarts_total', 'Partition loops restarted by the supervisor', () => sources.restarts().workers);
+    countedByControl(this.registry, 'hunt_acceptor_restarts_total', 'Acceptor threads replaced after they crashed', () => sources.restarts().acceptors);
     collectDefaultMetrics({ register: this.registry, prefix: 'hunt_' });
     const registers = [this.registry];
     new Gauge({ name: 'hunt_connections', help: 'Open WebSocket connections', registers, collect() { this.set(sources.connections()); } });
