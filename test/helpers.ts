@@ -176,6 +176,30 @@ export function runEngineToExit(env: Record<string, string>): { status: number |
   return { status: result.status, stdout: result.stdout };
 }
 
+/** Several acceptors and workers, for the end-to-end tests that must hold with them. */
+export const TWO_ACCEPTORS = { HUNT_ACCEPTORS: '2', HUNT_WORKERS: '3' };
+
+/**
+ * A connection the kernel gave to acceptor `acceptor` (welcomed). Connections that landed on the
+ * other are kept open until then, so each new one is a fresh draw, and closed afterwards.
+ */
+export async function connectToAcceptor(engine: Engine, acceptor: number, protocols: string[] = [], headers: Record<string, string> = {}): Promise<TestClient> {
+  const others: TestClient[] = [];
+  try {
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const connectionsOf = async () => (await engine.inspectAcceptors()).find((a) => a.acceptor === acceptor)!.connections;
+      const before = await connectionsOf();
+      const client = await TestClient.connect(engine.port, protocols, headers);
+      await client.welcome();
+      if ((await connectionsOf()) > before) return client;
+      others.push(client);
+    }
+    throw new Error(`no connection landed on acceptor ${acceptor} in 64 attempts`);
+  } finally {
+    await Promise.all(others.map((client) => client.close()));
+  }
+}
+
 /** Resolves once `condition` holds (checked every 20 ms); throws naming `what` after `timeoutMs`. */
 export async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

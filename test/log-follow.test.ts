@@ -4,7 +4,7 @@
 // from the log, or an explicit `recovered: false`).
 import t, { type Test } from 'tap';
 import { partitionOf } from '../src/shared/partition.js';
-import { httpGet, metricSum, scrapeMetrics, startEngine, tempDir, TestClient, until, type Message } from './helpers.js';
+import { connectToAcceptor, httpGet, metricSum, scrapeMetrics, startEngine, tempDir, TestClient, TWO_ACCEPTORS, until, type Message } from './helpers.js';
 
 const PARTITIONS = 4;
 
@@ -42,17 +42,16 @@ async function publish(client: TestClient, keys: string[], total: number, perPub
   for (const reply of await Promise.all(inFlight)) expectAck(reply);
 }
 
-t.test('follow: catch up from 0, then live while another connection publishes; no gap, no duplicate; unfollow ends it', async (t) => {
-  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_PARTITIONS: String(PARTITIONS), HUNT_LOG_RETENTION_EVENTS: '1000000' });
+t.test('follow: catch up from 0, then live while a connection on another acceptor publishes; no gap, no duplicate; unfollow ends it', async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_PARTITIONS: String(PARTITIONS), HUNT_LOG_RETENTION_EVENTS: '1000000', ...TWO_ACCEPTORS });
   t.teardown(() => engine.stop());
   const partition = 1;
   const keys = keysIn(partition, 50);
-  const producer = await TestClient.connect(engine.port);
-  await producer.welcome();
+  const producer = await connectToAcceptor(engine, 0);
   await publish(producer, keys, 2000, 40, 0);
 
-  const consumer = await TestClient.connect(engine.port);
-  await consumer.welcome();
+  // Its acceptor took none of the records: it hears of the commits because it runs a follow.
+  const consumer = await connectToAcceptor(engine, 1);
   const events = followed(consumer, 7);
   t.same(await consumer.request({ op: 'replay', id: 7, partition, from: 0, limit: 100, follow: true }), { op: 'ack', id: 7, __binary: false });
   await publish(producer, keys, 3000, 25, 2000);

@@ -110,7 +110,9 @@ t.test('partition workers that keep dying stop the engine: 1011 to every client,
     // An acked pub shows the (restarted) loop running on its thread: a thread killed before its
     // loop started would be replaced by Piscina without counting as a loop's death.
     t.match(await client.request({ op: 'pub', id: kill, events: [{ key: 'k', type: 't' }] }), { op: 'ack' });
+    t.ok(await engine.pool.holdCritical(10_000));
     await engine.pool.threads[0]!.terminate();
+    engine.pool.releaseCritical();
     await until('the supervisor to notice', () => engine.pool.restartCount === kill);
   }
   await until('the fatal hook', () => fatal !== null);

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import pino from 'pino';
 import { openDataDir } from '../src/main/control/data-dir.js';
 import { PartitionWorkerPool } from '../src/main/control/worker-pool.js';
+import { TerminationGuard } from '../src/shared/termination-guard.js';
 import { createRingMesh, linksOfWorker } from '../src/main/control/ring-mesh.js';
 import { PartitionChannel } from '../src/main/ingest/partition-channel.js';
 import { NO_PRODUCER, RecordKind } from '../src/shared/event-record.js';
@@ -45,6 +46,7 @@ function startMesh(t: Test, acceptors: number, options: { fault?: WorkerFault; l
     durability: 'async',
     batchMaxEvents: BATCH_MAX_EVENTS,
     cacheKeys: 10_000,
+    terminationGuard: TerminationGuard.create(),
     logLevel: 'silent',
     logRetentionEvents: options.logEvents ?? 0,
     logRetentionSeconds: 0,

@@ -86,10 +86,12 @@ function side(routes: Router): Side {
     frames: 1,
     producer: null,
     lastSeq: 0,
-    overloadedStreak: 0,
+    floodRefusals: 0,
+    waitingFrames: null,
     send: () => {},
     sendEncoded: () => {},
     bufferedBytes: () => 0,
+    cork: () => {},
     close: () => {},
   };
   return { ingest, channels, readers: links.map((link) => new RingReader(link.inbound)), conn };

@@ -28,6 +28,8 @@ export interface PartitionWorkerTask {
   durability: Durability;
   batchMaxEvents: number;
   cacheKeys: number;
+  /** Shared flags that keep a termination out of LMDB calls that must not be cut short (termination-guard.ts). */
+  terminationGuard: SharedArrayBuffer;
   logLevel: LogLevel;
   /** Event log retention per partition: most entries kept (0: no log at all) and most age (0: any). */
   logRetentionEvents: number;

@@ -37,9 +37,10 @@ import { applyRoutedUpdate, applyUpdateRecord, type OperationError } from './upd
 import { UpdateReader } from './update-reader.js';
 import { mergeFlatMap } from './flat-merge.js';
 import { Utf8Interner } from '../shared/utf8-interner.js';
-import { isOfInterest } from '../shared/interest.js';
+import { INTEREST_COMMITS, isOfInterest } from '../shared/interest.js';
 import { PartitionLogWriter } from './log-writer.js';
 import { WorkerStats } from '../shared/worker-stats.js';
+import { TerminationGuard } from '../shared/termination-guard.js';
 import { AcceptorRings } from './acceptor-rings.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
@@ -92,6 +93,7 @@ export class PartitionLoop {
   private readonly stringValues = new Utf8Interner(1024);
   private readonly updateReader = new UpdateReader(this.fieldNames, this.stringValues);
   private readonly stats: WorkerStats;
+  private readonly guard: TerminationGuard;
   /** The event log's writer; null when the log is off. */
   private readonly logWriter: PartitionLogWriter | null;
   private operationErrorsLoggedAt = 0;
@@ -115,6 +117,7 @@ export class PartitionLoop {
     this.flushThrough = new Uint32Array(this.rings.length);
     this.cache = new RecordCache(task.cacheKeys);
     this.stats = new WorkerStats(task.stats);
+    this.guard = new TerminationGuard(task.terminationGuard);
     const { partitions } = task.layout;
     this.logWriter = task.logRetentionEvents > 0 ? new PartitionLogWriter(partitions, task.logRetentionEvents, task.logRetentionSeconds) : null;
     this.applied = new Float64Array(partitions);
@@ -425,12 +428,13 @@ export class PartitionLoop {
 
   /**
    * Sends each ring its notices and a Done report through flushThrough: to every ring at start (the
-   * acceptor learns what a predecessor committed), else to those that had records in the batch.
+   * acceptor learns what a predecessor committed), else to those that had records in the batch and
+   * those whose acceptor runs log follows (it reads what each commit added).
    */
   private async reportDone(everyRing = false): Promise<void> {
     for (const ring of this.rings) {
       const through = this.flushThrough[ring.acceptor]!;
-      if (!everyRing && through === ring.reportedThrough && ring.notices.length === 0) continue;
+      if (!everyRing && through === ring.reportedThrough && ring.notices.length === 0 && ring.interest[INTEREST_COMMITS] !== 1) continue;
       await ring.sendNotices();
       await ring.report({ kind: ProgressKind.Done, from: ring.reportedThrough, through, message: '' });
       ring.reportedThrough = through;
@@ -442,23 +446,25 @@ export class PartitionLoop {
     const store = this.stores.store(s);
     const { touchedPartitions, batchOffsets } = this;
     const stores = this.task.layout.stores;
-    store.root.transactionSync(() => {
-      for (let i = 0; i < records.length; i++) store.meta.putSync(records[i]!.key, encodeMeta(records[i]!.meta));
-      for (let i = 0; i < touchedPartitions.length; i++) {
-        const p = touchedPartitions[i]!;
-        if (storeOf(p, stores) !== s) continue;
-        store.partitions.putSync(p, batchOffsets[p]!);
-        this.logWriter?.writePartition(store, p);
-      }
-      for (const [producer, marks] of this.batchProducers) {
-        for (const p of marks.touched) {
-          if (storeOf(p, stores) === s) store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
+    this.guard.critical(() =>
+      store.root.transactionSync(() => {
+        for (let i = 0; i < records.length; i++) store.meta.putSync(records[i]!.key, encodeMeta(records[i]!.meta));
+        for (let i = 0; i < touchedPartitions.length; i++) {
+          const p = touchedPartitions[i]!;
+          if (storeOf(p, stores) !== s) continue;
+          store.partitions.putSync(p, batchOffsets[p]!);
+          this.logWriter?.writePartition(store, p);
         }
-      }
-      for (const ring of this.rings) {
-        if (ring.inbound.pendingRecords() > 0) store.rings.putSync(ring.acceptor, encodeRingMark(ring.readThrough()));
-      }
-    });
+        for (const [producer, marks] of this.batchProducers) {
+          for (const p of marks.touched) {
+            if (storeOf(p, stores) === s) store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
+          }
+        }
+        for (const ring of this.rings) {
+          if (ring.inbound.pendingRecords() > 0) store.rings.putSync(ring.acceptor, encodeRingMark(ring.readThrough()));
+        }
+      }),
+    );
   }
 
   /**

@@ -4,13 +4,14 @@
 import { createLogger } from '../shared/logger.js';
 import { StoreSet } from '../shared/store.js';
 import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
+import { TerminationGuard } from '../shared/termination-guard.js';
 import { PartitionLoop } from './partition-loop.js';
 
 export default async function runPartitionWorker(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {
   const log = createLogger(task.logLevel, { worker: task.worker }, true);
   // A pending Atomics.waitAsync does not keep a thread's event loop alive; this handle does.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  const stores = StoreSet.open(task.dataDir, task.layout, task.ownedStores);
+  const stores = new TerminationGuard(task.terminationGuard).critical(() => StoreSet.open(task.dataDir, task.layout, task.ownedStores));
   try {
     log.debug({ stores: task.ownedStores, partitions: task.ownedPartitions.length }, 'partition loop starting');
     const result = await new PartitionLoop(task, stores, log).run();

@@ -7,11 +7,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../shared/logger.js';
 import { StoreSet } from '../../shared/store.js';
-import { WorkerStats } from '../../shared/worker-stats.js';
 import { Router } from '../routes/router.js';
-import { loadRoutes } from '../routes/routes-file.js';
+import { parseRoutes } from '../routes/routes-file.js';
 import { Acceptor } from './acceptor.js';
-import type { AcceptorReplies, AcceptorRequest, AcceptorThreadData, FromAcceptor, ToAcceptor } from './acceptor-messages.js';
+import type { AcceptorReplies, AcceptorRequest, AcceptorThreadData, ControlAsk, ControlReplies, FromAcceptor, ToAcceptor } from './acceptor-messages.js';
+import { PendingReplies, replyOf } from './pending-replies.js';
 
 /** How long a closing acceptor waits for its connections' close frames to go out. */
 const CLOSE_FRAMES_WAIT_MS = 2000;
@@ -21,19 +21,28 @@ const port = parentPort!;
 const post = (message: FromAcceptor) => port.postMessage(message);
 const log = createLogger(data.config.logLevel, { acceptor: data.acceptor }, true);
 const stores = StoreSet.open(data.config.dataDir, data.layout);
-// The control thread checked the routes file before starting this thread.
-const router = data.config.routes === undefined ? null : new Router(loadRoutes(data.config.routes));
+// The control thread checked the routes before starting this thread.
+const router = data.routesText === null ? null : new Router(parseRoutes(data.config.routes!, data.routesText));
+const asks = new PendingReplies();
+const ask = <A extends ControlAsk>(request: A) => asks.ask<ControlReplies[A['op']]>((id) => post({ op: 'ask', id, ask: request }));
 const acceptor = Acceptor.create(
   {
+    acceptor: data.acceptor,
     config: data.config,
     layout: data.layout,
     links: data.links,
-    recordsTaken: new Float64Array(data.recordsTaken),
+    recordsTaken: data.recordsTaken.map((buffer) => new Float64Array(buffer)),
     recordsSettled: new Float64Array(data.settledRecords),
-    workerStats: data.workerStats.map((buffer) => new WorkerStats(buffer)),
-    restarts: new Float64Array(data.restarts),
+    connectionCounts: data.connectionCounts,
     stores,
     router,
+    control: {
+      claimProducer: (name) => ask({ op: 'claim-producer', name }),
+      producersForgotten: (names) => post({ op: 'producers-forgotten', names }),
+      metrics: () => ask({ op: 'metrics' }),
+      stats: () => ask({ op: 'stats' }),
+      reloadRoutes: (trigger) => ask({ op: 'reload-routes', trigger }),
+    },
     onFatal: (error) => post({ op: 'fatal', message: error.message }),
     ...(data.producerExpiry === undefined ? {} : { producerExpiry: data.producerExpiry }),
   },
@@ -58,11 +67,18 @@ async function answer(request: AcceptorRequest): Promise<AcceptorReplies[Accepto
       acceptor.start();
       return null;
     case 'reload-routes':
-      return acceptor.reloadRoutes(request.trigger);
+      acceptor.reloadRoutes(request.text);
+      return null;
     case 'inspect':
       return acceptor.inspect();
     case 'expire-producers':
       return acceptor.expireProducers(request.nowMs);
+    case 'release-producer':
+      return acceptor.releaseProducer(request.name);
+    case 'metrics':
+      return acceptor.ownMetrics();
+    case 'stats':
+      return acceptor.statsPart();
     case 'drain':
       await acceptor.drain();
       return null;
@@ -72,8 +88,10 @@ async function answer(request: AcceptorRequest): Promise<AcceptorReplies[Accepto
 port.on('message', (message: ToAcceptor) => {
   switch (message.op) {
     case 'request':
-      void answer(message.request).then((value) => post({ op: 'reply', id: message.id, value }));
+      void replyOf(message.id, answer(message.request)).then((reply) => post({ op: 'reply', ...reply }));
       return;
+    case 'answer':
+      return asks.settle(message);
     case 'worker-restarted':
       return acceptor.onWorkerRestart();
     case 'fault':

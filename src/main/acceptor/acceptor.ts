@@ -1,15 +1,15 @@
 // An acceptor: the front end of the connections it accepts, end to end. Its uWS app (stream and
-// HTTP), validation and routes, its rings to every partition worker, ack tracking, idempotent
-// producers, subscriptions, replay and follows, and metrics. The control side (control/engine.ts)
-// creates the rings, starts and supervises the workers, and stops the acceptor in order.
+// HTTP, on the port all acceptors share), validation and routes, its rings to every partition
+// worker, ack tracking, the idempotent producers it holds, subscriptions, replay and follows, and
+// its metrics. The control side (control/engine.ts) creates the rings, starts and supervises the
+// workers and acceptors, hands producers between acceptors, merges metrics, and stops in order.
 import { redactedConfig, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { ownerOf, storeOf, type Layout } from '../../shared/partition.js';
-import { StoreSet, storePath } from '../../shared/store.js';
+import type { StoreSet } from '../../shared/store.js';
 import type { AcceptorLink } from '../../shared/worker-task.js';
 import { decodeMeta } from '../../shared/meta-codec.js';
 import { ProgressKind, type ProgressRecord } from '../../shared/progress-record.js';
-import { WorkerStats } from '../../shared/worker-stats.js';
 import { retainedRange } from '../../shared/event-log.js';
 import type { Limits } from '../../shared/wire.js';
 import { AckTracker } from '../ingest/ack-tracker.js';
@@ -18,38 +18,55 @@ import { PartitionChannel } from '../ingest/partition-channel.js';
 import { ProducerRegistry } from '../ingest/producers.js';
 import { MessageHandler } from '../connections/message-handler.js';
 import { TokenCheck } from '../http/auth.js';
-import { EngineMetrics } from '../http/metrics.js';
+import { AcceptorMetrics, type DashboardStats, type MetricsJson, type StatsPart } from '../http/metrics.js';
 import { FrontEndServer } from '../http/server.js';
+import { ConnectionSlots } from '../http/connection-slots.js';
 import type { PartitionInfo } from '../http/listings.js';
 import { SubscriptionRegistry } from '../streams/subscriptions.js';
 import { LogFollows } from '../streams/log-follows.js';
 import { Router } from '../routes/router.js';
-import { loadRoutes } from '../routes/routes-file.js';
-import { RoutesError, type RoutesReload } from '../routes/routes.js';
+import { parseRoutes } from '../routes/routes-file.js';
+import type { RoutesReload } from '../routes/routes.js';
+import type { ProducerClaim, ProducerMarks } from './acceptor-messages.js';
 
 const PROGRESS_WAIT_MS = 1000;
+/** How often a producer's release checks that what it sent here is settled. */
+const SETTLED_POLL_MS = 1;
 /** How often idle producers are looked for (their TTL is HUNT_PRODUCER_TTL_S). */
 const PRODUCER_EXPIRY_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface AcceptorOptions {
+  /** This acceptor's index. */
+  acceptor: number;
   config: EngineConfig;
   layout: Layout;
   /** This acceptor's rings with each worker (index = worker) and its interest flags. */
   links: AcceptorLink[];
-  /** Per partition: records this acceptor wrote for it. */
-  recordsTaken: Float64Array;
+  /** Per acceptor (index = acceptor), per partition: records it wrote for it; this one writes its own. */
+  recordsTaken: Float64Array[];
   /** Per partition: records its worker settled (written by the workers). */
   recordsSettled: Float64Array;
-  /** Each worker's histograms (worker-stats.ts). */
-  workerStats: WorkerStats[];
-  /** [worker restarts, acceptor restarts] since the engine started, kept by the control thread. */
-  restarts: Float64Array;
+  /** Int32Array per acceptor: its open WebSockets (http/connection-slots.ts). */
+  connectionCounts: SharedArrayBuffer;
   stores: StoreSet;
   router: Router | null;
+  control: ControlLink;
   /** The engine cannot go on safely (a worker reported Fatal). */
   onFatal(error: Error): void;
   /** Tests only: how often idle producers are looked for, and how far ahead of the clock expiry reads. */
   producerExpiry?: ProducerExpiryTest;
+}
+
+/** What an acceptor asks of the control thread (acceptor-messages.ts). */
+export interface ControlLink {
+  claimProducer(name: string): Promise<ProducerClaim>;
+  /** Producers this acceptor forgot on its own (idle past the TTL). */
+  producersForgotten(names: string[]): void;
+  /** The whole engine's metrics (Prometheus text) and dashboard figures. */
+  metrics(): Promise<string>;
+  stats(): Promise<DashboardStats>;
+  /** Reloads the routes of every acceptor. */
+  reloadRoutes(trigger: string): Promise<RoutesReload>;
 }
 
 export interface ProducerExpiryTest {
@@ -59,8 +76,10 @@ export interface ProducerExpiryTest {
 
 /** What an acceptor shows of itself (for tests and inspection). */
 export interface AcceptorInspection {
+  acceptor: number;
   /** Per worker: bytes in the ring, in the backlog now, the backlog's peak, notices received. */
   channels: { worker: number; ringBytes: number; backlogBytes: number; peakBacklogBytes: number; notices: number }[];
+  connections: number;
   subscribers: number;
   producers: number;
 }
@@ -69,11 +88,11 @@ export class Acceptor {
   private pumping = true;
   private failed = false;
   private readonly expiryTimer: NodeJS.Timeout;
+  private readonly metrics: AcceptorMetrics | null;
   /** Route matches of routes replaced by a reload, so the counters never go back. */
   private readonly retiredRouteMatches = new Map<string, number>();
 
   private constructor(
-    private readonly log: Logger,
     private readonly channels: PartitionChannel[],
     private readonly tracker: AckTracker,
     private readonly ingest: Ingest,
@@ -82,14 +101,19 @@ export class Acceptor {
     private readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
     private readonly options: AcceptorOptions,
+    metrics: AcceptorMetrics | null,
   ) {
+    this.metrics = metrics;
     const expiry = options.producerExpiry ?? { intervalMs: PRODUCER_EXPIRY_INTERVAL_MS, aheadMs: 0 };
-    this.expiryTimer = setInterval(() => producers.expire(Date.now() + expiry.aheadMs), expiry.intervalMs).unref();
+    this.expiryTimer = setInterval(() => {
+      const forgotten = producers.expire(Date.now() + expiry.aheadMs);
+      if (forgotten.length > 0) options.control.producersForgotten(forgotten);
+    }, expiry.intervalMs).unref();
   }
 
   /** Builds the acceptor; it serves nothing until listen() and start(). */
   static create(options: AcceptorOptions, log: Logger): Acceptor {
-    const { config, layout, stores, recordsTaken, recordsSettled } = options;
+    const { config, layout, stores, recordsTaken, recordsSettled, control } = options;
     const { partitions } = layout;
     const limits: Limits = {
       maxInFlight: config.maxInFlight,
@@ -101,35 +125,33 @@ export class Acceptor {
     };
     const channels = options.links.map((link, worker) => new PartitionChannel(worker, link));
     const tracker = new AckTracker(channels.length);
-    const ingest = new Ingest(channels, recordsTaken, tracker, { ...limits, layout, maxBacklogBytes: config.maxBacklogBytes });
+    // The backlog bound is dealt out: each acceptor holds at most its share.
+    const backlogShare = Math.ceil(config.maxBacklogBytes / config.acceptors);
+    const ingest = new Ingest(channels, recordsTaken[options.acceptor]!, tracker, { ...limits, layout, maxBacklogBytes: backlogShare });
     ingest.router = options.router;
-    const producers = ProducerRegistry.load(stores, { maxProducers: config.maxProducers, ttlMs: config.producerTtlSeconds * 1000 }, log);
+    const producers = new ProducerRegistry(stores, config.producerTtlSeconds * 1000, log);
     const subscriptions = new SubscriptionRegistry(options.links[0]!.interest, { maxPerConnection: config.maxSubscriptions, maxLagBytes: config.subscriberMaxLagBytes });
     // Follows pause at the same unsent-bytes mark where a subscriber would be dropped.
-    const follows = new LogFollows(stores, channels.length, (p) => ownerOf(p, layout, channels.length), { maxPerConnection: config.maxSubscriptions, maxBufferedBytes: config.subscriberMaxLagBytes }, log);
+    const follows = new LogFollows(stores, options.links[0]!.interest, channels.length, (p) => ownerOf(p, layout, channels.length), { maxPerConnection: config.maxSubscriptions, maxBufferedBytes: config.subscriberMaxLagBytes }, log);
     let acceptor: Acceptor | null = null;
     let server: FrontEndServer | null = null;
     const metrics = config.metrics
-      ? new EngineMetrics({
-          restarts: () => ({ workers: options.restarts[0]!, acceptors: options.restarts[1]! }),
+      ? new AcceptorMetrics({
           connections: () => server?.connectionCount ?? 0,
           pubsInFlight: () => tracker.pending,
           channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
-          partitionLags: () => Array.from(recordsTaken, (taken, partition) => ({ partition, lag: taken - recordsSettled[partition]! })),
           subscriptionUpdates: () => subscriptions.updatesSent,
           subscribers: () => subscriptions.subscribers,
           logFollows: () => follows.size,
           producers: () => producers.size,
           routeMatches: () => acceptor?.routeMatches() ?? new Map(),
-          workerStats: options.workerStats,
-          dataFiles: Array.from({ length: layout.stores }, (_, s) => `${storePath(config.dataDir, s)}/data.mdb`),
         })
       : null;
     if (metrics !== null) {
       tracker.onSettled = metrics.onSettled.bind(metrics);
       ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
     }
-    const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, log);
+    const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, (name) => control.claimProducer(name), log);
     if (metrics !== null) handler.onError = (code) => metrics.errors.inc({ code });
     server = new FrontEndServer(
       {
@@ -137,21 +159,20 @@ export class Acceptor {
         port: config.port,
         limits,
         idleTimeoutSeconds: config.idleTimeoutSeconds,
-        maxConnections: config.maxConnections,
+        connectionSlots: new ConnectionSlots(options.connectionCounts, options.acceptor, config.maxConnections),
         partitions: () => partitionInfo(layout, channels, recordsTaken, recordsSettled, stores),
-        metrics: metrics === null ? null : () => metrics.registry.metrics(),
-        stats: metrics === null ? null : async () => ({ ...(await metrics.stats()), partitions, config: redactedConfig(config) }),
+        metrics: metrics === null ? null : () => control.metrics(),
+        stats: metrics === null ? null : async () => ({ ...(await control.stats()), partitions, config: redactedConfig(config) }),
         tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
         welcome: { partitions, durability: config.durability },
-        // The acceptor exists before the server serves its first request.
-        reloadRoutes: (trigger) => acceptor!.reloadRoutes(trigger),
+        reloadRoutes: (trigger) => control.reloadRoutes(trigger),
       },
       handler,
       stores,
       new TokenCheck(config.authTokens),
       log,
     );
-    acceptor = new Acceptor(log, channels, tracker, ingest, server, producers, subscriptions, follows, options);
+    acceptor = new Acceptor(channels, tracker, ingest, server, producers, subscriptions, follows, options, metrics);
     return acceptor;
   }
 
@@ -195,27 +216,13 @@ export class Acceptor {
   }
 
   /**
-   * Re-reads HUNT_ROUTES (on SIGHUP or POST /v1/admin/reload-routes, `trigger`). A valid file
-   * replaces the routes between two frames (every event is routed wholly by the old or by the new
-   * routes); an invalid one is logged and the old stay.
+   * Switches to the routes of `text` (the routes file as the control thread read and checked it)
+   * between two frames: every event is routed wholly by the old or by the new routes.
    */
-  reloadRoutes(trigger: string): RoutesReload {
-    const file = this.options.config.routes;
-    if (file === undefined) {
-      this.log.warn({ trigger }, 'routes reload asked for, but HUNT_ROUTES is not set');
-      return { outcome: 'no-file' };
-    }
-    try {
-      const routes = loadRoutes(file);
-      this.ingest.router?.matchCounts(this.retiredRouteMatches);
-      this.ingest.router = new Router(routes);
-      this.log.info({ trigger, file, routes: routes.routes.length }, 'routes reloaded');
-      return { outcome: 'reloaded', file, routes: routes.routes.length };
-    } catch (error) {
-      if (!(error instanceof RoutesError)) throw error;
-      this.log.error({ trigger, file, problems: error.problems }, 'routes reload refused: the file is invalid; the previous routes stay');
-      return { outcome: 'invalid', file, problems: error.problems };
-    }
+  reloadRoutes(text: string): void {
+    const routes = parseRoutes(this.options.config.routes!, text);
+    this.ingest.router?.matchCounts(this.retiredRouteMatches);
+    this.ingest.router = new Router(routes);
   }
 
   private routeMatches(): Map<string, number> {
@@ -229,13 +236,42 @@ export class Acceptor {
     this.subscriptions.dropAll('a partition worker restarted; updates may have been missed');
   }
 
-  /** Forgets producers idle at `nowMs` (as the hourly expiry does); returns how many. */
-  expireProducers(nowMs: number): number {
+  /** Forgets producers idle at `nowMs` (as the hourly expiry does); returns their names. */
+  expireProducers(nowMs: number): string[] {
     return this.producers.expire(nowMs);
+  }
+
+  /**
+   * Another acceptor claimed the producer: fences its connection here off, and hands over its
+   * marks once everything taken here so far is settled, so that a re-send there which they call
+   * a duplicate is acked only once its original is done. Null if the producer is not held here.
+   */
+  async releaseProducer(name: string): Promise<ProducerMarks | null> {
+    const producer = this.producers.release(name);
+    if (producer === null) return null;
+    const through = this.channels.map((channel) => channel.enqueued);
+    // u32 counts: settled up to `through` when the difference is in [0, 2^31).
+    while (!this.channels.every((channel, worker) => ((channel.settledThrough - through[worker]!) | 0) >= 0)) {
+      if (this.failed) throw new Error('the acceptor stopped after a fault before the producer was settled');
+      await new Promise((resolve) => setTimeout(resolve, SETTLED_POLL_MS));
+    }
+    return { seqs: producer.seqs, lastSeenMs: producer.lastSeenMs };
+  }
+
+  /** Its own metrics, for the control thread to merge (empty with HUNT_METRICS=off). */
+  async ownMetrics(): Promise<MetricsJson> {
+    return this.metrics === null ? [] : ((await this.metrics.registry.getMetricsAsJSON()) as MetricsJson);
+  }
+
+  /** Its share of the dashboard's figures. */
+  statsPart(): Promise<StatsPart> {
+    if (this.metrics === null) throw new Error('metrics are off (HUNT_METRICS=off)');
+    return this.metrics.statsPart();
   }
 
   inspect(): AcceptorInspection {
     return {
+      acceptor: this.options.acceptor,
       channels: this.channels.map((c) => ({
         worker: c.worker,
         ringBytes: c.ringDepthBytes(),
@@ -243,6 +279,7 @@ export class Acceptor {
         peakBacklogBytes: c.peakBacklogBytes,
         notices: c.notices,
       })),
+      connections: this.server.connectionCount,
       subscribers: this.subscriptions.subscribers,
       producers: this.producers.size,
     };
@@ -303,7 +340,7 @@ export class Acceptor {
   }
 }
 
-function partitionInfo(layout: Layout, channels: PartitionChannel[], recordsTaken: Float64Array, recordsSettled: Float64Array, stores: StoreSet): PartitionInfo[] {
+function partitionInfo(layout: Layout, channels: PartitionChannel[], recordsTaken: Float64Array[], recordsSettled: Float64Array, stores: StoreSet): PartitionInfo[] {
   const info: PartitionInfo[] = [];
   for (let p = 0; p < layout.partitions; p++) {
     const worker = ownerOf(p, layout, channels.length);
@@ -311,11 +348,18 @@ function partitionInfo(layout: Layout, channels: PartitionChannel[], recordsTake
       partition: p,
       store: storeOf(p, layout.stores),
       worker,
-      pendingEvents: recordsTaken[p]! - recordsSettled[p]!,
+      pendingEvents: pendingEvents(recordsTaken, recordsSettled, p),
       appliedOffset: stores.appliedOffset(p),
       workerRingBytes: channels[worker]!.ringDepthBytes(),
       log: retainedRange(stores.ofPartition(p), p),
     });
   }
   return info;
+}
+
+/** Events of partition `p` taken by any acceptor and not yet settled. */
+export function pendingEvents(recordsTaken: Float64Array[], recordsSettled: Float64Array, p: number): number {
+  let taken = 0;
+  for (const perAcceptor of recordsTaken) taken += perAcceptor[p]!;
+  return taken - recordsSettled[p]!;
 }

@@ -15,14 +15,18 @@ export interface Connection {
   producer: Producer | null;
   /** Highest seq taken on this connection (seqs must increase within a connection). */
   lastSeq: number;
-  /** Pubs refused in a row because the in-flight window was full. */
-  overloadedStreak: number;
+  /** Pubs refused because the in-flight window was full, less maxInFlight for each pub taken since (at least 0). */
+  floodRefusals: number;
+  /** Frames that arrived while its hello waited for the producer's claim, handled after it (null: none waiting). */
+  waitingFrames: { frame: ArrayBuffer; isBinary: boolean }[] | null;
   /** Sends a message; `corked` is false when called outside a uWS callback (from a worker report). */
   send(message: ServerMessage, encoding: Encoding, corked: boolean): void;
   /** Sends a message already encoded for `encoding` (one encoding shared by many receivers). */
   sendEncoded(payload: string | Buffer, encoding: Encoding): void;
   /** Bytes queued for this connection and not yet sent. */
   bufferedBytes(): number;
+  /** Runs `send`s made outside a uWS callback as one write. */
+  cork(sends: () => void): void;
   /** Closes the connection with a WebSocket close code. */
   close(code: number, reason: string): void;
 }

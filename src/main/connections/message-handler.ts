@@ -5,7 +5,9 @@ import type { Logger } from '../../shared/logger.js';
 import { readMeta, type StoreSet } from '../../shared/store.js';
 import type { Connection } from './connection.js';
 import type { Ingest } from '../ingest/ingest.js';
-import type { ProducerRegistry } from '../ingest/producers.js';
+import type { Producer, ProducerRegistry } from '../ingest/producers.js';
+import type { ProducerClaim } from '../acceptor/acceptor-messages.js';
+import { FLOODING_CLOSE_CODE } from '../ingest/ingest.js';
 import { decodeFrame, errorMessage, ProtocolError } from './protocol.js';
 import { ErrorCode, type Encoding, type Limits } from '../../shared/wire.js';
 import type { SubscriptionRegistry } from '../streams/subscriptions.js';
@@ -24,6 +26,8 @@ export class MessageHandler {
     private readonly limits: Limits,
     /** Partitions, and whether the event log is kept (HUNT_LOG_RETENTION_EVENTS > 0). */
     private readonly eventLog: { partitions: number; enabled: boolean },
+    /** Asks the control thread for a producer this acceptor does not hold. */
+    private readonly claimProducer: (name: string) => Promise<ProducerClaim>,
     private readonly log: Logger,
   ) {}
 
@@ -31,6 +35,10 @@ export class MessageHandler {
   onError: (code: ErrorCode) => void = () => {};
 
   onFrame(conn: Connection, frame: ArrayBuffer, isBinary: boolean): void {
+    if (conn.waitingFrames !== null) {
+      this.holdUntilHelloAnswered(conn, frame, isBinary);
+      return;
+    }
     const encoding: Encoding = isBinary ? 'msgpack' : 'json';
     conn.frames++;
     try {
@@ -156,15 +164,59 @@ export class MessageHandler {
     if (conn.frames !== 1) {
       throw new ProtocolError(ErrorCode.BAD_FRAME, 'hello must be the first message of a connection', hello.id);
     }
-    const producer = this.producers.attach(hello.producer, conn, Date.now());
-    if (producer === null) {
-      throw new ProtocolError(ErrorCode.OVERLOADED, 'the engine knows as many producers as HUNT_MAX_PRODUCERS allows; retry later', hello.id);
+    const held = this.producers.attach(hello.producer, conn, Date.now());
+    if (held !== null) {
+      this.answerHello(conn, held, hello.id, encoding);
+      return;
     }
+    // Held by another acceptor, or by none yet: claimed from the control thread first. Frames that
+    // come meanwhile are handled, in order, once the hello is answered.
+    conn.waitingFrames = [];
+    this.claimProducer(hello.producer).then(
+      (claim) => {
+        if (claim.outcome === 'granted') {
+          this.producers.adopt(hello.producer, claim.marks, Date.now());
+          if (!conn.closed) conn.cork(() => this.answerHello(conn, this.producers.attach(hello.producer, conn, Date.now())!, hello.id, encoding));
+        } else {
+          this.onError(ErrorCode.OVERLOADED);
+          conn.send({ op: 'error', id: hello.id, code: ErrorCode.OVERLOADED, message: 'the engine knows as many producers as HUNT_MAX_PRODUCERS allows; retry later' }, encoding, false);
+        }
+        this.handleWaitingFrames(conn);
+      },
+      (error: Error) => {
+        this.log.error({ err: error, conn: conn.id, producer: hello.producer }, 'claiming a producer failed');
+        conn.waitingFrames = null;
+        conn.close(1011, 'the producer could not be claimed; reconnect and say hello again');
+      },
+    );
+  }
+
+  /** Makes `conn` the producer and acks its hello with the highest seq taken from it. */
+  private answerHello(conn: Connection, producer: Producer, id: number | null, encoding: Encoding): void {
     conn.producer = producer;
     // The highest seq taken from this producer, so a producer process that starts afresh (with no
     // pubs of its own to re-send) can number its pubs above it instead of having them taken for re-sends.
     let seq = 0;
     for (const taken of producer.seqs) if (taken > seq) seq = taken;
-    if (hello.id !== null) conn.send({ op: 'ack', id: hello.id, seq }, encoding, true);
+    if (id !== null) conn.send({ op: 'ack', id, seq }, encoding, true);
+  }
+
+  /** A frame that came before the connection's hello was answered: kept (copied: uWS reuses it) for later. */
+  private holdUntilHelloAnswered(conn: Connection, frame: ArrayBuffer, isBinary: boolean): void {
+    const waiting = conn.waitingFrames!;
+    if (waiting.length >= this.limits.maxInFlight) {
+      conn.close(FLOODING_CLOSE_CODE, 'flooding: sent more than maxInFlight frames before its hello was answered');
+      return;
+    }
+    waiting.push({ frame: frame.slice(0), isBinary });
+  }
+
+  private handleWaitingFrames(conn: Connection): void {
+    const waiting = conn.waitingFrames ?? [];
+    conn.waitingFrames = null;
+    if (conn.closed || waiting.length === 0) return;
+    conn.cork(() => {
+      for (const { frame, isBinary } of waiting) this.onFrame(conn, frame, isBinary);
+    });
   }
 }

@@ -1,19 +1,32 @@
-// The control thread's hold on one acceptor thread: starts it, waits until it listens, and turns
-// the acceptor's calls into messages (acceptor/acceptor-messages.ts).
+// The control thread's hold on one acceptor thread: starts it, waits until it listens, turns the
+// control thread's calls into requests, and answers what the acceptor asks
+// (acceptor/acceptor-messages.ts).
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../shared/logger.js';
-import type { AcceptorReplies, AcceptorRequest, AcceptorThreadData, FromAcceptor, ToAcceptor } from '../acceptor/acceptor-messages.js';
+import type { AcceptorReplies, AcceptorRequest, AcceptorThreadData, ControlAsk, FromAcceptor, ToAcceptor } from '../acceptor/acceptor-messages.js';
+import { PendingReplies, replyOf } from '../acceptor/pending-replies.js';
 
 const ACCEPTOR_FILE = fileURLToPath(new URL('../acceptor/acceptor-thread.js', import.meta.url));
 
+/** What the control thread does about an acceptor's messages. */
+export interface AcceptorEvents {
+  /** A fault the acceptor reported: the engine cannot go on safely. */
+  onFatal(error: Error): void;
+  /** The thread ended unasked (it closed its sockets first). */
+  onCrash(code: number): void;
+  /** Answers what the acceptor asks. */
+  onAsk(ask: ControlAsk): Promise<unknown>;
+  /** Producers the acceptor forgot on its own. */
+  onProducersForgotten(names: string[]): void;
+}
+
 export class AcceptorHandle {
-  private nextId = 1;
+  private readonly replies = new PendingReplies();
   /** Set once the control thread asked it to end: its exit is then expected. */
   private closing = false;
   /** Set once the thread has ended. */
   ended = false;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   /** Resolves with the thread's exit code once it has ended. */
   readonly exited: Promise<number>;
 
@@ -24,19 +37,14 @@ export class AcceptorHandle {
     this.exited = new Promise((resolve) =>
       thread.once('exit', (code) => {
         this.ended = true;
-        for (const { reject } of this.pending.values()) reject(new Error(`acceptor thread ended with ${code} before it answered`));
-        this.pending.clear();
+        this.replies.rejectAll(new Error(`acceptor thread ended with ${code} before it answered`));
         resolve(code);
       }),
     );
   }
 
-  /**
-   * Starts acceptor thread `data.acceptor` and resolves once it listens; rejects with the reason
-   * it could not. `onFatal` hears of faults the acceptor reports; `onCrash` of the thread ending
-   * unasked (it closed its sockets first).
-   */
-  static start(data: AcceptorThreadData, log: Logger, onFatal: (error: Error) => void, onCrash: (code: number) => void): Promise<AcceptorHandle> {
+  /** Starts acceptor thread `data.acceptor` and resolves once it listens; rejects with the reason it could not. */
+  static start(data: AcceptorThreadData, log: Logger, events: AcceptorEvents): Promise<AcceptorHandle> {
     const thread = new Worker(ACCEPTOR_FILE, { workerData: data, execArgv: process.execArgv });
     return new Promise((resolve, reject) => {
       let handle: AcceptorHandle | null = null;
@@ -48,10 +56,16 @@ export class AcceptorHandle {
           case 'listen-failed':
             return reject(new Error(message.message));
           case 'reply':
-            handle?.settle(message.id, message.value);
+            return handle?.replies.settle(message);
+          case 'ask':
+            void replyOf(message.id, events.onAsk(message.ask)).then((reply) => {
+              if (!handle?.ended) thread.postMessage({ op: 'answer', ...reply } satisfies ToAcceptor);
+            });
             return;
+          case 'producers-forgotten':
+            return events.onProducersForgotten(message.names);
           case 'fatal':
-            return onFatal(new Error(message.message));
+            return events.onFatal(new Error(message.message));
         }
       });
       thread.on('error', (error) => {
@@ -60,7 +74,7 @@ export class AcceptorHandle {
       });
       thread.on('exit', (code) => {
         if (handle === null) reject(new Error(`acceptor thread ${data.acceptor} ended with ${code} before it listened`));
-        else if (!handle.closing) onCrash(code);
+        else if (!handle.closing) events.onCrash(code);
       });
     });
   }
@@ -68,11 +82,7 @@ export class AcceptorHandle {
   /** Asks the acceptor; rejects if its thread ends first. */
   request<R extends AcceptorRequest>(request: R): Promise<AcceptorReplies[R['op']]> {
     if (this.ended) return Promise.reject(new Error('the acceptor thread has ended'));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.send({ op: 'request', id, request });
-    });
+    return this.replies.ask((id) => this.send({ op: 'request', id, request }));
   }
 
   send(message: ToAcceptor): void {
@@ -88,11 +98,5 @@ export class AcceptorHandle {
   close(code: number, reason: string, failed = false): Promise<number> {
     if (!this.closing) this.send({ op: 'close', code, reason, failed });
     return this.exited;
-  }
-
-  private settle(id: number, value: unknown): void {
-    const pending = this.pending.get(id);
-    this.pending.delete(id);
-    pending?.resolve(value);
   }
 }

@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from '../../shared/logger.js';
 import type { PartitionWorkerResult, PartitionWorkerTask } from '../../shared/worker-task.js';
+import { TerminationGuard } from '../../shared/termination-guard.js';
 import { RestartBudget } from './restart-budget.js';
+
+/** How long destroy() waits for the workers to leave their LMDB critical calls. */
+const CRITICAL_WAIT_MS = 1000;
 
 const WORKER_FILE = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
 
@@ -17,6 +21,7 @@ export class PartitionWorkerPool {
   private stopping = false;
   /** Total worker restarts since start. */
   restartCount = 0;
+  private readonly guards: TerminationGuard[];
 
   constructor(
     private readonly tasks: PartitionWorkerTask[],
@@ -25,6 +30,7 @@ export class PartitionWorkerPool {
     /** Called when a worker's loop is restarted (its last batch's change notices may be lost). */
     private readonly onRestart: (worker: number) => void = () => {},
   ) {
+    this.guards = tasks.map((task) => new TerminationGuard(task.terminationGuard));
     this.pool = new Piscina({
       filename: WORKER_FILE,
       minThreads: tasks.length,
@@ -55,10 +61,28 @@ export class PartitionWorkerPool {
     return results;
   }
 
-  /** Ends the threads at once (used when stopping cleanly has failed or timed out). */
+  /**
+   * Ends the threads (used when stopping cleanly has failed or timed out), once none is in an LMDB
+   * call that must not be cut short (termination-guard.ts), or after CRITICAL_WAIT_MS.
+   */
   async destroy(): Promise<void> {
     this.stopping = true;
+    await this.holdCritical(CRITICAL_WAIT_MS);
     await this.pool.destroy();
+  }
+
+  /**
+   * Keeps every worker out of LMDB calls that must not be cut short, so that a thread terminated
+   * meanwhile ends cleanly: resolves once none is inside one (false after `timeoutMs`). Until
+   * release(), a worker that reaches one waits.
+   */
+  async holdCritical(timeoutMs: number): Promise<boolean> {
+    const held = await Promise.all(this.guards.map((guard) => guard.hold(timeoutMs)));
+    return held.every(Boolean);
+  }
+
+  releaseCritical(): void {
+    for (const guard of this.guards) guard.release();
   }
 
   private launch(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {

@@ -1,84 +1,50 @@
-// Prometheus metrics for GET /metrics (prom-client, text format): counters the front end moves as
-// things happen (per pub or per frame, never per event), and gauges read from the engine's state
-// when scraped. Node's process metrics (CPU, memory, event-loop lag) are included.
-import fs from 'node:fs';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
-import { UPDATE_OPERATORS } from '../../shared/update-ops.js';
-import type { SharedHistogram, WorkerStats } from '../../shared/worker-stats.js';
+// Prometheus metrics for GET /metrics (prom-client, text format) and the dashboard's figures: an
+// acceptor's own counters, moved as things happen (per pub or per frame, never per event), and
+// gauges read from its state when scraped. The control thread merges every acceptor's with the
+// engine-wide ones (control/engine-metrics.ts), so any acceptor answers for the whole engine.
+import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 export interface MetricsSources {
-  /** Restarts since the engine started, counted by the control thread (they outlive an acceptor). */
-  restarts(): { workers: number; acceptors: number };
   connections(): number;
   pubsInFlight(): number;
-  /** Per worker: bytes in its ring and backlog, and records enqueued but not yet reported done. */
-  channels(): { worker: number; ringBytes: number; backlogBytes: number; pendingRecords: number }[];
-  /** Per partition: events routed to it and not yet committed. */
-  partitionLags(): { partition: number; lag: number }[];
+  /** Per worker: bytes in this acceptor's ring to it and backlog, and records enqueued but not yet reported done. */
+  channels(): ChannelFigures[];
   subscriptionUpdates(): number;
   subscribers(): number;
   logFollows(): number;
   producers(): number;
   /** Events matched per route name so far. */
   routeMatches(): Map<string, number>;
-  /** Each worker's histograms in shared memory, by worker index. */
-  workerStats: WorkerStats[];
-  /** The stores' data files (one LMDB environment each). */
-  dataFiles: string[];
 }
 
+export interface ChannelFigures {
+  worker: number;
+  ringBytes: number;
+  backlogBytes: number;
+  pendingRecords: number;
+}
+
+/** The figures the dashboard polls (GET /v1/stats), for the whole engine. */
 export interface DashboardStats {
   eventsReceived: number;
   eventsAcked: number;
-  /** Over the last 4,096 pubs; null before the first. */
+  /** Over the last 4,096 pubs of each acceptor; null before the first. */
   ackLatencyMs: { p50: number | null; p99: number | null; pubs: number };
   connections: number;
   pubsInFlight: number;
-  workers: ReturnType<MetricsSources['channels']>;
+  workers: ChannelFigures[];
   errors: Record<string, number>;
 }
 
-/**
- * A histogram per worker whose counts the worker keeps in shared memory (worker-stats.ts): read at
- * scrape time, so workers never send a message per batch for metrics.
- */
-function sharedHistogram(registry: Registry, name: string, help: string, pick: (stats: WorkerStats) => SharedHistogram, workers: WorkerStats[]): void {
-  const metric = {
-    name,
-    help,
-    type: 'histogram',
-    aggregator: 'sum',
-    get: async (): Promise<MetricObjectWithValues<MetricValueWithName<string>>> => {
-      const values: MetricValueWithName<string>[] = [];
-      workers.forEach((stats, worker) => {
-        const histogram = pick(stats);
-        const { cumulative, sum, count } = histogram.snapshot();
-        const labels = { worker: String(worker) };
-        histogram.buckets.forEach((le, i) => values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: cumulative[i]! }));
-        values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative.at(-1)! });
-        values.push({ metricName: `${name}_sum`, labels, value: sum });
-        values.push({ metricName: `${name}_count`, labels, value: count });
-      });
-      return { name, help, type: 'histogram' as never, aggregator: 'sum', values, collect: () => undefined };
-    },
-  };
-  registry.registerMetric(metric as unknown as Metric);
+/** One acceptor's share of the dashboard's figures. */
+export interface StatsPart extends Omit<DashboardStats, 'ackLatencyMs'> {
+  /** Ack latencies (ms) of its most recent pubs. */
+  recentLatencies: Float64Array;
 }
 
-/** A counter the control thread keeps (it outlives an acceptor), read when scraped. */
-function countedByControl(registry: Registry, name: string, help: string, read: () => number): void {
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(read());
-    },
-  });
-}
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
-export class EngineMetrics {
+export class AcceptorMetrics {
   readonly registry = new Registry();
   readonly eventsReceived = new Counter({ name: 'hunt_events_received_total', help: 'Events in pubs taken (validated and enqueued or recognised as re-sends)', registers: [this.registry] });
   readonly pubsSettled = new Counter({ name: 'hunt_pubs_settled_total', help: 'Pubs answered after their events were handled, by result', labelNames: ['result'] as const, registers: [this.registry] });
@@ -102,17 +68,15 @@ export class EngineMetrics {
     this.recentLatencies[this.recentCount++ % this.recentLatencies.length] = ms;
   }
 
-  /** The figures the dashboard polls (GET /v1/stats): totals, recent latency, per-worker depth. */
-  async stats(): Promise<DashboardStats> {
+  /** This acceptor's share of the dashboard's figures. */
+  async statsPart(): Promise<StatsPart> {
     const total = async (counter: Counter) => (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
     const errors: Record<string, number> = {};
     for (const v of (await this.errors.get()).values) errors[String(v.labels.code)] = v.value;
-    const recent = this.recentLatencies.slice(0, Math.min(this.recentCount, this.recentLatencies.length)).sort();
-    const quantile = (q: number) => (recent.length === 0 ? null : recent[Math.min(recent.length - 1, Math.floor(q * recent.length))]!);
     return {
       eventsReceived: await total(this.eventsReceived),
       eventsAcked: await total(this.eventsAcked),
-      ackLatencyMs: { p50: quantile(0.5), p99: quantile(0.99), pubs: recent.length },
+      recentLatencies: this.recentLatencies.slice(0, Math.min(this.recentCount, this.recentLatencies.length)),
       connections: this.sources.connections(),
       pubsInFlight: this.sources.pubsInFlight(),
       workers: this.sources.channels(),
@@ -121,14 +85,11 @@ export class EngineMetrics {
   }
 
   constructor(private readonly sources: MetricsSources) {
-    countedByControl(this.registry, 'hunt_worker_restarts_total', 'Partition loops restarted by the supervisor', () => sources.restarts().workers);
-    countedByControl(this.registry, 'hunt_acceptor_restarts_total', 'Acceptor threads replaced after they crashed', () => sources.restarts().acceptors);
-    collectDefaultMetrics({ register: this.registry, prefix: 'hunt_' });
     const registers = [this.registry];
     new Gauge({ name: 'hunt_connections', help: 'Open WebSocket connections', registers, collect() { this.set(sources.connections()); } });
     new Gauge({ name: 'hunt_pubs_in_flight', help: 'Pubs taken and not yet answered', registers, collect() { this.set(sources.pubsInFlight()); } });
     new Gauge({ name: 'hunt_idempotent_producers', help: 'Idempotent producers remembered', registers, collect() { this.set(sources.producers()); } });
-    const perWorker = (name: string, help: string, pick: (c: ReturnType<MetricsSources['channels']>[number]) => number) =>
+    const perWorker = (name: string, help: string, pick: (c: ChannelFigures) => number) =>
       new Gauge({
         name,
         help,
@@ -138,18 +99,9 @@ export class EngineMetrics {
           for (const c of sources.channels()) this.set({ worker: String(c.worker) }, pick(c));
         },
       });
-    perWorker('hunt_ring_bytes', "Bytes waiting in a worker's inbound ring", (c) => c.ringBytes);
+    perWorker('hunt_ring_bytes', "Bytes waiting in a worker's inbound rings", (c) => c.ringBytes);
     perWorker('hunt_backlog_bytes', 'Bytes held in memory for a worker whose ring is full', (c) => c.backlogBytes);
     perWorker('hunt_worker_lag_records', 'Records enqueued for a worker and not yet reported committed', (c) => c.pendingRecords);
-    new Gauge({
-      name: 'hunt_partition_lag_events',
-      help: 'Events routed to a partition and not yet committed',
-      labelNames: ['partition'] as const,
-      registers,
-      collect() {
-        for (const { partition, lag } of sources.partitionLags()) this.set({ partition: String(partition) }, lag);
-      },
-    });
     new Counter({
       name: 'hunt_route_matches_total',
       help: 'Events matched by each route as they were validated (including events of pubs refused later); (none): no route',
@@ -160,40 +112,36 @@ export class EngineMetrics {
         for (const [route, n] of sources.routeMatches()) this.inc({ route }, n);
       },
     });
-    new Counter({
-      name: 'hunt_route_operations_skipped_total',
-      help: 'Route operations skipped because they did not fit the record (e.g. $inc of a string), by worker and operator',
-      labelNames: ['worker', 'operator'] as const,
-      registers,
-      collect() {
-        this.reset();
-        sources.workerStats.forEach((stats, worker) => {
-          stats.skippedOperations.forEach((n, i) => {
-            if (n > 0) this.inc({ worker: String(worker), operator: UPDATE_OPERATORS[i]! }, n);
-          });
-        });
-      },
-    });
-    sharedHistogram(this.registry, 'hunt_commit_batch_events', 'Events per committed batch', (s) => s.batchEvents, sources.workerStats);
-    sharedHistogram(this.registry, 'hunt_commit_seconds', 'From starting a batch commit to its being durable (async: committed; sync: flushed)', (s) => s.commitSeconds, sources.workerStats);
     new Gauge({ name: 'hunt_subscription_updates_sent', help: 'Updates sent to subscribers since start', registers, collect() { this.set(sources.subscriptionUpdates()); } });
     new Gauge({ name: 'hunt_subscribers', help: 'Connections holding key or prefix subscriptions', registers, collect() { this.set(sources.subscribers()); } });
     new Gauge({ name: 'hunt_log_follows', help: 'Running replay follows', registers, collect() { this.set(sources.logFollows()); } });
-    new Gauge({
-      name: 'hunt_lmdb_file_bytes',
-      help: 'Size of the stores\' LMDB data files, summed',
-      registers,
-      collect() {
-        let bytes = 0;
-        for (const file of sources.dataFiles) {
-          try {
-            bytes += fs.statSync(file).size;
-          } catch {
-            // A store not written yet has no data file.
-          }
-        }
-        this.set(bytes);
-      },
-    });
   }
+}
+
+/** The whole engine's dashboard figures from every acceptor's share: sums, and quantiles over all their recent latencies. */
+export function mergeStats(parts: StatsPart[]): DashboardStats {
+  const workers = new Map<number, ChannelFigures>();
+  const errors: Record<string, number> = {};
+  for (const part of parts) {
+    for (const c of part.workers) {
+      const sum = workers.get(c.worker) ?? { worker: c.worker, ringBytes: 0, backlogBytes: 0, pendingRecords: 0 };
+      sum.ringBytes += c.ringBytes;
+      sum.backlogBytes += c.backlogBytes;
+      sum.pendingRecords += c.pendingRecords;
+      workers.set(c.worker, sum);
+    }
+    for (const [code, n] of Object.entries(part.errors)) errors[code] = (errors[code] ?? 0) + n;
+  }
+  const recent = Float64Array.from(parts.flatMap((part) => [...part.recentLatencies])).sort();
+  const quantile = (q: number) => (recent.length === 0 ? null : recent[Math.min(recent.length - 1, Math.floor(q * recent.length))]!);
+  const sum = (pick: (part: StatsPart) => number) => parts.reduce((total, part) => total + pick(part), 0);
+  return {
+    eventsReceived: sum((p) => p.eventsReceived),
+    eventsAcked: sum((p) => p.eventsAcked),
+    ackLatencyMs: { p50: quantile(0.5), p99: quantile(0.99), pubs: recent.length },
+    connections: sum((p) => p.connections),
+    pubsInFlight: sum((p) => p.pubsInFlight),
+    workers: [...workers.values()].sort((a, b) => a.worker - b.worker),
+    errors,
+  };
 }

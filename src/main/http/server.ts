@@ -15,6 +15,7 @@ import { encodeMessage, ProtocolError } from '../connections/protocol.js';
 import { SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from '../../shared/wire.js';
 import { uws } from './uws.js';
 import { checkKey } from '../ingest/validate.js';
+import type { ConnectionSlots } from './connection-slots.js';
 
 /** uWS closes a socket whose frame exceeds this; frames between our limit and it get TOO_LARGE. */
 const HARD_PAYLOAD_FACTOR = 2;
@@ -22,7 +23,8 @@ const HARD_PAYLOAD_FACTOR = 2;
 const MAX_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
 const KEYS_PREFIX = '/v1/keys/';
 const RELOAD_ROUTES_URL = '/v1/admin/reload-routes';
-const EXCLUSIVE_PORT = 1; // LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT
+/** LIBUS_LISTEN_DEFAULT: SO_REUSEPORT, so every acceptor's app listens on the one port. */
+const SHARED_PORT = 0;
 
 interface SocketData {
   conn: SocketConnection | null;
@@ -35,7 +37,8 @@ class SocketConnection implements Connection {
   frames = 0;
   producer: Producer | null = null;
   lastSeq = 0;
-  overloadedStreak = 0;
+  floodRefusals = 0;
+  waitingFrames: { frame: ArrayBuffer; isBinary: boolean }[] | null = null;
 
   constructor(
     readonly id: number,
@@ -59,6 +62,10 @@ class SocketConnection implements Connection {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
+  cork(sends: () => void): void {
+    if (!this.closed) this.ws.cork(sends);
+  }
+
   close(code: number, reason: string): void {
     if (!this.closed) this.ws.end(code, reason);
   }
@@ -69,8 +76,8 @@ export interface ServerOptions {
   port: number;
   limits: Limits;
   idleTimeoutSeconds: number;
-  /** Open WebSockets at most; more upgrades are refused with 503. */
-  maxConnections: number;
+  /** The engine's open WebSockets, over all acceptors: past its limit, upgrades are refused with 503. */
+  connectionSlots: ConnectionSlots;
   /** Serve wss:// and https:// with these PEM files. */
   tls: TlsFiles | undefined;
   /** The partitions' figures for GET /v1/partitions. */
@@ -82,7 +89,7 @@ export interface ServerOptions {
   /** Extra fields of the welcome message. */
   welcome: { partitions: number; durability: string };
   /** Re-reads HUNT_ROUTES for POST /v1/admin/reload-routes. */
-  reloadRoutes: (trigger: string) => RoutesReload;
+  reloadRoutes: (trigger: string) => Promise<RoutesReload>;
 }
 
 export class FrontEndServer {
@@ -122,6 +129,7 @@ export class FrontEndServer {
         if (conn === null) return;
         conn.closed = true;
         this.connections.delete(conn);
+        this.options.connectionSlots.release();
         this.handler.onClose(conn);
       },
     });
@@ -152,7 +160,8 @@ export class FrontEndServer {
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      // Exclusive: a second engine on the same port must fail, not silently share the traffic.
+      // Shared with the engine's other acceptors. The control thread made sure beforehand that no
+      // other process holds the port: a second engine must fail, not silently share the traffic.
       // The native build takes (host, port, options, callback); the typings lack that overload.
       const listen = this.app.listen as unknown as (
         host: string,
@@ -160,7 +169,7 @@ export class FrontEndServer {
         options: number,
         callback: (token: us_listen_socket | false) => void,
       ) => void;
-      listen.call(this.app, this.options.host, this.options.port, EXCLUSIVE_PORT, (token) => {
+      listen.call(this.app, this.options.host, this.options.port, SHARED_PORT, (token) => {
         if (token === false) {
           reject(new Error(`cannot listen on ${this.options.host}:${this.options.port} (in use or not an address of this host)`));
           return;
@@ -202,8 +211,8 @@ export class FrontEndServer {
       res.writeStatus('503 Service Unavailable').end();
       return;
     }
-    if (this.connections.size >= this.options.maxConnections) {
-      this.log.warn({ connections: this.connections.size }, 'upgrade refused: HUNT_MAX_CONNECTIONS reached');
+    if (this.options.connectionSlots.full()) {
+      this.log.warn({ connections: this.options.connectionSlots.total() }, 'upgrade refused: HUNT_MAX_CONNECTIONS reached');
       res.writeStatus('503 Service Unavailable').end('too many connections');
       return;
     }
@@ -233,6 +242,7 @@ export class FrontEndServer {
     const conn = new SocketConnection(this.nextConnectionId++, data.encoding, ws);
     data.conn = conn;
     this.connections.add(conn);
+    this.options.connectionSlots.take();
     conn.send({ op: 'welcome', v: 1, encoding: data.encoding, ...this.options.welcome, ...this.options.limits }, data.encoding, true);
   }
 
@@ -302,14 +312,19 @@ export class FrontEndServer {
   private collected<T>(res: HttpResponse, req: HttpRequest, collect: (() => Promise<T>) | null, answer: (value: T) => void): void {
     if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
     if (collect === null) return this.json(res, '404 Not Found', { error: 'NOT_FOUND', message: 'metrics are off (HUNT_METRICS=off)' });
+    this.answerLater(res, collect(), answer, 'collecting metrics failed');
+  }
+
+  /** Answers with what `work` resolves to (500 if it fails), unless the client went away meanwhile. */
+  private answerLater<T>(res: HttpResponse, work: Promise<T>, answer: (value: T) => void, failure: string): void {
     let aborted = false;
     res.onAborted(() => (aborted = true));
-    collect().then(
+    work.then(
       (value) => {
         if (!aborted) answer(value);
       },
       (error: Error) => {
-        this.log.error({ err: error }, 'collecting metrics failed');
+        this.log.error({ err: error }, failure);
         if (!aborted) this.json(res, '500 Internal Server Error', { error: 'INTERNAL' });
       },
     );
@@ -322,7 +337,10 @@ export class FrontEndServer {
   private reloadRoutes(res: HttpResponse, req: HttpRequest): void {
     if (!this.tokens.enabled) return this.json(res, '403 Forbidden', { error: 'FORBIDDEN', message: 'the admin endpoints need HUNT_AUTH_TOKENS; use SIGHUP to reload without them' });
     if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
-    const reload = this.options.reloadRoutes('http');
+    this.answerLater(res, this.options.reloadRoutes('http'), (reload) => this.answerReload(res, reload), 'routes reload failed');
+  }
+
+  private answerReload(res: HttpResponse, reload: RoutesReload): void {
     switch (reload.outcome) {
       case 'reloaded':
         return this.json(res, '200 OK', { reloaded: true, file: reload.file, routes: reload.routes });

@@ -26,7 +26,11 @@ type RecordWriter = (channel: PartitionChannel, i: number, partition: number, pr
 
 /** WebSocket close code for a connection that floods past OVERLOADED (1008: policy violation). */
 export const FLOODING_CLOSE_CODE = 1008;
-/** Pubs refused in a row for a full window (or the window size, if larger) before that close. */
+/**
+ * Refusals for a full window (or the window size, if larger) before that close. Each pub taken
+ * pays back a window's worth: a client that waits for its acks clears its count at once, while one
+ * that keeps sending gains thousands of refusals for each pub an ack lets in.
+ */
 const FLOOD_REFUSALS = 1024;
 const OPEN_HASH_MASK = 4095;
 
@@ -144,8 +148,8 @@ export class Ingest {
     if (this.draining) throw new ProtocolError(ErrorCode.SHUTTING_DOWN, 'the engine is shutting down', id);
     if (conn.inFlight >= options.maxInFlight) {
       // A client that keeps sending into a full window is flooding: answering each pub would let
-      // it take the front end's time from everyone else, so after FLOOD_REFUSALS it is closed.
-      if (++conn.overloadedStreak > Math.max(options.maxInFlight, FLOOD_REFUSALS)) {
+      // it take the front end's time from everyone else, so past FLOOD_REFUSALS it is closed.
+      if (++conn.floodRefusals > Math.max(options.maxInFlight, FLOOD_REFUSALS)) {
         conn.close(FLOODING_CLOSE_CODE, 'flooding: kept sending past OVERLOADED');
       }
       throw new ProtocolError(ErrorCode.OVERLOADED, `more than maxInFlight ${options.maxInFlight} pubs unacknowledged on this connection`, id);
@@ -161,7 +165,7 @@ export class Ingest {
    */
   private take(conn: Connection, id: number, seq: number, encoding: Encoding, eventCount: number, now: number, targets: PubTargets, writeRecord: RecordWriter): void {
     const { channels, owners, recordsTaken, touched, touchedStamp, options } = this;
-    conn.overloadedStreak = 0;
+    if (conn.floodRefusals > 0) conn.floodRefusals = Math.max(0, conn.floodRefusals - options.maxInFlight);
     const producer = conn.producer;
     const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
     const partitions = options.layout.partitions;

@@ -1,18 +1,22 @@
-// Idempotent producers, as the front end sees them: for each producer name, the highest `seq`
-// taken into each partition's ring. An event of a pub whose seq is not above that partition's mark
-// was taken before (or applied before a crash) and is not enqueued again.
+// Idempotent producers, as an acceptor sees them: for each producer name it holds, the highest
+// `seq` taken into each partition's ring. An event of a pub whose seq is not above that partition's
+// mark was taken before (or applied before a crash) and is not enqueued again.
 //
-// The marks are loaded at start-up from what the workers committed (the `producers` database is
-// written in the same transaction as the events), so they survive restarts and crashes; while the
-// engine runs they move when events enter a ring, which is the point from which an event will be
-// applied even if its worker thread dies (the ring keeps it for the replacement loop).
+// One acceptor at a time holds a producer (control/producer-directory.ts): the first hello of a
+// name on an acceptor claims it from control, which has the last holder fence its connection and
+// hand over its marks once everything that producer sent there is settled, or has the claimer load
+// the marks the partitions committed (the `producers` database is written in the same transaction
+// as the events, so they survive restarts and crashes). While held, the marks move when events
+// enter a ring, the point from which an event will be applied even if its worker thread dies (the
+// ring keeps it for the replacement loop).
 //
-// Bounded: at most `maxProducers` are known; a producer that has not written for `ttlMs` and is not
-// connected is forgotten (here and in LMDB), after which a re-send of its old pubs would be applied
-// again. The same name connecting again fences the older connection off.
+// A producer that has not written for the TTL and is not connected is forgotten (here and in LMDB),
+// after which a re-send of its old pubs would be applied again. The same name connecting again
+// fences the older connection off.
 import type { Logger } from '../../shared/logger.js';
 import { decodeProducerState, type ProducerKey, type StoreSet } from '../../shared/store.js';
 import type { Connection } from '../connections/connection.js';
+import type { ProducerMarks } from '../acceptor/acceptor-messages.js';
 
 export interface Producer {
   readonly name: string;
@@ -24,66 +28,65 @@ export interface Producer {
   conn: Connection | null;
 }
 
-export interface ProducerLimits {
-  maxProducers: number;
-  ttlMs: number;
-}
-
 /** WebSocket close code sent to a connection whose producer name said hello elsewhere. */
 export const FENCED_CLOSE_CODE = 4001;
+const FENCED_REASON = 'producer fenced: the same producer name connected again';
 
 export class ProducerRegistry {
   private readonly producers = new Map<string, Producer>();
 
-  private constructor(
+  constructor(
     private readonly stores: StoreSet,
-    private readonly partitions: number,
-    private readonly limits: ProducerLimits,
+    private readonly ttlMs: number,
     private readonly log: Logger,
   ) {}
 
-  /** Loads the producers' marks that the partitions committed. */
-  static load(stores: StoreSet, limits: ProducerLimits, log: Logger): ProducerRegistry {
-    const partitions = stores.layout.partitions;
-    const registry = new ProducerRegistry(stores, partitions, limits, log);
-    for (const store of stores.open) {
-      for (const { key, value } of store.producers.getRange()) {
-        const [partition, name] = key;
-        if (partition >= partitions) continue;
-        const state = decodeProducerState(value);
-        const producer = registry.producers.get(name) ?? registry.create(name, state.seenMs);
-        producer.seqs[partition] = Math.max(producer.seqs[partition]!, state.seq);
-        producer.lastSeenMs = Math.max(producer.lastSeenMs, state.seenMs);
-      }
-    }
-    registry.expire(Date.now());
-    return registry;
-  }
-
+  /** Producers held here. */
   get size(): number {
     return this.producers.size;
   }
 
   /**
-   * Makes `conn` the producer `name`; returns null when the registry is full of live producers.
+   * Makes `conn` the producer `name` if this acceptor holds it; null if it must be claimed first.
    * A connection that was this producer before is closed: two writers with one seq space would
    * make each other's pubs look like re-sends.
    */
   attach(name: string, conn: Connection, nowMs: number): Producer | null {
-    let producer = this.producers.get(name);
-    if (producer === undefined) {
-      if (this.producers.size >= this.limits.maxProducers) this.expire(nowMs);
-      if (this.producers.size >= this.limits.maxProducers) return null;
-      producer = this.create(name, nowMs);
-    }
+    const producer = this.producers.get(name);
+    if (producer === undefined) return null;
     const previous = producer.conn;
     if (previous !== null && previous !== conn) {
       this.log.warn({ producer: name, conn: previous.id, by: conn.id }, 'producer fenced: the same name said hello on another connection');
-      previous.producer = null;
-      previous.close(FENCED_CLOSE_CODE, 'producer fenced: the same producer name connected again');
+      this.fence(previous);
     }
     producer.conn = conn;
     producer.lastSeenMs = nowMs;
+    return producer;
+  }
+
+  /** Holds `name` from now on, with the marks its last holder handed over or, if none, the committed ones. */
+  adopt(name: string, marks: ProducerMarks | null, nowMs: number): Producer {
+    const producer: Producer = {
+      name,
+      nameBytes: Buffer.byteLength(name, 'utf8'),
+      seqs: marks?.seqs ?? committedMarks(this.stores, name),
+      lastSeenMs: Math.max(nowMs, marks?.lastSeenMs ?? 0),
+      conn: null,
+    };
+    this.producers.set(name, producer);
+    return producer;
+  }
+
+  /** Stops holding `name` (another acceptor claimed it), fencing its connection off; null if not held. */
+  release(name: string): Producer | null {
+    const producer = this.producers.get(name);
+    if (producer === undefined) return null;
+    this.producers.delete(name);
+    if (producer.conn !== null) {
+      this.log.info({ producer: name, conn: producer.conn.id }, 'producer fenced: the same name said hello on another acceptor');
+      this.fence(producer.conn);
+      producer.conn = null;
+    }
     return producer;
   }
 
@@ -92,39 +95,66 @@ export class ProducerRegistry {
     if (producer !== null && producer.conn === conn) producer.conn = null;
   }
 
-  /** Forgets producers idle for longer than the TTL and not connected; returns how many. */
-  expire(nowMs: number): number {
+  /** Forgets producers idle for longer than the TTL and not connected; returns their names. */
+  expire(nowMs: number): string[] {
     const expired: Producer[] = [];
     for (const producer of this.producers.values()) {
-      if (producer.conn === null && nowMs - producer.lastSeenMs > this.limits.ttlMs) expired.push(producer);
+      if (producer.conn === null && nowMs - producer.lastSeenMs > this.ttlMs) expired.push(producer);
     }
-    if (expired.length === 0) return 0;
+    if (expired.length === 0) return [];
     for (const producer of expired) this.producers.delete(producer.name);
-    // Written from the front end: workers only write entries of producers with events in flight,
-    // and an expired producer has none (it is not connected and its last pub is acked). This takes
-    // each store's write lock for a moment, once an hour at most.
-    for (const store of this.stores.open) {
-      store.root.transactionSync(() => {
-        for (const producer of expired) {
-          for (let p = 0; p < this.partitions; p++) {
-            if (producer.seqs[p]! > 0 && this.stores.ofPartition(p) === store) store.producers.removeSync([p, producer.name] as ProducerKey);
-          }
-        }
-      });
-    }
-    this.log.info({ expired: expired.length, ttlMs: this.limits.ttlMs }, 'forgot idle producers');
-    return expired.length;
+    forgetStored(this.stores, expired.map((producer) => producer.name));
+    this.log.info({ expired: expired.length, ttlMs: this.ttlMs }, 'forgot idle producers');
+    return expired.map((producer) => producer.name);
   }
 
-  private create(name: string, nowMs: number): Producer {
-    const producer: Producer = {
-      name,
-      nameBytes: Buffer.byteLength(name, 'utf8'),
-      seqs: new Float64Array(this.partitions),
-      lastSeenMs: nowMs,
-      conn: null,
-    };
-    this.producers.set(name, producer);
-    return producer;
+  private fence(conn: Connection): void {
+    conn.producer = null;
+    conn.close(FENCED_CLOSE_CODE, FENCED_REASON);
+  }
+}
+
+/** The marks the partitions committed for producer `name` (0 where none). */
+function committedMarks(stores: StoreSet, name: string): Float64Array {
+  const seqs = new Float64Array(stores.layout.partitions);
+  for (let p = 0; p < seqs.length; p++) {
+    const stored = stores.ofPartition(p).producers.get([p, name] as ProducerKey);
+    if (stored !== undefined) seqs[p] = decodeProducerState(stored).seq;
+  }
+  return seqs;
+}
+
+/**
+ * Forgets, in LMDB, the producers that no acceptor holds (`held`) and whose last write is older
+ * than the TTL at `nowMs` (at start-up, and periodically by the control thread); returns how many.
+ */
+export function forgetIdleStored(stores: StoreSet, nowMs: number, ttlMs: number, held: (name: string) => boolean): number {
+  const lastSeen = new Map<string, number>();
+  for (const store of stores.open) {
+    for (const { key, value } of store.producers.getRange()) {
+      const name = key[1];
+      lastSeen.set(name, Math.max(lastSeen.get(name) ?? 0, decodeProducerState(value).seenMs));
+    }
+  }
+  const idle = [...lastSeen].filter(([name, seenMs]) => nowMs - seenMs > ttlMs && !held(name)).map(([name]) => name);
+  forgetStored(stores, idle);
+  return idle.length;
+}
+
+/**
+ * Removes the producers' entries from every store. Written from outside the workers: they only
+ * write entries of producers with events in flight, and a forgotten producer has none (it is not
+ * connected and its last pub is settled). This takes each store's write lock for a moment, rarely.
+ */
+function forgetStored(stores: StoreSet, names: string[]): void {
+  if (names.length === 0) return;
+  const partitions = stores.layout.partitions;
+  for (const store of stores.open) {
+    store.root.transactionSync(() => {
+      for (let p = 0; p < partitions; p++) {
+        if (stores.ofPartition(p) !== store) continue;
+        for (const name of names) store.producers.removeSync([p, name] as ProducerKey);
+      }
+    });
   }
 }

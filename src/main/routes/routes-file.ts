@@ -11,12 +11,24 @@ const MAX_YAML_ALIASES = 100;
 
 /** Reads and compiles a routes file; throws RoutesError listing every problem. */
 export function loadRoutes(file: string): RoutesConfig {
-  let text: string;
+  return parseRoutes(file, readRoutesFile(file));
+}
+
+/** The text of a routes file; throws RoutesError if it cannot be read. */
+export function readRoutesFile(file: string): string {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (error) {
     throw new RoutesError(file, [{ path: '(file)', message: `cannot be read: ${(error as Error).message}` }]);
   }
+}
+
+/**
+ * Compiles the text of routes file `file` (its name says JSON or YAML); throws RoutesError listing
+ * every problem. Acceptor threads compile the text the control thread read, so all of them run
+ * the same routes even if the file changes meanwhile.
+ */
+export function parseRoutes(file: string, text: string): RoutesConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const yaml = /\.ya?ml$/i.test(file);

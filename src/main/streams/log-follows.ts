@@ -15,6 +15,7 @@
 // timer in case a drain event is missed.
 import type { Logger } from '../../shared/logger.js';
 import type { StoreSet } from '../../shared/store.js';
+import { INTEREST_COMMITS } from '../../shared/interest.js';
 import type { Connection } from '../connections/connection.js';
 import { errorMessage, ProtocolError } from '../connections/protocol.js';
 import { ErrorCode, type Encoding, type ReplayMessage, type ReplayedEvent } from '../../shared/wire.js';
@@ -49,14 +50,19 @@ export class LogFollows {
   private readonly paused = new Set<Follow>();
   private retryTimer: NodeJS.Timeout | null = null;
 
+  /** This acceptor's interest flags: COMMITS is set while it runs follows. */
+  private readonly interest: Uint8Array;
+
   constructor(
     private readonly stores: StoreSet,
+    interest: SharedArrayBuffer,
     workers: number,
     private readonly workerOf: (partition: number) => number,
     private readonly limits: FollowLimits,
     private readonly log: Logger,
   ) {
     this.byWorker = Array.from({ length: workers }, () => new Map());
+    this.interest = new Uint8Array(interest);
   }
 
   get size(): number {
@@ -81,6 +87,7 @@ export class LogFollows {
     const follow: Follow = { conn, id: replay.id, partition: replay.partition, key: replay.key, limit: replay.limit, encoding, next: first.resume };
     if (own === undefined) this.byConnection.set(conn, (own = new Map()));
     own.set(follow.id, follow);
+    Atomics.store(this.interest, INTEREST_COMMITS, 1);
     const partitions = this.byWorker[this.workerOf(follow.partition)]!;
     let follows = partitions.get(follow.partition);
     if (follows === undefined) partitions.set(follow.partition, (follows = new Set()));
@@ -97,6 +104,7 @@ export class LogFollows {
     if (own === undefined || follow === undefined) return false;
     own.delete(id);
     if (own.size === 0) this.byConnection.delete(conn);
+    if (this.byConnection.size === 0) Atomics.store(this.interest, INTEREST_COMMITS, 0);
     const partitions = this.byWorker[this.workerOf(follow.partition)]!;
     const follows = partitions.get(follow.partition)!;
     follows.delete(follow);
