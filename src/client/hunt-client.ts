@@ -446,6 +446,9 @@ export class HuntClient {
     if (queuedToo) {
       if (this.forming !== null) this.queued.push(this.forming);
       this.forming = null;
+      // Nothing is left to batch: the timer would only keep the process alive.
+      if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
       for (const batch of this.queued.splice(0)) for (const waiter of batch.waiters) waiter.reject(error);
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }

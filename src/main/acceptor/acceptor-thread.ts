@@ -13,8 +13,10 @@ import { Acceptor } from './acceptor.js';
 import type { AcceptorReplies, AcceptorRequest, AcceptorThreadData, ControlAsk, ControlReplies, FromAcceptor, ToAcceptor } from './acceptor-messages.js';
 import { PendingReplies, replyOf } from './pending-replies.js';
 
-/** How long a closing acceptor waits for its connections' close frames to go out. */
+/** How long a closing acceptor waits for what its connections have queued to go out. */
 const CLOSE_FRAMES_WAIT_MS = 2000;
+/** After the close frames are queued on sockets with nothing else waiting, time for them to be written. */
+const CLOSE_FRAMES_GRACE_MS = 50;
 
 const data = workerData as AcceptorThreadData;
 const port = parentPort!;
@@ -55,10 +57,16 @@ process.on('uncaughtException', (error) => {
   process.exit(1);
 });
 
-/** Resolves once every connection has closed, or after `ms`. */
-async function closedWithin(ms: number): Promise<void> {
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Resolves once nothing is queued for the connections (or after `ms`). uWS runs a socket's close
+ * handler as soon as end() is called and drops what is still queued when the app closes, so a
+ * close frame queued behind other data would be lost: the queues must be empty first.
+ */
+async function flushedWithin(ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (acceptor.connections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  while (acceptor.unsentBytes > 0 && Date.now() < deadline) await pause(5);
 }
 
 async function answer(request: AcceptorRequest): Promise<AcceptorReplies[AcceptorRequest['op']]> {
@@ -100,14 +108,19 @@ port.on('message', (message: ToAcceptor) => {
       });
       return;
     case 'close':
-      if (message.failed) acceptor.fail(message.code, message.reason);
-      else acceptor.close(message.code, message.reason);
-      // Let the close frames go out (each socket closes after its own), then nothing may be left
-      // open when the thread ends.
-      void closedWithin(CLOSE_FRAMES_WAIT_MS).then(() => {
+      void (async () => {
+        // After a fault nothing more may be acked meanwhile: no waiting first.
+        if (message.failed) acceptor.fail(message.code, message.reason);
+        else {
+          await flushedWithin(CLOSE_FRAMES_WAIT_MS);
+          acceptor.close(message.code, message.reason);
+        }
+        await pause(CLOSE_FRAMES_GRACE_MS);
+        // Nothing may be left open when the thread ends.
         acceptor.closeSockets();
-        return stores.close().then(() => process.exit(0));
-      });
+        await stores.close();
+        process.exit(0);
+      })();
       return;
   }
 });

@@ -298,9 +298,9 @@ export class Acceptor {
     this.server.closeConnections(code, reason);
   }
 
-  /** Open WebSocket connections. */
-  get connections(): number {
-    return this.server.connectionCount;
+  /** Bytes queued for its connections and not yet written to their sockets. */
+  get unsentBytes(): number {
+    return this.server.unsentBytes();
   }
 
   /** Pubs in flight (taken, not yet answered). */

@@ -201,6 +201,13 @@ export class FrontEndServer {
     return this.connections.size;
   }
 
+  /** Bytes queued for the open connections and not yet written to their sockets. */
+  unsentBytes(): number {
+    let bytes = 0;
+    for (const conn of this.connections) bytes += conn.bufferedBytes();
+    return bytes;
+  }
+
   private upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
     // req is valid only synchronously: everything is read and answered before returning.
     if (!this.authorized(req)) {
