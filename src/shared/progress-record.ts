@@ -47,6 +47,11 @@ export function readNoticeRecord(buf: Buffer, view: DataView, at: number): { key
 
 export const PROGRESS_HEADER_BYTES = 16;
 
+/** Whether a report `through` covers record number `record` (u32 counts that wrap: through - record in [0, 2^31)). */
+export function covers(through: number, record: number): boolean {
+  return ((through - record) | 0) >= 0;
+}
+
 export interface ProgressRecord {
   kind: ProgressKind;
   from: number;

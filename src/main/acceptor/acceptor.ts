@@ -88,7 +88,6 @@ export class Acceptor {
   private pumping = true;
   private failed = false;
   private readonly expiryTimer: NodeJS.Timeout;
-  private readonly metrics: AcceptorMetrics | null;
   /** Route matches of routes replaced by a reload, so the counters never go back. */
   private readonly retiredRouteMatches = new Map<string, number>();
 
@@ -101,9 +100,8 @@ export class Acceptor {
     private readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
     private readonly options: AcceptorOptions,
-    metrics: AcceptorMetrics | null,
+    private readonly metrics: AcceptorMetrics | null,
   ) {
-    this.metrics = metrics;
     const expiry = options.producerExpiry ?? { intervalMs: PRODUCER_EXPIRY_INTERVAL_MS, aheadMs: 0 };
     this.expiryTimer = setInterval(() => {
       const forgotten = producers.expire(Date.now() + expiry.aheadMs);
@@ -250,8 +248,7 @@ export class Acceptor {
     const producer = this.producers.release(name);
     if (producer === null) return null;
     const through = this.channels.map((channel) => channel.enqueued);
-    // u32 counts: settled up to `through` when the difference is in [0, 2^31).
-    while (!this.channels.every((channel, worker) => ((channel.settledThrough - through[worker]!) | 0) >= 0)) {
+    while (!this.channels.every((channel, worker) => channel.hasSettled(through[worker]!))) {
       if (this.failed) throw new Error('the acceptor stopped after a fault before the producer was settled');
       await new Promise((resolve) => setTimeout(resolve, SETTLED_POLL_MS));
     }

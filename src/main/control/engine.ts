@@ -126,7 +126,7 @@ export class Engine {
         })
       : null;
     const expiry = hooks.producerExpiry ?? { intervalMs: STORED_PRODUCER_EXPIRY_MS, aheadMs: 0 };
-    this.expiryTimer = setInterval(() => this.forgetIdleStored(Date.now() + expiry.aheadMs), expiry.intervalMs).unref();
+    this.expiryTimer = setInterval(() => this.forgetIdleUnheld(Date.now() + expiry.aheadMs), expiry.intervalMs).unref();
   }
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
@@ -381,10 +381,11 @@ export class Engine {
         forgotten += names.length;
       }),
     );
-    return forgotten + this.forgetIdleStored(nowMs);
+    return forgotten + this.forgetIdleUnheld(nowMs);
   }
 
-  private forgetIdleStored(nowMs: number): number {
+  /** Forgets, in the stores, the idle producers no acceptor holds; returns how many. */
+  private forgetIdleUnheld(nowMs: number): number {
     if (this.stopped !== null || this.failed) return 0;
     return forgetIdleStored(this.stores, nowMs, this.config.producerTtlSeconds * 1000, (name) => this.producers.has(name));
   }

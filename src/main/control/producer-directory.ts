@@ -27,11 +27,6 @@ export class ProducerDirectory {
     private readonly maxProducers: number,
   ) {}
 
-  /** Producers held by some acceptor. */
-  get size(): number {
-    return this.holders.size;
-  }
-
   has(name: string): boolean {
     return this.holders.has(name);
   }

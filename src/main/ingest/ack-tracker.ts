@@ -3,7 +3,7 @@
 // its last record there; reports come in ring order, so each worker's registrations are a FIFO.
 import type { Connection } from '../connections/connection.js';
 import { Fifo } from './fifo.js';
-import { ProgressKind, type ProgressRecord } from '../../shared/progress-record.js';
+import { covers, ProgressKind, type ProgressRecord } from '../../shared/progress-record.js';
 import { ErrorCode, type Encoding } from '../../shared/wire.js';
 
 export interface PendingPub {
@@ -48,8 +48,7 @@ export class AckTracker {
   onProgress(worker: number, report: ProgressRecord): void {
     const records = this.records[worker]!;
     const pubs = this.pubs[worker]!;
-    // u32 wrap-around: `record` is covered when through - record is in [0, 2^31).
-    while (records.size > 0 && ((report.through - records.peek()!) | 0) >= 0) {
+    while (records.size > 0 && covers(report.through, records.peek()!)) {
       records.shift();
       const pub = pubs.shift()!;
       if (report.kind === ProgressKind.Failed && pub.failure === null) pub.failure = report.message;

@@ -7,7 +7,7 @@
 // accepts a pub; the event loop never blocks on a full ring.
 import { eventRecordBytes, eventRecordMaxBytes, RecordKind, writeEventRecord, writeEventRecordFrom, type RecordProducer } from '../../shared/event-record.js';
 import type { PubScanner } from './pub-scanner.js';
-import { outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../../shared/progress-record.js';
+import { covers, outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../../shared/progress-record.js';
 import { RingReader, RingWriter, type RingBuffers } from '../../shared/ring.js';
 
 const BACKLOG_CHUNK_BYTES = 1 << 20;
@@ -181,6 +181,11 @@ export class PartitionChannel {
   /** Records enqueued and not yet reported done or failed. */
   pendingRecords(): number {
     return (this.enqueued - this.settledThrough) >>> 0;
+  }
+
+  /** Whether every record up to number `record` (an `enqueued` seen earlier) has been reported done or failed. */
+  hasSettled(record: number): boolean {
+    return covers(this.settledThrough, record);
   }
 
   /** Whether every record enqueued so far has been reported done or failed. */
