@@ -123,7 +123,7 @@ t.test('follow one key from the middle: only its events, versions one by one', a
  * A follow of a partition whose consumer stops reading while ~24 MB of events (far more than the
  * socket buffers hold) are committed, then reads again; its events as they arrive.
  */
-async function pausedFollow(t: Test, retention: number): Promise<{ consumer: TestClient; events: Message[]; close(): Promise<void> }> {
+async function pausedFollow(t: Test, retention: number): Promise<{ consumer: TestClient; events: Message[]; followsWhilePaused: number; close(): Promise<void> }> {
   const engine = await startEngine({
     HUNT_DATA_DIR: tempDir(t),
     HUNT_DURABILITY: 'async',
@@ -143,22 +143,26 @@ async function pausedFollow(t: Test, retention: number): Promise<{ consumer: Tes
   socket.pause();
   await publish(producer, keysIn(partition, 20), 8000, 100, 0, 'x'.repeat(3000));
   // The follow was pumped as each batch committed, so had the engine dropped the consumer it would
-  // have by now: it still holds the connection and the follow.
+  // have by now: it still holds the connection. Whether it still holds the follow depends on the
+  // retention, which each test checks.
   const metrics = (await scrapeMetrics(engine.port)).text;
   t.equal(metricSum(metrics, 'hunt_connections'), 2, 'the engine keeps the paused consumer connected');
-  t.equal(metricSum(metrics, 'hunt_log_follows'), 1, 'and its follow');
   socket.resume();
-  return { consumer, events, close: async () => void (await Promise.all([consumer.close(), producer.close()])) };
+  const followsWhilePaused = metricSum(metrics, 'hunt_log_follows');
+  return { consumer, events, followsWhilePaused, close: async () => void (await Promise.all([consumer.close(), producer.close()])) };
 }
 
 t.test('a consumer that stops reading is paused, not dropped, and goes on where it was', async (t) => {
-  const { events, close } = await pausedFollow(t, 1_000_000);
+  const { events, followsWhilePaused, close } = await pausedFollow(t, 1_000_000);
+  t.equal(followsWhilePaused, 1, 'the paused follow is kept');
   await until('the follow to catch up', () => events.at(-1)?.offset === 8000);
   t.same(events.map((e) => e.data.n), Array.from({ length: 8000 }, (_, i) => i), 'everything, once, in order');
   await close();
 });
 
 t.test('retention overtaking a paused follow: OUT_OF_RANGE naming the earliest offset, and the follow ends', async (t) => {
+  // The paused follow is retried on a timer, so retention may end it before the consumer reads
+  // again: whether it was still held while paused is not checked here.
   const { consumer, events, close } = await pausedFollow(t, 500);
   const error = await consumer.next((m) => m.op === 'error' && m.id === 3);
   const earliest = Number(/earliest held is (\d+)/.exec(error.message)?.[1]);
