@@ -46,6 +46,23 @@ t.test('one port for all acceptors: pubs through each are applied once; metrics 
   await Promise.all(clients.map((client) => client.close()));
 });
 
+t.test("/v1/partitions on any acceptor counts what every acceptor's rings hold for a worker", async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', ...TWO_ACCEPTORS });
+  t.teardown(() => engine.stop());
+  const client = await connectToAcceptor(engine, 1, ['hunt.v1.msgpack']);
+  // Held before their next commit, the workers leave the pub's record unreleased in acceptor 1's ring.
+  t.ok(await engine.pool.holdCritical(10_000), 'the workers are held');
+  const acked = client.request({ op: 'pub', id: 1, events: [{ key: 'k', type: 't' }] }, 'msgpack');
+  const queued = async () => ((await httpGet(engine.port, '/v1/partitions')).body.partitions as { workerRingBytes: number }[]).some((p) => p.workerRingBytes > 0);
+  await until('the record to be in a ring', queued);
+  // Each GET on a new connection, which the kernel deals to either acceptor.
+  const answers = await Promise.all(Array.from({ length: 16 }, queued));
+  t.ok(answers.every(Boolean), `every answer shows the queued bytes (${answers.filter(Boolean).length} of 16)`);
+  engine.pool.releaseCritical();
+  t.match(await acked, { op: 'ack' });
+  await client.close();
+});
+
 t.test('a producer that says hello on another acceptor fences the first; its marks follow it', async (t) => {
   const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_BATCH_MAX_EVENTS: '100', ...TWO_ACCEPTORS });
   t.teardown(() => engine.stop());

@@ -2,7 +2,7 @@
 // or reordered; past HUNT_MAX_BACKLOG_BYTES pubs get OVERLOADED and are not applied.
 import t, { type Test } from 'tap';
 import type { Engine } from '../src/main/control/engine.js';
-import { getKey, startEngine, tempDir, TestClient, type Message } from './helpers.js';
+import { getKey, metricSum, scrapeMetrics, startEngine, tempDir, TestClient, type Message } from './helpers.js';
 
 const filler = 'x'.repeat(150);
 
@@ -41,6 +41,8 @@ t.test('a full ring spills into the backlog; every pub is acked and applied once
   const [stats] = (await engine.inspect()).channels;
   t.ok(stats!.peakBacklogBytes > 0, `backlog used (peak ${stats!.peakBacklogBytes} bytes)`);
   t.equal(stats!.backlogBytes, 0, 'backlog drained');
+  const backlogged = metricSum((await scrapeMetrics(engine.port)).text, 'hunt_backlogged_records_total');
+  t.ok(backlogged > 0 && backlogged < 100_000, `the records that met the full ring are counted (${backlogged})`);
   let total = 0;
   for (let k = 0; k < 101; k++) {
     const { body } = await getKey(engine.port, `k${k}`);

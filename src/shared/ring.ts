@@ -64,8 +64,13 @@ export function closeRing(buffers: RingBuffers): void {
 
 /** Whether the consumer has released everything the producer published. */
 export function isDrained(buffers: RingBuffers): boolean {
+  return usedBytesOf(buffers) === 0;
+}
+
+/** Bytes in a ring that its consumer has not released yet, read from outside both ends. */
+export function usedBytesOf(buffers: RingBuffers): number {
   const header = new Int32Array(buffers.header);
-  return Atomics.load(header, WRITE) === Atomics.load(header, READ);
+  return (Atomics.load(header, WRITE) - Atomics.load(header, READ)) >>> 0;
 }
 
 /** Largest payload a ring of this capacity accepts; bigger records would starve the ring. */

@@ -1,19 +1,19 @@
 // Piscina entry of a partition worker: one long-lived task per worker thread runs the partition
 // loop until the front end closes the inbound ring. Piscina loads this file with import(), so it is
 // the compiled JavaScript in dist/ that runs.
-import { createLogger } from '../shared/logger.js';
+import { createLogger, osThreadId } from '../shared/logger.js';
 import { StoreSet } from '../shared/store.js';
 import type { PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
 import { TerminationGuard } from '../shared/termination-guard.js';
 import { PartitionLoop } from './partition-loop.js';
 
 export default async function runPartitionWorker(task: PartitionWorkerTask): Promise<PartitionWorkerResult> {
-  const log = createLogger(task.logLevel, { worker: task.worker }, true);
+  const log = createLogger(task.logLevel, { worker: task.worker, tid: osThreadId() }, true);
   // A pending Atomics.waitAsync does not keep a thread's event loop alive; this handle does.
   const keepAlive = setInterval(() => {}, 1 << 30);
   const stores = new TerminationGuard(task.terminationGuard).critical(() => StoreSet.open(task.dataDir, task.layout, task.ownedStores));
   try {
-    log.debug({ stores: task.ownedStores, partitions: task.ownedPartitions.length }, 'partition loop starting');
+    log.info({ stores: task.ownedStores, partitions: task.ownedPartitions.length }, 'partition worker started');
     const result = await new PartitionLoop(task, stores, log).run();
     log.debug(result, 'partition loop stopped');
     return result;

@@ -3,6 +3,7 @@
 // each answers with a reply of the request's id.
 import type { EngineConfig } from '../../shared/config.js';
 import type { Layout } from '../../shared/partition.js';
+import type { RingBuffers } from '../../shared/ring.js';
 import type { AcceptorLink } from '../../shared/worker-task.js';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { DashboardStats, StatsPart } from '../http/metrics.js';
@@ -18,6 +19,8 @@ export interface AcceptorThreadData {
   layout: Layout;
   /** Its rings with each worker (index = worker) and its interest flags. */
   links: AcceptorLink[];
+  /** Every acceptor's inbound ring to each worker, [worker][acceptor]: read for ring depths only. */
+  workerInbound: RingBuffers[][];
   /** Per acceptor (index = acceptor), a Float64Array per partition: records it wrote; each writes its own. */
   recordsTaken: SharedArrayBuffer[];
   /** Float64Array per partition: records the workers settled. */

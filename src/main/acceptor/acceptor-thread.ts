@@ -5,7 +5,7 @@
 // app first: the control thread's `close`, and an uncaught error (the thread then ends with 1 and
 // the control thread replaces it: its connections close and clients re-send what was not acked).
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../../shared/logger.js';
+import { createLogger, osThreadId } from '../../shared/logger.js';
 import { StoreSet } from '../../shared/store.js';
 import { Router } from '../routes/router.js';
 import { parseRoutes } from '../routes/routes-file.js';
@@ -21,7 +21,7 @@ const CLOSE_FRAMES_GRACE_MS = 50;
 const data = workerData as AcceptorThreadData;
 const port = parentPort!;
 const post = (message: FromAcceptor) => port.postMessage(message);
-const log = createLogger(data.config.logLevel, { acceptor: data.acceptor }, true);
+const log = createLogger(data.config.logLevel, { acceptor: data.acceptor, tid: osThreadId() }, true);
 const stores = StoreSet.open(data.config.dataDir, data.layout);
 // The control thread checked the routes before starting this thread.
 const router = data.routesText === null ? null : new Router(parseRoutes(data.config.routes!, data.routesText));
@@ -33,6 +33,7 @@ const acceptor = Acceptor.create(
     config: data.config,
     layout: data.layout,
     links: data.links,
+    workerInbound: data.workerInbound,
     recordsTaken: data.recordsTaken.map((buffer) => new Float64Array(buffer)),
     recordsSettled: new Float64Array(data.settledRecords),
     connectionCounts: data.connectionCounts,
@@ -126,7 +127,10 @@ port.on('message', (message: ToAcceptor) => {
 });
 
 acceptor.listen().then(
-  (listening) => post({ op: 'listening', port: listening }),
+  (listening) => {
+    log.info('acceptor thread started');
+    post({ op: 'listening', port: listening });
+  },
   (error: Error) => {
     acceptor.closeSockets();
     post({ op: 'listen-failed', message: error.message });

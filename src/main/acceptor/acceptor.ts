@@ -15,6 +15,7 @@ import type { Limits } from '../../shared/wire.js';
 import { AckTracker } from '../ingest/ack-tracker.js';
 import { Ingest } from '../ingest/ingest.js';
 import { PartitionChannel } from '../ingest/partition-channel.js';
+import { usedBytesOf, type RingBuffers } from '../../shared/ring.js';
 import { ProducerRegistry } from '../ingest/producers.js';
 import { MessageHandler } from '../connections/message-handler.js';
 import { TokenCheck } from '../http/auth.js';
@@ -42,6 +43,8 @@ export interface AcceptorOptions {
   layout: Layout;
   /** This acceptor's rings with each worker (index = worker) and its interest flags. */
   links: AcceptorLink[];
+  /** Every acceptor's inbound ring to each worker, [worker][acceptor]: read for ring depths only. */
+  workerInbound: RingBuffers[][];
   /** Per acceptor (index = acceptor), per partition: records it wrote for it; this one writes its own. */
   recordsTaken: Float64Array[];
   /** Per partition: records its worker settled (written by the workers). */
@@ -137,7 +140,7 @@ export class Acceptor {
       ? new AcceptorMetrics({
           connections: () => server?.connectionCount ?? 0,
           pubsInFlight: () => tracker.pending,
-          channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords() })),
+          channels: () => channels.map((c) => ({ worker: c.worker, ringBytes: c.ringDepthBytes(), backlogBytes: c.backlogBytes, pendingRecords: c.pendingRecords(), backloggedRecords: c.backloggedRecords })),
           subscriptionUpdates: () => subscriptions.updatesSent,
           subscribers: () => subscriptions.subscribers,
           logFollows: () => follows.size,
@@ -158,7 +161,7 @@ export class Acceptor {
         limits,
         idleTimeoutSeconds: config.idleTimeoutSeconds,
         connectionSlots: new ConnectionSlots(options.connectionCounts, options.acceptor, config.maxConnections),
-        partitions: () => partitionInfo(layout, channels, recordsTaken, recordsSettled, stores),
+        partitions: () => partitionInfo(layout, options.workerInbound, recordsTaken, recordsSettled, stores),
         metrics: metrics === null ? null : () => control.metrics(),
         stats: metrics === null ? null : async () => ({ ...(await control.stats()), partitions, config: redactedConfig(config) }),
         tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
@@ -337,17 +340,18 @@ export class Acceptor {
   }
 }
 
-function partitionInfo(layout: Layout, channels: PartitionChannel[], recordsTaken: Float64Array[], recordsSettled: Float64Array, stores: StoreSet): PartitionInfo[] {
+function partitionInfo(layout: Layout, workerInbound: RingBuffers[][], recordsTaken: Float64Array[], recordsSettled: Float64Array, stores: StoreSet): PartitionInfo[] {
+  const ringBytes = workerInbound.map((rings) => rings.reduce((sum, ring) => sum + usedBytesOf(ring), 0));
   const info: PartitionInfo[] = [];
   for (let p = 0; p < layout.partitions; p++) {
-    const worker = ownerOf(p, layout, channels.length);
+    const worker = ownerOf(p, layout, workerInbound.length);
     info.push({
       partition: p,
       store: storeOf(p, layout.stores),
       worker,
       pendingEvents: pendingEvents(recordsTaken, recordsSettled, p),
       appliedOffset: stores.appliedOffset(p),
-      workerRingBytes: channels[worker]!.ringDepthBytes(),
+      workerRingBytes: ringBytes[worker]!,
       log: retainedRange(stores.ofPartition(p), p),
     });
   }

@@ -103,6 +103,7 @@ export class Engine {
       config,
       layout,
       links,
+      workerInbound: mesh[0]!.map((_, worker) => linksOfWorker(mesh, worker).map((link) => link.inbound)),
       recordsTaken: recordsTaken.map((taken) => taken.buffer as SharedArrayBuffer),
       settledRecords: recordsSettled.buffer as SharedArrayBuffer,
       connectionCounts: this.connectionCounts,

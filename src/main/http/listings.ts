@@ -45,7 +45,7 @@ export interface PartitionInfo {
   pendingEvents: number;
   /** Offset of the last event committed to LMDB for the partition. */
   appliedOffset: number;
-  /** Bytes waiting in the owner worker's inbound ring (shared by its partitions). */
+  /** Bytes waiting in the owner worker's inbound rings, from every acceptor (shared by its partitions). */
   workerRingBytes: number;
   /** Offsets the event log holds for the partition (null: none, or the log is off). */
   log: { first: number; last: number } | null;

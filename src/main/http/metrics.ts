@@ -22,6 +22,8 @@ export interface ChannelFigures {
   ringBytes: number;
   backlogBytes: number;
   pendingRecords: number;
+  /** Records so far that found the ring full and waited in the backlog. */
+  backloggedRecords: number;
 }
 
 /** The figures the dashboard polls (GET /v1/stats), for the whole engine. */
@@ -101,6 +103,16 @@ export class AcceptorMetrics {
       });
     perWorker('hunt_ring_bytes', "Bytes waiting in a worker's inbound rings", (c) => c.ringBytes);
     perWorker('hunt_backlog_bytes', 'Bytes held in memory for a worker whose ring is full', (c) => c.backlogBytes);
+    new Counter({
+      name: 'hunt_backlogged_records_total',
+      help: "Records that found a worker's inbound ring full and waited in memory (the worker was behind)",
+      labelNames: ['worker'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of sources.channels()) this.inc({ worker: String(c.worker) }, c.backloggedRecords);
+      },
+    });
     perWorker('hunt_worker_lag_records', 'Records enqueued for a worker and not yet reported committed', (c) => c.pendingRecords);
     new Counter({
       name: 'hunt_route_matches_total',
@@ -124,10 +136,11 @@ export function mergeStats(parts: StatsPart[]): DashboardStats {
   const errors: Record<string, number> = {};
   for (const part of parts) {
     for (const c of part.workers) {
-      const sum = workers.get(c.worker) ?? { worker: c.worker, ringBytes: 0, backlogBytes: 0, pendingRecords: 0 };
+      const sum = workers.get(c.worker) ?? { worker: c.worker, ringBytes: 0, backlogBytes: 0, pendingRecords: 0, backloggedRecords: 0 };
       sum.ringBytes += c.ringBytes;
       sum.backlogBytes += c.backlogBytes;
       sum.pendingRecords += c.pendingRecords;
+      sum.backloggedRecords += c.backloggedRecords;
       workers.set(c.worker, sum);
     }
     for (const [code, n] of Object.entries(part.errors)) errors[code] = (errors[code] ?? 0) + n;

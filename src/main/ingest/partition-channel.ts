@@ -34,6 +34,8 @@ export class PartitionChannel {
   backlogBytes = 0;
   /** Most bytes the backlog has held at once. */
   peakBacklogBytes = 0;
+  /** Records that found the ring full (or a backlog ahead of them) and waited in the backlog. */
+  backloggedRecords = 0;
   /** Records the worker has reported done or failed (u32, wrapping), from its progress reports. */
   settledThrough: number;
   /** Change notices received from the worker (there are none while nobody subscribes). */
@@ -113,6 +115,7 @@ export class PartitionChannel {
       }
     }
     const chunk = this.backlogChunkFor(4 + maxBytes);
+    this.backloggedRecords++;
     this.placeInRing = false;
     this.placeBuf = chunk.buf;
     this.placeView = chunk.view;
