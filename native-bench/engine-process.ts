@@ -108,12 +108,18 @@ export function cpuMicrosOf(pid: number): number {
   return cpuMicrosIn(`/proc/${pid}/stat`);
 }
 
-/** CPU time of each thread of a process so far, in µs, by thread id (the main thread's is the pid). */
-export function threadCpuMicrosOf(pid: number): Map<number, number> {
-  const threads = new Map<number, number>();
+/** CPU time (µs) spent in user space and in the kernel. */
+export interface CpuTimes {
+  user: number;
+  system: number;
+}
+
+/** CPU time of each thread of a process so far, by thread id (the main thread's is the pid). */
+export function threadCpuOf(pid: number): Map<number, CpuTimes> {
+  const threads = new Map<number, CpuTimes>();
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
-      threads.set(Number(tid), cpuMicrosIn(`/proc/${pid}/task/${tid}/stat`));
+      threads.set(Number(tid), cpuTimesIn(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // The thread ended between listing and reading.
     }
@@ -121,21 +127,71 @@ export function threadCpuMicrosOf(pid: number): Map<number, number> {
   return threads;
 }
 
-/**
- * CPU µs the engine spent between two threadCpuMicrosOf readings: its main thread (the front end),
- * its `workers` busiest other threads (the partition workers), and everything else.
- */
-export function splitThreadCpu(pid: number, before: Map<number, number>, after: Map<number, number>, workers: number): { main: number; workers: number; other: number } {
-  const spent = [...after].map(([tid, micros]) => ({ tid, micros: micros - (before.get(tid) ?? 0) }));
-  const others = spent.filter((t) => t.tid !== pid).sort((a, b) => b.micros - a.micros);
-  const sum = (threads: { micros: number }[]) => threads.reduce((total, t) => total + t.micros, 0);
-  return { main: spent.find((t) => t.tid === pid)?.micros ?? 0, workers: sum(others.slice(0, workers)), other: sum(others.slice(workers)) };
+/** The OS thread ids of the engine's acceptors and partition workers, by index. */
+export interface EngineThreads {
+  acceptors: number[];
+  workers: number[];
 }
+
+/**
+ * Reads the thread ids from the engine's start-up lines (each acceptor and worker logs its `tid`),
+ * waiting until as many as its "listening on" line counts have logged.
+ */
+export async function engineThreadsOf(engine: EngineProcess, timeoutMs = 10_000): Promise<EngineThreads> {
+  const counts = /"workers":(\d+),"acceptors":(\d+)[^\n]*"msg":"listening on/.exec(engine.output());
+  if (counts === null) throw new Error('the engine has not logged its thread counts');
+  const [workers, acceptors] = [Number(counts[1]), Number(counts[2])];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const threads: EngineThreads = { acceptors: [], workers: [] };
+    for (const [, role, index, tid] of engine.output().matchAll(/"(acceptor|worker)":(\d+),"tid":(\d+),[^\n]*"msg":"(?:acceptor thread|partition worker) started"/g)) {
+      threads[role === 'acceptor' ? 'acceptors' : 'workers'][Number(index)] = Number(tid);
+    }
+    const complete = (tids: number[], n: number) => tids.filter((tid) => tid !== undefined).length === n;
+    if (complete(threads.acceptors, acceptors) && complete(threads.workers, workers)) return threads;
+    if (Date.now() > deadline) throw new Error(`the engine did not log ${acceptors} acceptor and ${workers} worker thread ids in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** CPU the engine spent between two threadCpuOf readings, by role; per-thread figures in index order. */
+export interface ThreadCpuSplit {
+  /** The main thread: control, off the per-event path. */
+  control: CpuTimes;
+  acceptors: CpuTimes[];
+  workers: CpuTimes[];
+  /** Everything else: V8's GC and compiler helpers, libuv's pool, LMDB's. */
+  other: CpuTimes;
+}
+
+export function splitThreadCpu(pid: number, threads: EngineThreads, before: Map<number, CpuTimes>, after: Map<number, CpuTimes>): ThreadCpuSplit {
+  const spent = (tid: number): CpuTimes => {
+    const a = after.get(tid) ?? { user: 0, system: 0 };
+    const b = before.get(tid) ?? { user: 0, system: 0 };
+    return { user: a.user - b.user, system: a.system - b.system };
+  };
+  const named = new Set([pid, ...threads.acceptors, ...threads.workers]);
+  const other = { user: 0, system: 0 };
+  for (const tid of after.keys()) {
+    if (named.has(tid)) continue;
+    const t = spent(tid);
+    other.user += t.user;
+    other.system += t.system;
+  }
+  return { control: spent(pid), acceptors: threads.acceptors.map(spent), workers: threads.workers.map(spent), other };
+}
+
+/** user + system. */
+export const cpuTotal = (times: CpuTimes | CpuTimes[]): number => (Array.isArray(times) ? times : [times]).reduce((sum, t) => sum + t.user + t.system, 0);
 
 /** utime + stime of a /proc stat file, in µs. */
 function cpuMicrosIn(statFile: string): number {
+  return cpuTotal(cpuTimesIn(statFile));
+}
+
+function cpuTimesIn(statFile: string): CpuTimes {
   const fields = fs.readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
+  return { user: (Number(fields[11]) * 1e6) / CLOCK_TICKS_PER_SECOND, system: (Number(fields[12]) * 1e6) / CLOCK_TICKS_PER_SECOND };
 }
 
 /** A `kB` field of /proc/<pid>/status (0 when absent). */

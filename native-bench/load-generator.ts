@@ -19,8 +19,9 @@ export interface LoadResult {
   ackedEvents: number;
   errors: Record<string, number>;
   latencyMs: { p50: number; p99: number; p999: number; max: number };
-  /** The generator's own CPU time per acked event, µs (all its threads). */
+  /** The generator's own CPU time per acked event, µs (all its threads), and its kernel part. */
   generatorCpuUsPerEvent: number;
+  generatorSystemUsPerEvent: number;
   elapsedMs: number;
 }
 
@@ -48,11 +49,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const threads = Math.max(1, Math.min(options.threads, options.connections));
   const pubsPerSecondPerConnection =
     options.targetEventsPerSecond > 0 ? options.targetEventsPerSecond / options.batch / options.connections : 0;
+  // Uniform load: the connections split the keys between them and every key is in some frame, so
+  // K = 1,000,000 really touches a million keys. Skewed load draws each frame's keys at random.
+  const framesPerConnection = Math.max(8, Math.ceil(options.keys / (options.batch * options.connections)));
   let measuringThreads = 0;
+  let firstConnection = 0;
   if (options.warmupMs === 0) queueMicrotask(() => options.onMeasuring?.());
   const results = await Promise.all(
     Array.from({ length: threads }, (_, t) => {
       const connections = Math.floor(options.connections / threads) + (t < options.connections % threads ? 1 : 0);
+      firstConnection += connections;
       const workerOptions: LoadWorkerOptions = {
         url: options.url,
         connections,
@@ -64,7 +70,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         warmupMs: options.warmupMs,
         pubsPerSecond: pubsPerSecondPerConnection,
         seed: 1000 + t,
-        framesPerConnection: Math.max(8, Math.min(64, Math.ceil(options.keys / options.batch))),
+        framesPerConnection,
+        firstConnection: firstConnection - connections,
+        allConnections: options.connections,
         keyPrefix: options.keyPrefix,
         shape: options.shape,
       };
@@ -100,6 +108,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     },
     // cpuUsage() in a worker thread reports the whole process, so take the largest, not the sum.
     generatorCpuUsPerEvent: ackedEvents > 0 ? Math.max(...results.map((r) => r.cpuUserUs + r.cpuSystemUs)) / ackedEvents : 0,
+    generatorSystemUsPerEvent: ackedEvents > 0 ? Math.max(...results.map((r) => r.cpuSystemUs)) / ackedEvents : 0,
     elapsedMs,
   };
 }

@@ -33,6 +33,9 @@ export interface LoadWorkerOptions extends Workload {
   pubsPerSecond: number;
   seed: number;
   framesPerConnection: number;
+  /** This thread's first connection's index among all the generator's, and their number (the key split). */
+  firstConnection: number;
+  allConnections: number;
 }
 
 export interface LoadWorkerResult {
@@ -66,9 +69,29 @@ function keyPicker(keys: number, skew: number, random: () => number): () => numb
   };
 }
 
-/** Pre-encodes frames; returns each with the byte offset of its 4-byte big-endian id. */
-function buildFrames(options: LoadWorkerOptions, random: () => number): { frame: Buffer; idAt: number }[] {
-  const pick = keyPicker(options.keys, options.skew, random);
+/**
+ * Uniform: the keys k ≡ connection (mod all connections), shuffled and dealt in turn, reshuffled once
+ * all are dealt; so the connections' frames together hold every key.
+ */
+function keyDeck(options: LoadWorkerOptions, connection: number, random: () => number): () => number {
+  const deck: number[] = [];
+  for (let k = connection; k < options.keys; k += options.allConnections) deck.push(k);
+  let next = deck.length;
+  return () => {
+    if (next === deck.length) {
+      for (let i = deck.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [deck[i], deck[j]] = [deck[j]!, deck[i]!];
+      }
+      next = 0;
+    }
+    return deck[next++]!;
+  };
+}
+
+/** Pre-encodes a connection's frames; returns each with the byte offset of its 4-byte big-endian id. */
+function buildFrames(options: LoadWorkerOptions, connection: number, random: () => number): { frame: Buffer; idAt: number }[] {
+  const pick = options.skew === 0 && options.keys >= options.allConnections ? keyDeck(options, connection, random) : keyPicker(options.keys, options.skew, random);
   const frames: { frame: Buffer; idAt: number }[] = [];
   for (let f = 0; f < options.framesPerConnection; f++) {
     const events = [];
@@ -96,7 +119,7 @@ async function run(options: LoadWorkerOptions): Promise<LoadWorkerResult> {
 
   const drive = (c: number) =>
     new Promise<void>((resolve, reject) => {
-      const frames = buildFrames(options, seededRandom(options.seed * 7919 + c));
+      const frames = buildFrames(options, options.firstConnection + c, seededRandom(options.seed * 7919 + c));
       const ws = new WebSocket(options.url, ['hunt.v1.msgpack']);
       const sentAt = new Float64Array(options.window * 2);
       let nextId = 0;

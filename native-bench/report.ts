@@ -141,18 +141,19 @@ export function chartSvg(results: Record<string, ScenarioFigures>, title: string
 }
 
 /** events/s against HUNT_WORKERS, one line per partition count (the scaling run). */
-export function scalingSvg(rows: { workers: number; partitions: number; eventsPerSecond: number }[], title: string): string {
+/** Events/s over workers, one line per series. */
+export function scalingSvg(rows: { workers: number; series: string; eventsPerSecond: number }[], title: string): string {
   const width = 560;
   const height = 320;
   const left = 80;
   const bottom = 40;
   const top = 40;
-  const right = 130;
+  const right = 150;
   const maxWorkers = Math.max(...rows.map((r) => r.workers));
   const maxRate = Math.max(...rows.map((r) => r.eventsPerSecond)) * 1.1;
   const x = (workers: number) => left + (maxWorkers === 1 ? 0.5 : (workers - 1) / (maxWorkers - 1)) * (width - left - right);
   const y = (rate: number) => height - bottom - (rate / maxRate) * (height - bottom - top);
-  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#7f7f7f'];
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
@@ -164,12 +165,12 @@ export function scalingSvg(rows: { workers: number; partitions: number; eventsPe
     `<text x="${left - 8}" y="${height - bottom}" text-anchor="end">0</text>`,
   ];
   for (const workers of [...new Set(rows.map((r) => r.workers))]) parts.push(`<text x="${x(workers)}" y="${height - bottom + 16}" text-anchor="middle">${workers}</text>`);
-  [...new Set(rows.map((r) => r.partitions))].forEach((partitions, i) => {
-    const line = rows.filter((r) => r.partitions === partitions).sort((a, b) => a.workers - b.workers);
+  [...new Set(rows.map((r) => r.series))].forEach((series, i) => {
+    const line = rows.filter((r) => r.series === series).sort((a, b) => a.workers - b.workers);
     const color = colors[i % colors.length]!;
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${line.map((r) => `${x(r.workers).toFixed(1)},${y(r.eventsPerSecond).toFixed(1)}`).join(' ')}"/>`);
     for (const r of line) parts.push(`<circle cx="${x(r.workers).toFixed(1)}" cy="${y(r.eventsPerSecond).toFixed(1)}" r="3" fill="${color}"/>`);
-    parts.push(`<text x="${width - right + 10}" y="${top + 16 * i}" fill="${color}">${partitions} partitions</text>`);
+    parts.push(`<text x="${width - right + 10}" y="${top + 16 * i}" fill="${color}">${escape(series)}</text>`);
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;

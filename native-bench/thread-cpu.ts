@@ -8,14 +8,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { splitThreadCpu, startEngineProcess, threadCpuMicrosOf } from './engine-process.js';
+import { cpuTotal, engineThreadsOf, splitThreadCpu, startEngineProcess, threadCpuOf } from './engine-process.js';
 import { runLoad, standardLoad } from './load-generator.js';
 import { median } from './report.js';
 
 interface Split {
   eventsPerSecond: number;
-  /** µs of CPU per acked event: the main thread, the busiest other threads (the workers), the rest. */
-  main: number;
+  /** µs of CPU per acked event: the acceptor threads, the partition workers, the rest (control, helpers). */
+  acceptors: number;
   workers: number;
   rest: number;
 }
@@ -34,10 +34,12 @@ async function measure(routes: string | null): Promise<Split> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-thread-cpu-'));
   const engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_DURABILITY: 'async', HUNT_WORKERS: String(workers), ...(routes === null ? {} : { HUNT_ROUTES: routes }) });
   try {
-    let before = new Map<number, number>();
-    const load = await runLoad({ ...standardLoad(engine.port, seconds, 2), shape: 'hunt', onMeasuring: () => (before = threadCpuMicrosOf(engine.pid)) });
-    const spent = splitThreadCpu(engine.pid, before, threadCpuMicrosOf(engine.pid), workers);
-    return { eventsPerSecond: load.eventsPerSecond, main: spent.main / load.ackedEvents, workers: spent.workers / load.ackedEvents, rest: spent.other / load.ackedEvents };
+    const threads = await engineThreadsOf(engine);
+    let before = threadCpuOf(engine.pid);
+    const load = await runLoad({ ...standardLoad(engine.port, seconds, 2), shape: 'hunt', onMeasuring: () => (before = threadCpuOf(engine.pid)) });
+    const spent = splitThreadCpu(engine.pid, threads, before, threadCpuOf(engine.pid));
+    const perEvent = (us: number) => us / load.ackedEvents;
+    return { eventsPerSecond: load.eventsPerSecond, acceptors: perEvent(cpuTotal(spent.acceptors)), workers: perEvent(cpuTotal(spent.workers)), rest: perEvent(cpuTotal([spent.control, spent.other])) };
   } finally {
     await engine.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -49,11 +51,11 @@ for (let r = 0; r < repeat; r++) {
   for (let c = 0; c < configs.length; c++) runs[c]!.push(await measure(configs[c]!));
 }
 console.log(`hunt load, async, ${workers} workers, ${seconds} s × ${repeat} interleaved, medians; CPU µs per acked event`);
-console.log('| routes | events/s | main thread | workers | other threads | total |');
+console.log('| routes | events/s | acceptors | workers | other threads | total |');
 console.log('|---|---:|---:|---:|---:|---:|');
 configs.forEach((config, c) => {
   const pick = (field: keyof Split) => median(runs[c]!.map((run) => run[field]));
-  const total = median(runs[c]!.map((run) => run.main + run.workers + run.rest));
+  const total = median(runs[c]!.map((run) => run.acceptors + run.workers + run.rest));
   const name = config === null ? 'none (default merge)' : path.basename(config);
-  console.log(`| ${name} | ${Math.round(pick('eventsPerSecond')).toLocaleString('en-US')} | ${pick('main').toFixed(2)} | ${pick('workers').toFixed(2)} | ${pick('rest').toFixed(2)} | ${total.toFixed(2)} |`);
+  console.log(`| ${name} | ${Math.round(pick('eventsPerSecond')).toLocaleString('en-US')} | ${pick('acceptors').toFixed(2)} | ${pick('workers').toFixed(2)} | ${pick('rest').toFixed(2)} | ${total.toFixed(2)} |`);
 });
