@@ -2,7 +2,7 @@
 // allowed; typos are warned about; the real engine process refuses to start on a bad value.
 import os from 'node:os';
 import t from 'tap';
-import { ConfigError, loadConfig } from '../src/shared/config.js';
+import { ConfigError, DEFAULT_ACCEPTORS, DEFAULT_WORKERS, loadConfig, newLayout } from '../src/shared/config.js';
 import { startEngineProcess } from '../native-bench/engine-process.js';
 import { runEngineToExit, tempDir } from './helpers.js';
 
@@ -11,8 +11,10 @@ t.test('defaults', async (t) => {
   t.match(config, {
     host: '127.0.0.1',
     port: 9001,
-    workers: Math.min(os.availableParallelism(), 4),
+    workers: DEFAULT_WORKERS,
+    acceptors: DEFAULT_ACCEPTORS,
     partitions: undefined,
+    stores: undefined,
     durability: 'sync',
     routes: undefined,
     authTokens: [],
@@ -20,6 +22,23 @@ t.test('defaults', async (t) => {
   });
   t.ok(config.dataDir.endsWith('/data'));
   t.same(unknownVariables, []);
+  const cores = os.availableParallelism();
+  t.equal(DEFAULT_ACCEPTORS, Math.max(1, Math.round((cores * 2) / 5)), 'acceptors: two fifths of the cores, at least 1');
+  t.equal(DEFAULT_WORKERS, Math.min(cores, Math.max(2, cores - DEFAULT_ACCEPTORS)), 'workers: the cores the acceptors leave, at least 2');
+});
+
+t.test('a new data directory: one store per worker, and partitions that every store shares evenly', async (t) => {
+  const unset = { partitions: undefined, stores: undefined };
+  t.same(newLayout(unset, 2), { stores: 2, partitions: 64 }, 'this VM');
+  t.same(newLayout(unset, 12), { stores: 12, partitions: 72 }, '16 cores: 12 workers, 6 partitions each');
+  t.same(newLayout(unset, 38), { stores: 38, partitions: 76 });
+  t.same(newLayout(unset, 100), { stores: 100, partitions: 100 });
+  t.same(newLayout({ partitions: 64, stores: undefined }, 38), { stores: 32, partitions: 64 }, 'set partitions: the fewest stores whose busiest holds no more than with one per worker');
+  t.same(newLayout({ partitions: 64, stores: undefined }, 12), { stores: 11, partitions: 64 });
+  t.same(newLayout({ partitions: 7, stores: undefined }, 4), { stores: 4, partitions: 7 });
+  t.same(newLayout({ partitions: 3, stores: undefined }, 8), { stores: 3, partitions: 3 }, 'at most the partitions');
+  t.same(newLayout({ partitions: undefined, stores: 48 }, 2), { stores: 48, partitions: 96 }, 'set stores: partitions a multiple of them');
+  t.same(newLayout({ partitions: 256, stores: 16 }, 2), { stores: 16, partitions: 256 }, 'both set: as given');
 });
 
 const BAD_VALUES: [string, string, RegExp][] = [

@@ -32,7 +32,7 @@ interface Mesh {
 /** One real worker thread reading one ring from each of `acceptors` channels. */
 function startMesh(t: Test, acceptors: number, options: { fault?: WorkerFault; logEvents?: number } = {}): Mesh {
   const dataDir = tempDir(t);
-  openDataDir(dataDir, { partitions: LAYOUT.partitions, stores: LAYOUT.stores });
+  openDataDir(dataDir, { partitions: LAYOUT.partitions, stores: LAYOUT.stores }, 1);
   const mesh = createRingMesh(acceptors, 1, 4 << 20);
   const channels = mesh.map((links) => new PartitionChannel(0, links[0]!));
   const task: PartitionWorkerTask = {

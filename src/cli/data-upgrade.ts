@@ -7,7 +7,7 @@
 // environment is kept beside the stores (lmdb.format2) until the operator removes it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_STORES } from '../shared/config.js';
+import { DEFAULT_WORKERS, newLayout } from '../shared/config.js';
 import type { Layout } from '../shared/partition.js';
 import { flushToDisk, legacyLmdbPath, openStore, StoreSet, storesPath, type Store } from '../shared/store.js';
 import { DataDirError, FORMAT, lockDataDir, readEngineFile, writeEngineFile } from '../main/control/data-dir.js';
@@ -30,7 +30,7 @@ export async function upgradeDataDir(dir: string, requestedStores: number | unde
   try {
     const file = readEngineFile(enginePath, dir, true);
     const partitions = file.partitions;
-    const stores = requestedStores ?? Math.min(DEFAULT_STORES, partitions);
+    const { stores } = newLayout({ partitions, stores: requestedStores }, DEFAULT_WORKERS);
     if (stores > partitions) throw new DataDirError(`--stores ${stores} is more than the directory's ${partitions} partitions`);
     const legacy = legacyLmdbPath(dir);
     if (!fs.existsSync(path.join(legacy, 'data.mdb'))) throw new DataDirError(`${legacy}/data.mdb is missing: nothing to upgrade`);

@@ -4,6 +4,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import type { Layout } from './partition.js';
 
 export type Durability = 'sync' | 'async';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -15,9 +16,9 @@ export interface EngineConfig {
   workers: number;
   /** Acceptor threads, each with its own uWS app on the shared port. */
   acceptors: number;
-  /** Unset: the data directory's recorded count, or DEFAULT_PARTITIONS for a new one. */
+  /** Unset: the data directory's recorded count, or newLayout's for a new one. */
   partitions: number | undefined;
-  /** Unset: the data directory's recorded count, or DEFAULT_STORES (at most the partitions) for a new one. */
+  /** Unset: the data directory's recorded count, or newLayout's for a new one. */
   stores: number | undefined;
   durability: Durability;
   routes: string | undefined;
@@ -51,30 +52,42 @@ export interface EngineConfig {
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
 export const LMDB_MAX_KEY_BYTES = 1900;
 
-export const DEFAULT_PARTITIONS = 64;
+/** A new data directory has at least this many partitions (see newLayout). */
+const MIN_DEFAULT_PARTITIONS = 64;
+
+const cores = os.availableParallelism();
 
 /**
- * LMDB environments of a new data directory: one per core, at most 16. Each has its own write lock
- * and one owner worker, so this caps the workers that write in parallel for the life of the
- * directory; but each store a batch touches is a commit of its own (and a flush in sync mode), so
- * more stores than workers cost CPU on a small host (measured: docs/performance.md#stores).
+ * Acceptor threads by default: two fifths of the cores, at least 1. On 2 cores that is 1: a second
+ * acceptor gained 7% at peak but cost 1.3–1.6× the p99 at a quarter and half of peak, its thread
+ * competing with the workers and the clients for the two cores (docs/performance.md#acceptors).
+ * On larger hosts this is the
+ * scaling model's best split for the default `sync` durability: an acceptor costs about 0.6–0.7 µs
+ * of CPU per event with its ring writes, a `sync` worker about 1.7 µs of commit-to-durable time,
+ * and the kernel's uneven spread of connections loads the busiest acceptor 1.2–1.3× its share
+ * (docs/performance.md#scaling-and-a-model-of-a-larger-host; `async` does best with half).
  */
-export const DEFAULT_STORES = Math.min(os.availableParallelism(), 16);
+export const DEFAULT_ACCEPTORS = Math.max(1, Math.round((cores * 2) / 5));
+
+/** Partition workers by default: the cores the acceptors leave, at least 2 (at most the cores). */
+export const DEFAULT_WORKERS = Math.min(cores, Math.max(2, cores - DEFAULT_ACCEPTORS));
 
 /**
- * Partition workers by default: one per core, at most 4. A worker costs more CPU per event than the
- * front end, so the workers need the cores more than it does; past about 3 workers the single
- * front end and LMDB's single writer are the limits, so more would only hold rings and caches
- * (measured: docs/performance.md#measurements-behind-design-decisions).
+ * The layout of a new data directory, where HUNT_STORES or HUNT_PARTITIONS are unset. One store per
+ * worker: each store has its own write lock and one owner worker, so the stores cap the workers
+ * that write in parallel, while each store a batch touches is a commit of its own (and a flush in
+ * sync mode), so stores beyond the workers cost CPU (measured: docs/performance.md#stores). The
+ * partitions are the smallest multiple of the stores that is at least 64, so every store holds as
+ * many. With HUNT_PARTITIONS set, the fewest stores (at most one per worker) that leave the busiest
+ * store no more partitions than one store per worker would: 64 partitions and 38 workers give 32
+ * stores of 2 partitions, not 38 of which 26 hold 2 and 12 hold 1.
  */
-const defaultWorkers = Math.min(os.availableParallelism(), 4);
-
-/**
- * Acceptor threads by default: a quarter of the cores, at least 2 (at most the cores). On 2 cores,
- * 2 acceptors beat 1 in both modes; beyond, an acceptor costs about 0.4 µs of CPU per event against
- * a worker's 1 µs (measured: docs/performance.md#acceptors).
- */
-const defaultAcceptors = Math.min(os.availableParallelism(), Math.max(2, Math.ceil(os.availableParallelism() / 4)));
+export function newLayout(requested: { partitions: number | undefined; stores: number | undefined }, workers: number): Layout {
+  if (requested.stores !== undefined) return { stores: requested.stores, partitions: requested.partitions ?? Math.ceil(MIN_DEFAULT_PARTITIONS / requested.stores) * requested.stores };
+  if (requested.partitions === undefined) return { stores: workers, partitions: Math.ceil(MIN_DEFAULT_PARTITIONS / workers) * workers };
+  const busiestStore = Math.ceil(requested.partitions / Math.min(workers, requested.partitions));
+  return { stores: Math.ceil(requested.partitions / busiestStore), partitions: requested.partitions };
+}
 
 const int = (min: number, max: number) =>
   z
@@ -99,8 +112,8 @@ const SETTINGS = {
   HUNT_HOST: [nonEmpty, '127.0.0.1'],
   HUNT_PORT: [int(0, 65535), '9001'],
   HUNT_DATA_DIR: [nonEmpty, './data'],
-  HUNT_WORKERS: [int(1, 256), String(defaultWorkers)],
-  HUNT_ACCEPTORS: [int(1, 64), String(defaultAcceptors)],
+  HUNT_WORKERS: [int(1, 256), String(DEFAULT_WORKERS)],
+  HUNT_ACCEPTORS: [int(1, 64), String(DEFAULT_ACCEPTORS)],
   HUNT_PARTITIONS: [z.union([z.literal('').transform(() => undefined), int(1, 65535)]), ''],
   HUNT_STORES: [z.union([z.literal('').transform(() => undefined), int(1, 4096)]), ''],
   HUNT_DURABILITY: [oneOf(['sync', 'async']), 'sync'],
@@ -144,10 +157,10 @@ type SettingName = keyof typeof SETTINGS;
 
 /** Defaults that are not one literal value, as the settings reference (docs/operations.md) words them. */
 const DESCRIBED_DEFAULTS: Partial<Record<SettingName, string>> = {
-  HUNT_WORKERS: 'cores, at most 4', // defaultWorkers
-  HUNT_ACCEPTORS: 'cores ÷ 4, at least 2 (at most the cores)', // defaultAcceptors
-  HUNT_PARTITIONS: String(DEFAULT_PARTITIONS), // for a new data directory
-  HUNT_STORES: 'cores, at most 16', // DEFAULT_STORES, for a new data directory, at most its partitions
+  HUNT_WORKERS: 'the cores the acceptors leave, at least 2 (at most the cores)', // DEFAULT_WORKERS
+  HUNT_ACCEPTORS: 'two fifths of the cores, at least 1', // DEFAULT_ACCEPTORS
+  HUNT_PARTITIONS: 'for a new directory: the smallest multiple of the stores that is at least 64', // newLayout
+  HUNT_STORES: 'for a new directory: one per worker (fewer if HUNT_PARTITIONS does not divide evenly)', // newLayout
 };
 
 /**

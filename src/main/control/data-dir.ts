@@ -2,7 +2,7 @@
 // engine.json, checked on every later start, and locked against a second engine.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PARTITIONS, DEFAULT_STORES } from '../../shared/config.js';
+import { newLayout } from '../../shared/config.js';
 import type { Layout } from '../../shared/partition.js';
 import { legacyLmdbPath, storesPath } from '../../shared/store.js';
 
@@ -36,9 +36,10 @@ export interface OpenedDataDir extends Layout {
 
 /**
  * Opens (or creates) the data directory. `requested` is HUNT_PARTITIONS and HUNT_STORES: they
- * decide the counts of a new directory and must match the recorded counts of an existing one.
+ * decide the counts of a new directory (with HUNT_WORKERS where they are unset: newLayout) and must
+ * match the recorded counts of an existing one.
  */
-export function openDataDir(dir: string, requested: { partitions: number | undefined; stores: number | undefined }): OpenedDataDir {
+export function openDataDir(dir: string, requested: { partitions: number | undefined; stores: number | undefined }, workers: number): OpenedDataDir {
   fs.mkdirSync(dir, { recursive: true });
   const unlock = lockDataDir(dir);
   try {
@@ -47,8 +48,7 @@ export function openDataDir(dir: string, requested: { partitions: number | undef
       if (fs.existsSync(legacyLmdbPath(dir)) || fs.existsSync(storesPath(dir))) {
         throw new DataDirError(`${dir} holds LMDB data but no engine.json: refusing to guess its partition count`);
       }
-      const partitions = requested.partitions ?? DEFAULT_PARTITIONS;
-      const stores = requested.stores ?? Math.min(DEFAULT_STORES, partitions);
+      const { partitions, stores } = newLayout(requested, workers);
       if (stores > partitions) throw new DataDirError(`HUNT_STORES=${stores} is more than HUNT_PARTITIONS=${partitions}: a store holds at least one partition`);
       writeEngineFile(dir, { format: FORMAT, partitions, stores, createdAt: new Date().toISOString() });
       return { partitions, stores, created: true, unlock };

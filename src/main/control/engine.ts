@@ -132,7 +132,7 @@ export class Engine {
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
     const routesText = checkSettings(config);
-    const dataDir = openDataDir(config.dataDir, { partitions: config.partitions, stores: config.stores });
+    const dataDir = openDataDir(config.dataDir, { partitions: config.partitions, stores: config.stores }, config.workers);
     const layout: Layout = { partitions: dataDir.partitions, stores: dataDir.stores };
     let stores: StoreSet | null = null;
     let engine: Engine | null = null;
