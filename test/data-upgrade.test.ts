@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startEngineProcess } from '../native-bench/engine-process.js';
-import { httpGet, runEngineToExit, tempDir, TestClient } from './helpers.js';
+import { httpGet, runEngineToExit, tempDir, TestClient, TWO_ACCEPTORS } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 const HUNT = fileURLToPath(new URL('../src/cli/hunt.js', import.meta.url));
@@ -52,8 +52,9 @@ t.test('a format-2 directory is refused, then upgraded by hunt data upgrade with
   t.equal(again.code, 2, 'a second upgrade is refused');
   t.match(again.stderr, /format 3/);
 
-  for (const workers of ['1', '3']) {
-    const engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_WORKERS: workers, HUNT_LOG_RETENTION_EVENTS: '1000' });
+  for (const threads of [{ HUNT_WORKERS: '1', HUNT_ACCEPTORS: '1' }, TWO_ACCEPTORS]) {
+    const workers = threads.HUNT_WORKERS;
+    const engine = await startEngineProcess({ HUNT_DATA_DIR: dir, ...threads, HUNT_LOG_RETENTION_EVENTS: '1000' });
     t.teardown(() => engine.stop('SIGKILL'));
     t.same((await httpGet(engine.port, '/v1/keys?limit=1000')).body.keys, expected.records, `${workers} worker(s): every record as the old engine served it`);
     const partitions = (await httpGet(engine.port, '/v1/partitions')).body.partitions as { partition: number; store: number; appliedOffset: number; log: unknown }[];

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
-import { getKey, runEngineToExit, tempDir, TestClient } from './helpers.js';
+import { getKey, runEngineToExit, tempDir, TestClient, TWO_ACCEPTORS } from './helpers.js';
 
 /** Publishes `pubs` pubs of `size` events over `keys` keys; resolves with the replies. */
 async function publish(engine: EngineProcess, pubs: number, size: number, keys: number, firstId = 0) {
@@ -87,9 +87,9 @@ t.test('SIGTERM under load: every pub taken is acked, exactly those are applied,
   t.equal(await engine.stop(), 0);
 });
 
-t.test('the partition and store counts are fixed per data directory; the worker count is not', async (t) => {
+t.test('the partition and store counts are fixed per data directory; the worker and acceptor counts are not', async (t) => {
   const dir = tempDir(t);
-  let engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '16', HUNT_STORES: '4', HUNT_WORKERS: '1' });
+  let engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_PARTITIONS: '16', HUNT_STORES: '4', HUNT_WORKERS: '1', HUNT_ACCEPTORS: '1' });
   let { client, replies } = await publish(engine, 10, 30, 41);
   for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
   await client.close();
@@ -102,13 +102,13 @@ t.test('the partition and store counts are fixed per data directory; the worker 
   t.equal(storesMismatch.status, 2);
   t.match(storesMismatch.stdout, /HUNT_STORES=8 but the data directory .* was created with 4/);
 
-  engine = await startEngineProcess({ HUNT_DATA_DIR: dir, HUNT_WORKERS: '3' });
+  engine = await startEngineProcess({ HUNT_DATA_DIR: dir, ...TWO_ACCEPTORS });
   const welcomeClient = await TestClient.connect(engine.port);
   t.match(await welcomeClient.welcome(), { partitions: 16 }, 'recorded count used when unset');
   await welcomeClient.close();
   ({ client, replies } = await publish(engine, 10, 30, 41, 100));
   for (const r of await Promise.all(replies)) t.equal(r.op, 'ack');
-  t.equal(await totalCount(engine, 41), 600, 'data written with 1 worker and with 3 workers adds up');
+  t.equal(await totalCount(engine, 41), 600, 'data written with 1 acceptor and 1 worker and with 2 acceptors and 3 workers adds up');
   await client.close();
   t.equal(await engine.stop(), 0);
 
