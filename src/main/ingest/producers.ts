@@ -129,6 +129,9 @@ function committedMarks(stores: StoreSet, name: string): Float64Array {
  * than the TTL at `nowMs` (at start-up, and periodically by the control thread); returns how many.
  */
 export function forgetIdleStored(stores: StoreSet, nowMs: number, ttlMs: number, held: (name: string) => boolean): number {
+  // An acceptor may just have forgotten some itself: read past this thread's cached snapshot, or
+  // they would be found (and counted) again.
+  stores.resetReadTxns();
   const lastSeen = new Map<string, number>();
   for (const store of stores.open) {
     for (const { key, value } of store.producers.getRange()) {
