@@ -58,7 +58,8 @@ export function ensureKafkaJars(): void {
 /** A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints). */
 const newClusterId = () => crypto.randomBytes(16).toString('base64url');
 
-function nodeProperties(node: KafkaNode, nodes: KafkaNode[]): string {
+/** A node's server.properties; `settings` are added last (a broker setting the caller needs). */
+function nodeProperties(node: KafkaNode, nodes: KafkaNode[], settings: Record<string, string>): string {
   const replicas = Math.min(3, nodes.length);
   const minInSync = Math.max(1, replicas - 1);
   return [
@@ -81,6 +82,7 @@ function nodeProperties(node: KafkaNode, nodes: KafkaNode[]): string {
     // A killed node's peers notice within seconds, not the default 18 s of missed heartbeats.
     'broker.session.timeout.ms=6000',
     'broker.heartbeat.interval.ms=1000',
+    ...Object.entries(settings).map(([name, value]) => `${name}=${value}`),
     '',
   ].join('\n');
 }
@@ -124,7 +126,7 @@ async function waitForBrokers(bootstrap: string, brokers: number, logs: string, 
   }
 }
 
-export async function startKafkaCluster(options: { brokers?: 1 | 3; dir?: string } = {}): Promise<KafkaCluster> {
+export async function startKafkaCluster(options: { brokers?: 1 | 3; dir?: string; settings?: Record<string, string> } = {}): Promise<KafkaCluster> {
   const count = options.brokers ?? 1;
   ensureKafkaJars();
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-kafka-'));
@@ -135,7 +137,7 @@ export async function startKafkaCluster(options: { brokers?: 1 | 3; dir?: string
   const logOf = (node: KafkaNode) => path.join(dir, `node-${node.id}.log`);
   const bootstrap = nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
   const clusterId = newClusterId();
-  for (const node of nodes) fs.writeFileSync(configOf(node), nodeProperties(node, nodes));
+  for (const node of nodes) fs.writeFileSync(configOf(node), nodeProperties(node, nodes, options.settings ?? {}));
   const stopAll = async () => {
     await Promise.all(
       nodes.map(async (node) => {

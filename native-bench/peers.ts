@@ -4,7 +4,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
 import { cpuMicrosOf, freePort, startServerProcess, statusKiB, waitForOutput, type EngineProcess } from './engine-process.js';
+import { startKafkaCluster } from './kafka-cluster.js';
+import { COMMITTED_TOPIC, PUBS_TOPIC } from './kafka-topics.js';
 
 /** Why a peer cannot run here (null: it can). */
 export function peerUnavailable(binary: string): string | null {
@@ -164,6 +167,45 @@ export async function startNatsPeer(dataDir: string, durability: 'sync' | 'async
     };
   } catch (error) {
     nats.kill('SIGKILL');
+    throw error;
+  }
+}
+
+/**
+ * A one-broker Apache Kafka (kafka-cluster.ts, in `dataDir`), the consumer half of kafka-peer.ts and
+ * its `ws` front half: one EngineProcess for the three. `sync`: the broker flushes each produce to
+ * disk before it acks (log.flush.interval.messages=1), which is what one broker must do for an acked
+ * write to survive a power loss; `async`: Kafka's default, the page cache. The front end batches
+ * the pubs that arrive during a send (about 5 KB each), so a record batch may pass the broker's
+ * default 1 MB limit: 16 MiB here, as for any producer that batches large messages.
+ */
+export async function startKafkaPeer(dataDir: string, durability: 'sync' | 'async'): Promise<EngineProcess> {
+  const settings: Record<string, string> = { 'message.max.bytes': String(16 << 20), ...(durability === 'sync' ? { 'log.flush.interval.messages': '1' } : {}) };
+  const cluster = await startKafkaCluster({ brokers: 1, dir: `${dataDir}/kafka`, settings });
+  try {
+    const admin = new Kafka({ clientId: 'hunt-bench', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: PUBS_TOPIC, numPartitions: 1 }, { topic: COMMITTED_TOPIC, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const script = fileURLToPath(new URL('./kafka-peer.js', import.meta.url));
+    const consumer = spawn(process.execPath, [script, 'consumer', cluster.bootstrap, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitForOutput(consumer, /"msg":"consuming"/, 'the Kafka consumer', 60_000);
+    const front = await startServerProcess([script, 'front', cluster.bootstrap], {}, 60_000);
+    const broker = cluster.nodes[0]!.process!.pid!;
+    return {
+      ...front,
+      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + cpuMicrosOf(broker),
+      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024 + statusKiB(broker, 'VmHWM') * 1024,
+      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024 + statusKiB(broker, 'VmRSS') * 1024,
+      stop: async (signal = 'SIGTERM') => {
+        const code = await front.stop(signal);
+        consumer.kill('SIGKILL');
+        await cluster.stop();
+        return code;
+      },
+    };
+  } catch (error) {
+    await cluster.stop();
     throw error;
   }
 }

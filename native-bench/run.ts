@@ -12,7 +12,7 @@ import { startEngineProcess, startServerProcess, type EngineProcess } from './en
 import { runAbusiveClient } from './abusive-client.js';
 import { runLoad, type LoadOptions } from './load-generator.js';
 import { openSubscribers, startDeliveryProbe } from './subscribers.js';
-import { installPeers, peerUnavailable, startNatsPeer, startRabbitPeer, startRedisPeer } from './peers.js';
+import { installPeers, peerUnavailable, startKafkaPeer, startNatsPeer, startRabbitPeer, startRedisPeer } from './peers.js';
 import { ceilingLines, chartSvg, figuresTable, median, missedTargets, targetLines, type ScenarioFigures } from './report.js';
 import { measureCeilings } from './ceilings.js';
 import { profileEngine, profileLines } from './profile.js';
@@ -20,7 +20,7 @@ import { profileEngine, profileLines } from './profile.js';
 interface Scenario {
   name: string;
   /** engine; naive: ws + lmdb-js in one thread; uws-ceiling: bare uWS count-and-ack; redis: ws + redis-server. */
-  server: 'engine' | 'naive' | 'uws-ceiling' | 'redis' | 'rabbitmq' | 'nats';
+  server: 'engine' | 'naive' | 'uws-ceiling' | 'redis' | 'rabbitmq' | 'nats' | 'kafka';
   /** redis: the AOF's appendfsync (durability then says which engine mode it is compared with). */
   appendfsync?: 'everysec' | 'always';
   durability: 'sync' | 'async';
@@ -89,12 +89,14 @@ const SCENARIOS: Scenario[] = [
   { name: 'ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'ws + RabbitMQ + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'ws + NATS JetStream + consumer', server: 'nats', durability: 'sync', keys: 10_000, skew: 0 },
+  { name: 'ws + Kafka + consumer', server: 'kafka', durability: 'sync', keys: 10_000, skew: 0 },
   // Every system at the same offered load, below what the slowest sustains: the p99s compare.
   { name: 'at 60k/s: engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
   { name: 'at 60k/s: naive ws+lmdb, sync', server: 'naive', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
   { name: 'at 60k/s: ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
   { name: 'at 60k/s: ws + RabbitMQ + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
   { name: 'at 60k/s: ws + NATS JetStream + consumer', server: 'nats', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
+  { name: 'at 60k/s: ws + Kafka + consumer', server: 'kafka', durability: 'sync', keys: 10_000, skew: 0, rate: SAME_LOAD },
 ];
 
 /** Debian packages of the peers, installed with --install-peers. */
@@ -102,6 +104,8 @@ const PEER_PACKAGES: Partial<Record<Scenario['server'], { binary: string; packag
   redis: { binary: 'redis-server', package: 'redis-server' },
   rabbitmq: { binary: '/usr/lib/rabbitmq/bin/rabbitmq-server', package: 'rabbitmq-server' },
   nats: { binary: 'nats-server', package: 'nats-server' },
+  // Kafka's jars come from Maven Central through mvn (kafka-cluster.ts); Debian's maven brings a JDK.
+  kafka: { binary: 'mvn', package: 'maven' },
 };
 
 /** The scenario's engine settings beyond data dir and durability. */
@@ -116,6 +120,7 @@ async function startServer(scenario: Scenario, dataDir: string): Promise<EngineP
   if (scenario.server === 'redis') return startRedisPeer(dataDir, scenario.appendfsync!);
   if (scenario.server === 'rabbitmq') return startRabbitPeer(dataDir, scenario.durability);
   if (scenario.server === 'nats') return startNatsPeer(dataDir, scenario.durability);
+  if (scenario.server === 'kafka') return startKafkaPeer(dataDir, scenario.durability);
   if (scenario.server === 'uws-ceiling') return startServerProcess([fileURLToPath(new URL('./uws-ceiling-server.js', import.meta.url))], {});
   const entry = fileURLToPath(new URL('./naive-server.js', import.meta.url));
   return startServerProcess([entry, dataDir, scenario.durability], {});
