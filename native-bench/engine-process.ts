@@ -199,3 +199,11 @@ export function statusKiB(pid: number, field: string): number {
   const line = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return line === null ? 0 : Number(line[1]);
 }
+
+/** A metric's samples summed over their label sets, from the engine's Prometheus text. */
+export function metricSum(text: string, name: string): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}

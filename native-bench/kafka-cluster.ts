@@ -138,15 +138,11 @@ export async function startKafkaCluster(options: { brokers?: 1 | 3; dir?: string
   const bootstrap = nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
   const clusterId = newClusterId();
   for (const node of nodes) fs.writeFileSync(configOf(node), nodeProperties(node, nodes, options.settings ?? {}));
-  const stopAll = async () => {
-    await Promise.all(
-      nodes.map(async (node) => {
-        if (node.process === null) return;
-        node.process.kill('SIGKILL');
-        await exited(node.process);
-        node.process = null;
-      }),
-    );
+  const killNode = async (node: KafkaNode) => {
+    if (node.process === null) return;
+    node.process.kill('SIGKILL');
+    await exited(node.process);
+    node.process = null;
   };
   // Every node is a voter, so none can be ready before a majority runs: start them all, then wait.
   const launch = (node: KafkaNode) => {
@@ -162,20 +158,14 @@ export async function startKafkaCluster(options: { brokers?: 1 | 3; dir?: string
     nodes.forEach(launch);
     await waitForBrokers(bootstrap, count, dir, failIfDead);
   } catch (error) {
-    await stopAll();
+    await Promise.all(nodes.map(killNode));
     if (options.dir === undefined) fs.rmSync(dir, { recursive: true, force: true });
     throw error;
   }
   return {
     bootstrap,
     nodes,
-    async kill(index) {
-      const node = nodes[index]!;
-      if (node.process === null) return;
-      node.process.kill('SIGKILL');
-      await exited(node.process);
-      node.process = null;
-    },
+    kill: (index) => killNode(nodes[index]!),
     async restart(index) {
       const node = nodes[index]!;
       if (node.process !== null) throw new Error(`Kafka node ${node.id} is running`);

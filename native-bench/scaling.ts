@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
-import { cpuTotal, engineThreadsOf, splitThreadCpu, startEngineProcess, threadCpuOf } from './engine-process.js';
+import { cpuTotal, engineThreadsOf, metricSum, splitThreadCpu, startEngineProcess, threadCpuOf } from './engine-process.js';
 import { benchEvent, type EventShape } from './event-shapes.js';
 import { runLoad, standardLoad } from './load-generator.js';
 import { scalingSvg, median } from './report.js';
@@ -79,13 +79,6 @@ interface Row extends MeasuredCosts {
   /** Records that met a full ring, as a share of all. */
   backloggedShare: number;
   eventsPerBatch: number;
-}
-
-/** Sum of one metric's samples over its label sets, from the engine's /metrics text. */
-function metricSum(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
 }
 
 async function measure(scenario: string, acceptors: number, workers: number, stores: number): Promise<Row> {

@@ -14,7 +14,7 @@ import { ENGINE_ENTRY } from '../native-bench/engine-process.js';
 
 // Kill-and-restart tests start on a fixed port from the first start: uWS sets SO_REUSEADDR only on a
 // fixed port, so a restart on a port first taken as 0 is refused while old connections sit in TIME_WAIT.
-export { freePort } from '../native-bench/engine-process.js';
+export { freePort, metricSum } from '../native-bench/engine-process.js';
 
 export const wire = new Packr({ useRecords: false });
 
@@ -152,14 +152,6 @@ export function scrapeMetrics(port: number, headers: Record<string, string> = {}
       })
       .on('error', reject);
   });
-}
-
-/** A metric's samples summed over their label sets, from Prometheus text. */
-export function metricSum(text: string, name: string): number {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 export function getKey(port: number, key: string): Promise<{ status: number; body: any }> {

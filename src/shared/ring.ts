@@ -69,7 +69,10 @@ export function isDrained(buffers: RingBuffers): boolean {
 
 /** Bytes in a ring that its consumer has not released yet, read from outside both ends. */
 export function usedBytesOf(buffers: RingBuffers): number {
-  const header = new Int32Array(buffers.header);
+  return usedBytesIn(new Int32Array(buffers.header));
+}
+
+function usedBytesIn(header: Int32Array): number {
   return (Atomics.load(header, WRITE) - Atomics.load(header, READ)) >>> 0;
 }
 
@@ -97,7 +100,7 @@ abstract class RingEnd {
 
   /** Bytes in the ring that the consumer has not released yet. */
   usedBytes(): number {
-    return (Atomics.load(this.header, WRITE) - Atomics.load(this.header, READ)) >>> 0;
+    return usedBytesIn(this.header);
   }
 
   /** Records the consumer has released since the ring was created (u32, wrapping). */
