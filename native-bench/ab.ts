@@ -5,6 +5,7 @@
 //   node dist/native-bench/ab.js --a DIR_A --b DIR_B [--env-a K=V,…] [--env-b K=V,…]
 //        [--durability sync|async] [--pairs 6] [--seconds 6] [--warmup 2] [--workers N] [--rate EVENTS_PER_S]
 //        [--shape plain|hunt]   (hunt: events for examples/treasure-hunt.routes.json; set HUNT_ROUTES with --env-a/--env-b)
+//        [--token TOKEN]        (the load's connections present it, for settings with credentials)
 //
 // DIR_A / DIR_B: checkouts whose dist/ holds a built engine (e.g. a git worktree of the release);
 // the same directory twice compares two settings. The load generator is this checkout's.
@@ -43,6 +44,7 @@ const rate = Number(flag('rate', '0'));
 const shapeFlag = flag('shape', 'plain');
 if (shapeFlag !== 'plain' && shapeFlag !== 'hunt') throw new Error(`--shape ${shapeFlag}: expected plain or hunt`);
 const shape: EventShape = shapeFlag;
+const token = flag('token', '');
 
 interface Run {
   eventsPerSecond: number;
@@ -58,7 +60,9 @@ async function runOnce(side: keyof typeof sides): Promise<Run> {
   const engine = await startServerProcess([entry], { HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: durability, HUNT_LOG_LEVEL: 'info', ...(workers === '' ? {} : { HUNT_WORKERS: workers }), ...env });
   let cpuBefore = 0;
   try {
-    const result = await runLoad({ ...standardLoad(engine.port, seconds, warmup), shape, targetEventsPerSecond: rate, onMeasuring: () => (cpuBefore = engine.cpuMicros()) });
+    const load = standardLoad(engine.port, seconds, warmup);
+    if (token !== '') load.url += `?token=${encodeURIComponent(token)}`;
+    const result = await runLoad({ ...load, shape, targetEventsPerSecond: rate, onMeasuring: () => (cpuBefore = engine.cpuMicros()) });
     const cpu = engine.cpuMicros() - cpuBefore;
     return { eventsPerSecond: result.eventsPerSecond, cpuUsPerEvent: cpu / result.ackedEvents, p50: result.latencyMs.p50, p99: result.latencyMs.p99 };
   } finally {

@@ -1,15 +1,18 @@
-// `npm run build && node dist/native-bench/routes-micro.js front|apply [ROUTES_FILE|none]`
+// `npm run build && node dist/native-bench/routes-micro.js front|apply [ROUTES_FILE|none] [--pub-prefixes P1,P2,…]`
 //
 // In-process micro-benches of the routes' two hot paths, for quick before/after comparisons while
 // working on them (one thread, no sockets, no LMDB; CPU ns per event, median of 7 rounds). Their
 // figures are not the engine's: `npm run bench` and `npm run bench:threads` measure that.
 // - front: Ingest.pubFromFrame on the bench's hunt-shaped MessagePack pubs (100 events, 10,000
 //   keys) into real rings, as the front end stages them; `none` for the plain default-merge path.
+//   With --pub-prefixes, rounds alternate between an unrestricted token and a `pub` scope of those
+//   prefixes (the bench's keys are `player:…`), and both are reported.
 // - apply: the records a real Ingest wrote for those pubs, read and applied as a worker does
 //   (update-reader.ts, update-operators.ts) to in-memory records.
 import { AckTracker } from '../src/main/ingest/ack-tracker.js';
 import type { Connection } from '../src/main/connections/connection.js';
 import { Ingest } from '../src/main/ingest/ingest.js';
+import { EVERYTHING, KeyScope, type Permissions } from '../src/main/auth/permissions.js';
 import { PartitionChannel } from '../src/main/ingest/partition-channel.js';
 import { Router } from '../src/main/routes/router.js';
 import { loadRoutes } from '../src/main/routes/routes-file.js';
@@ -31,8 +34,11 @@ const KEYS = 10_000;
 const PUBS = 200;
 const ROUNDS = 7;
 
-const mode = process.argv[2];
-const routesFile = process.argv[3] ?? new URL('../../examples/treasure-hunt.routes.json', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const prefixesAt = args.indexOf('--pub-prefixes');
+const pubPrefixes = prefixesAt >= 0 ? args.splice(prefixesAt, 2)[1]!.split(',') : null;
+const mode = args[0];
+const routesFile = args[1] ?? new URL('../../examples/treasure-hunt.routes.json', import.meta.url).pathname;
 if (mode !== 'front' && mode !== 'apply') throw new Error('usage: routes-micro.js front|apply [ROUTES_FILE|none]');
 if (mode === 'apply' && routesFile === 'none') throw new Error('apply needs a routes file');
 
@@ -43,7 +49,8 @@ const rings = links.map((link) => new RingReader(link.inbound));
 const ingest = new Ingest(channels, new Float64Array(16), new AckTracker(channels.length), { ...limits, layout: { partitions: 16, stores: 16 }, maxBacklogBytes: 1 << 30 });
 if (routesFile !== 'none') ingest.router = new Router(loadRoutes(routesFile));
 // The socket side of a connection: Ingest only counts on it while staging.
-const conn = { id: 1, encoding: 'msgpack', inFlight: 0, closed: false, frames: 1, producer: null, lastSeq: 0, overloadedStreak: 0, send() {}, sendEncoded() {}, bufferedBytes: () => 0, close() {} } as unknown as Connection;
+const conn = { id: 1, encoding: 'msgpack', inFlight: 0, closed: false, frames: 1, producer: null, lastSeq: 0, floodRefusals: 0, permissions: EVERYTHING, send() {}, sendEncoded() {}, bufferedBytes: () => 0, close() {} } as unknown as Connection;
+const scoped: Permissions | null = pubPrefixes === null ? null : { ...EVERYTHING, pub: KeyScope.of(pubPrefixes) };
 
 const random = seededRandom(1);
 const frames = Array.from({ length: PUBS }, (_, p) => {
@@ -59,21 +66,22 @@ function stage(frame: Buffer): void {
   conn.inFlight = 0;
 }
 
-/** CPU ns per event of `round` (which handles `events` events), median of ROUNDS after one to warm up. */
+/** CPU ns per event of one run of `round` (which handles `events` events). */
+function cpuNsPerEvent(round: () => void, events: number): number {
+  const start = process.cpuUsage();
+  round();
+  const used = process.cpuUsage(start);
+  return ((used.user + used.system) * 1000) / events;
+}
+
+/** CPU ns per event of `round`, median of ROUNDS after one to warm up. */
 function measure(round: () => void, events: number): number {
   round();
-  const times: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const start = process.cpuUsage();
-    round();
-    const used = process.cpuUsage(start);
-    times.push(((used.user + used.system) * 1000) / events);
-  }
-  return median(times);
+  return median(Array.from({ length: ROUNDS }, () => cpuNsPerEvent(round, events)));
 }
 
 if (mode === 'front') {
-  const ns = measure(() => {
+  const round = () => {
     for (let p = 0; p < PUBS * 10; p++) {
       stage(frames[p % PUBS]!);
       if (p % 16 === 15) {
@@ -83,8 +91,25 @@ if (mode === 'front') {
         }
       }
     }
-  }, PUBS * 10 * EVENTS_PER_PUB);
-  console.log(`front end, ${routesFile === 'none' ? 'no routes' : routesFile}: ${ns.toFixed(0)} ns CPU per event`);
+  };
+  const events = PUBS * 10 * EVENTS_PER_PUB;
+  const what = `front end, ${routesFile === 'none' ? 'no routes' : routesFile}`;
+  if (scoped === null) console.log(`${what}: ${measure(round, events).toFixed(0)} ns CPU per event`);
+  else {
+    // Interleaved, so both see the same phases of the machine.
+    const as = (permissions: Permissions) => () => {
+      conn.permissions = permissions;
+      return cpuNsPerEvent(round, events);
+    };
+    as(scoped)();
+    const open: number[] = [];
+    const limited: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      open.push(as(EVERYTHING)());
+      limited.push(as(scoped)());
+    }
+    console.log(`${what}: unrestricted token ${median(open).toFixed(0)} ns CPU per event, pub scope ${JSON.stringify(pubPrefixes)} ${median(limited).toFixed(0)} ns`);
+  }
 } else {
   for (const frame of frames) stage(frame);
   const records: { ring: RingReader; at: number }[] = [];

@@ -9,6 +9,7 @@ import { seededRandom } from '../native-bench/random.js';
 import { AckTracker } from '../src/main/ingest/ack-tracker.js';
 import type { Connection } from '../src/main/connections/connection.js';
 import { Ingest } from '../src/main/ingest/ingest.js';
+import { EVERYTHING } from '../src/main/auth/permissions.js';
 import { PartitionChannel } from '../src/main/ingest/partition-channel.js';
 import { decodeFrame, ProtocolError } from '../src/main/connections/protocol.js';
 import { Router } from '../src/main/routes/router.js';
@@ -88,6 +89,9 @@ function side(routes: Router): Side {
     lastSeq: 0,
     floodRefusals: 0,
     waitingFrames: null,
+    permissions: EVERYTHING,
+    credential: { kind: 'none' },
+    expiryTimer: null,
     send: () => {},
     sendEncoded: () => {},
     bufferedBytes: () => 0,

@@ -5,6 +5,7 @@
 // it holds them), `get`, and reconnects with exponential backoff and jitter.
 import { decodeServerMessage, encodeClientMessage } from './codec.js';
 import type { MetaRecord } from '../shared/metadata.js';
+import { CloseCode } from '../shared/wire.js';
 
 export interface ClientEvent {
   key: string;
@@ -23,11 +24,19 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;
 
+/** Gives a current token: called for every connection, and before a JWT's `exp` to refresh it. */
+export type TokenProvider = () => string | Promise<string>;
+
 export interface HuntClientOptions {
   /** ws:// or wss:// URL of the stream endpoint, e.g. ws://127.0.0.1:9001/v1/stream. */
   url: string;
-  /** Bearer token (sent as the `token` query parameter, which browsers can set). */
-  token?: string;
+  /**
+   * Bearer token (sent as the `token` query parameter, which browsers can set), or a provider of
+   * one. With a provider, the client asks it for a token on every (re)connection and, when that
+   * token is a JWT, again before its `exp`, and hands the new one to the engine (`auth`) on the
+   * open connection, so subscriptions and pubs in flight carry on.
+   */
+  token?: string | TokenProvider;
   /** Wire encoding; default msgpack. */
   encoding?: 'msgpack' | 'json';
   /**
@@ -104,14 +113,31 @@ interface Welcome {
   durability: string;
 }
 
+/** A token is refreshed when this share of its remaining lifetime is left, at most a minute before its exp. */
+const REFRESH_SHARE = 0.2;
+const MAX_REFRESH_LEAD_MS = 60_000;
+/** After a failed refresh, the next try comes this much later (the engine closes the connection at exp). */
+const REFRESH_RETRY_MS = 1000;
+
+/** A JWT's `exp` in ms since the epoch; null when the token is not a JWT or has none. */
+export function jwtExpiryMs(token: string): number | null {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const json = atob(parts[1]!.replaceAll('-', '+').replaceAll('_', '/'));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Bytes of a pub frame besides its events: op, id, seq and the array header, with room to spare. */
 const PUB_ENVELOPE_BYTES = 64;
 
 type ServerMessage = Record<string, any>;
 
 const OPEN = 1;
-/** The engine closes a producer's older connection with this code when the name says hello again. */
-const FENCED_CLOSE_CODE = 4001;
 const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 5000 };
 
 /** What makes an event malformed whatever the engine's settings (caught before batching it with others). */
@@ -134,6 +160,7 @@ export class HuntClient {
   /** Events waiting for the linger to end. */
   private forming: Batch | null = null;
   private lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   /** Pubs formed and not yet sent (no connection, or the window is full), in seq order. */
   private readonly queued: Batch[] = [];
   private readonly inFlight = new Map<number, Batch>();
@@ -233,39 +260,78 @@ export class HuntClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopRefreshing();
     this.failAll(new HuntError('CLOSED', 'the client was closed before the engine acknowledged this'), true);
     this.ws?.close(1000, 'client closed');
   }
 
-  private open(): Promise<void> {
+  private async open(): Promise<void> {
     const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    return (WebSocketImpl === undefined ? import('ws').then((m) => m.default as unknown as WebSocketConstructor) : Promise.resolve(WebSocketImpl)).then(
-      (Impl) =>
-        new Promise<void>((resolve, reject) => {
-          const url = this.options.token === undefined ? this.options.url : `${this.options.url}${this.options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.options.token)}`;
-          const ws = new Impl(url, [`hunt.v1.${this.options.encoding}`]);
-          ws.binaryType = 'arraybuffer';
-          this.ws = ws;
-          let welcomed = false;
-          let failure = '';
-          ws.addEventListener('message', (event) => {
-            const message = this.decode(event.data);
-            if (message === null) return;
-            if (!welcomed && message.op === 'welcome') {
-              welcomed = true;
-              this.onWelcome(message).then(resolve, reject);
-              return;
-            }
-            this.onMessage(message);
-          });
-          ws.addEventListener('close', (event) => {
-            if (this.ws === ws) this.onClose(event.code ?? 1006, event.reason ?? '');
-            if (!welcomed) reject(new HuntError('DISCONNECTED', `cannot connect to ${this.options.url}: ${failure || `closed before the welcome (${event.code ?? 1006})`}`));
-          });
-          // A close event follows every error and decides what happens next; keep the reason.
-          ws.addEventListener('error', (event) => (failure = event.message ?? ''));
-        }),
-    );
+    const Impl = WebSocketImpl ?? ((await import('ws')).default as unknown as WebSocketConstructor);
+    let token: string | undefined;
+    try {
+      token = await this.currentToken();
+    } catch (error) {
+      const reason = `the token provider failed: ${(error as Error).message}`;
+      this.onClose(1006, reason);
+      throw new HuntError('DISCONNECTED', `cannot connect to ${this.options.url}: ${reason}`);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const url = token === undefined ? this.options.url : `${this.options.url}${this.options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+      const ws = new Impl(url, [`hunt.v1.${this.options.encoding}`]);
+      ws.binaryType = 'arraybuffer';
+      this.ws = ws;
+      let welcomed = false;
+      let failure = '';
+      ws.addEventListener('message', (event) => {
+        const message = this.decode(event.data);
+        if (message === null) return;
+        if (!welcomed && message.op === 'welcome') {
+          welcomed = true;
+          if (token !== undefined) this.refreshBefore(jwtExpiryMs(token));
+          this.onWelcome(message).then(resolve, reject);
+          return;
+        }
+        this.onMessage(message);
+      });
+      ws.addEventListener('close', (event) => {
+        if (this.ws === ws) this.onClose(event.code ?? 1006, event.reason ?? '');
+        if (!welcomed) reject(new HuntError('DISCONNECTED', `cannot connect to ${this.options.url}: ${failure || `closed before the welcome (${event.code ?? 1006})`}`));
+      });
+      // A close event follows every error and decides what happens next; keep the reason.
+      ws.addEventListener('error', (event) => (failure = event.message ?? ''));
+    });
+  }
+
+  private async currentToken(): Promise<string | undefined> {
+    const token = this.options.token;
+    return typeof token === 'function' ? await token() : token;
+  }
+
+  /** With a token provider: asks it for a new token before `expiresAtMs` and sends it as `auth`. */
+  private refreshBefore(expiresAtMs: number | null): void {
+    this.stopRefreshing();
+    if (typeof this.options.token !== 'function' || expiresAtMs === null) return;
+    const left = expiresAtMs - Date.now();
+    this.refreshTimer = setTimeout(() => void this.refresh(expiresAtMs), Math.max(0, left - Math.min(MAX_REFRESH_LEAD_MS, left * REFRESH_SHARE)));
+  }
+
+  private async refresh(expiresAtMs: number): Promise<void> {
+    this.refreshTimer = null;
+    try {
+      const token = (await this.currentToken())!;
+      await this.request({ op: 'auth', token }, true);
+      this.refreshBefore(jwtExpiryMs(token));
+    } catch {
+      // The engine closes the connection at exp if no refresh got through; the reconnect asks the
+      // provider again. Until then, keep trying.
+      if (!this.closed && this.ws !== null && Date.now() < expiresAtMs) this.refreshTimer = setTimeout(() => void this.refresh(expiresAtMs), REFRESH_RETRY_MS);
+    }
+  }
+
+  private stopRefreshing(): void {
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
   }
 
   private async onWelcome(message: ServerMessage): Promise<void> {
@@ -360,7 +426,8 @@ export class HuntClient {
 
   private onClose(code: number, reason: string): void {
     this.ws = null;
-    if (code === FENCED_CLOSE_CODE) {
+    this.stopRefreshing();
+    if (code === CloseCode.FENCED) {
       // Another connection speaks for this producer now; reconnecting would fence it in turn.
       this.closed = true;
       this.failAll(new HuntError('FENCED', `producer ${this.options.producer ?? ''} connected elsewhere: ${reason}`), true);

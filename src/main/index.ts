@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, redactedConfig } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { DataDirError } from './control/data-dir.js';
 import { Engine } from './control/engine.js';
+import { hasCredentialFiles, hasCredentials } from './auth/auth-sources.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -19,8 +20,8 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   for (const name of unknownVariables) log.warn({ variable: name }, `${name} is not a setting of this engine (a typo?); it is ignored`);
   log.info({ config: redactedConfig(config), cores: os.availableParallelism() }, 'effective configuration');
-  if (config.authTokens.length === 0 && !LOOPBACK.has(config.host)) {
-    log.warn({ host: config.host }, `listening on ${config.host} WITHOUT authentication: anyone who can reach it can publish and read (set HUNT_AUTH_TOKENS)`);
+  if (!hasCredentials(config) && !LOOPBACK.has(config.host)) {
+    log.warn({ host: config.host }, `listening on ${config.host} WITHOUT authentication: anyone who can reach it can publish and read (set HUNT_AUTH_TOKENS, HUNT_AUTH_FILE or a JWT key file)`);
   }
 
   let engine: Engine;
@@ -56,8 +57,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads the files the settings name: the routes and the credentials.
   process.on('SIGHUP', () => {
-    engine.reloadRoutes('SIGHUP').catch((error: Error) => log.error({ err: error }, 'routes reload not done'));
+    const credentialFiles = hasCredentialFiles(config);
+    // Without any file to re-read, reloadRoutes says so in the log.
+    if (config.routes !== undefined || !credentialFiles) engine.reloadRoutes('SIGHUP').catch((error: Error) => log.error({ err: error }, 'routes reload not done'));
+    if (credentialFiles) engine.reloadAuth('SIGHUP').catch((error: Error) => log.error({ err: error }, 'credentials reload not done'));
   });
   watchFileSizeLimit(log);
 }

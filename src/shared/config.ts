@@ -23,6 +23,14 @@ export interface EngineConfig {
   durability: Durability;
   routes: string | undefined;
   authTokens: string[];
+  /** Static tokens with scopes, one JSON object per line (src/main/auth/token-file.ts). */
+  authFile: string | undefined;
+  /** HMAC secret for JWTs (HS256/384/512). */
+  jwtSecretFile: string | undefined;
+  /** JSON Web Key Set of public keys for JWTs. */
+  jwtJwksFile: string | undefined;
+  jwtAudience: string | undefined;
+  jwtIssuer: string | undefined;
   logLevel: LogLevel;
   maxPayloadBytes: number;
   maxEventsPerPub: number;
@@ -125,6 +133,11 @@ const SETTINGS = {
       .pipe(z.array(z.string().min(16, 'tokens of at least 16 characters'))),
     '',
   ],
+  HUNT_AUTH_FILE: [z.string(), ''],
+  HUNT_JWT_SECRET_FILE: [z.string(), ''],
+  HUNT_JWT_JWKS_FILE: [z.string(), ''],
+  HUNT_JWT_AUDIENCE: [z.string(), ''],
+  HUNT_JWT_ISSUER: [z.string(), ''],
   HUNT_LOG_LEVEL: [oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'],
   HUNT_MAX_PAYLOAD_BYTES: [int(1024, 64 * 1024 * 1024), String(1024 * 1024)],
   HUNT_MAX_EVENTS_PER_PUB: [int(1, 100_000), '10000'],
@@ -216,8 +229,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       partitions: p.HUNT_PARTITIONS,
       stores: p.HUNT_STORES,
       durability: p.HUNT_DURABILITY as Durability,
-      routes: p.HUNT_ROUTES === '' ? undefined : p.HUNT_ROUTES,
+      routes: unsetIfEmpty(p.HUNT_ROUTES),
       authTokens: p.HUNT_AUTH_TOKENS,
+      authFile: unsetIfEmpty(p.HUNT_AUTH_FILE),
+      jwtSecretFile: unsetIfEmpty(p.HUNT_JWT_SECRET_FILE),
+      jwtJwksFile: unsetIfEmpty(p.HUNT_JWT_JWKS_FILE),
+      jwtAudience: unsetIfEmpty(p.HUNT_JWT_AUDIENCE),
+      jwtIssuer: unsetIfEmpty(p.HUNT_JWT_ISSUER),
       logLevel: p.HUNT_LOG_LEVEL as LogLevel,
       maxPayloadBytes: p.HUNT_MAX_PAYLOAD_BYTES,
       maxEventsPerPub: p.HUNT_MAX_EVENTS_PER_PUB,
@@ -238,12 +256,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       logRetentionEvents: p.HUNT_LOG_RETENTION_EVENTS,
       logRetentionSeconds: p.HUNT_LOG_RETENTION_S,
       subscriberMaxLagBytes: p.HUNT_SUBSCRIBER_MAX_LAG_BYTES,
-      tlsCert: p.HUNT_TLS_CERT === '' ? undefined : p.HUNT_TLS_CERT,
-      tlsKey: p.HUNT_TLS_KEY === '' ? undefined : p.HUNT_TLS_KEY,
+      tlsCert: unsetIfEmpty(p.HUNT_TLS_CERT),
+      tlsKey: unsetIfEmpty(p.HUNT_TLS_KEY),
       metrics: p.HUNT_METRICS === 'on',
     },
   };
 }
+
+const unsetIfEmpty = (value: string): string | undefined => (value === '' ? undefined : value);
 
 /** The configuration as it is safe to log or show: tokens are never printed. */
 export function redactedConfig(config: EngineConfig): Record<string, unknown> {

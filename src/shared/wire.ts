@@ -18,8 +18,10 @@ export const ErrorCode = {
   TOO_LARGE: 'TOO_LARGE',
   /** The connection's in-flight window is full, or the engine's backlog is: retry later. */
   OVERLOADED: 'OVERLOADED',
-  /** Missing or wrong bearer token (HTTP 401 / upgrade refused). */
+  /** Missing or wrong bearer token (HTTP 401 / upgrade refused), or an `auth` whose token is refused. */
   UNAUTHORIZED: 'UNAUTHORIZED',
+  /** The connection's token does not allow this op on this key (docs/operations.md, "Tokens and scopes"). Nothing was applied. */
+  FORBIDDEN: 'FORBIDDEN',
   /** A valid op this version does not provide yet. */
   UNSUPPORTED: 'UNSUPPORTED',
   /** Storage failed while applying the pub; it may be partly applied and must not be assumed applied. */
@@ -32,6 +34,18 @@ export const ErrorCode = {
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** WebSocket close codes of the engine's own (docs/protocol.md). */
+export const CloseCode = {
+  /** The producer said hello on another connection. */
+  FENCED: 4001,
+  /** A subscriber fell too far behind, or its updates may have been lost. */
+  LAGGING: 4002,
+  /** The connection's token expired (a JWT's `exp`) before an `auth` replaced it. */
+  TOKEN_EXPIRED: 4003,
+  /** The connection's token was removed from HUNT_AUTH_FILE by a reload. */
+  TOKEN_REVOKED: 4004,
+} as const;
 
 export interface WireEvent {
   key: string;
@@ -68,6 +82,13 @@ export interface UnfollowMessage {
   id: number;
   /** The id of the `replay` that started the follow. */
   replay: number;
+}
+
+/** Replaces the connection's token (and so its permissions and expiry) without reconnecting. */
+export interface AuthMessage {
+  op: 'auth';
+  id: number;
+  token: string;
 }
 
 export interface SubMessage {

@@ -184,3 +184,44 @@ async def test_overloaded_pubs_are_retried_and_oversized_events_refused(engines:
             await client.publish({"key": "huge", "type": "t", "data": {"pad": "x" * (200 << 10)}})
         assert too_large.value.code == "TOO_LARGE"
         assert engine.record("huge") is None
+
+
+def hs256_jwt(claims: dict[str, Any], secret: bytes) -> str:
+    """A JWT signed with HMAC-SHA256, as an identity provider would issue it."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{part(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{part(json.dumps(claims).encode())}"
+    return f"{signing_input}.{part(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+async def test_token_provider_refreshes_before_exp(engines: Engines, tmp_path: Any) -> None:
+    secret = b"a-jwt-secret-of-at-least-32-bytes-0123456789"
+    (tmp_path / "jwt.secret").write_bytes(secret)
+    engine = engines.start({"HUNT_DURABILITY": "async", "HUNT_JWT_SECRET_FILE": str(tmp_path / "jwt.secret")})
+    issued: list[tuple[float, int]] = []  # (when asked, the token's exp)
+
+    async def provider() -> str:
+        exp = int(time.time()) + 2
+        issued.append((time.time(), exp))
+        return hs256_jwt({"exp": exp, "hunt": {"pub": ["player:"], "read": ["player:"]}}, secret)
+
+    async with await HuntClient.connect(engine.url, token=provider, backoff=FAST_BACKOFF) as client:
+        connection = client._ws
+        seen: list[Update] = []
+        await client.subscribe("player:ann", seen.append)
+        await asyncio.sleep(4.5)  # past the first tokens' exp: without a refresh the engine closes the connection (4003)
+        await client.publish({"key": "player:ann", "type": "step"})
+        await until("the update", lambda: len(seen) == 1)
+        assert client._ws is connection, "the connection was never replaced"
+        assert len(issued) >= 3
+        for (asked, _), (_, previous_exp) in zip(issued[1:], issued):
+            assert asked < previous_exp, "each new token was asked for before the previous one expired"
+        with pytest.raises(HuntError) as refused:
+            await client.publish({"key": "hunt:h1", "type": "step"})
+        assert refused.value.code == "FORBIDDEN"

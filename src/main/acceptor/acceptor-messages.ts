@@ -8,6 +8,7 @@ import type { AcceptorLink } from '../../shared/worker-task.js';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { DashboardStats, StatsPart } from '../http/metrics.js';
 import type { RoutesReload } from '../routes/routes.js';
+import type { AuthSources } from '../auth/authenticator.js';
 import type { AcceptorInspection, ProducerExpiryTest } from './acceptor.js';
 import type { Reply } from './pending-replies.js';
 
@@ -29,6 +30,8 @@ export interface AcceptorThreadData {
   connectionCounts: SharedArrayBuffer;
   /** The routes file's text the control thread read and checked (null: HUNT_ROUTES unset). */
   routesText: string | null;
+  /** The credentials' settings and files as the control thread read and checked them. */
+  auth: AuthSources;
   producerExpiry?: ProducerExpiryTest;
 }
 
@@ -52,6 +55,8 @@ export type AcceptorRequest =
   | { op: 'start' }
   /** Switch to the routes of `text` (checked by control). */
   | { op: 'reload-routes'; trigger: string; text: string }
+  /** Switch to these credentials (checked by control) and re-check the open connections. */
+  | { op: 'reload-auth'; auth: AuthSources }
   | { op: 'inspect' }
   /** Forget the producers idle at `nowMs`; answered with their names. */
   | { op: 'expire-producers'; nowMs: number }
@@ -65,6 +70,7 @@ export type AcceptorRequest =
 export interface AcceptorReplies {
   start: null;
   'reload-routes': null;
+  'reload-auth': null;
   inspect: AcceptorInspection;
   'expire-producers': string[];
   'release-producer': ProducerMarks | null;

@@ -39,6 +39,7 @@ const acceptor = Acceptor.create(
     connectionCounts: data.connectionCounts,
     stores,
     router,
+    auth: data.auth,
     control: {
       claimProducer: (name) => ask({ op: 'claim-producer', name }),
       producersForgotten: (names) => post({ op: 'producers-forgotten', names }),
@@ -77,6 +78,9 @@ async function answer(request: AcceptorRequest): Promise<AcceptorReplies[Accepto
       return null;
     case 'reload-routes':
       acceptor.reloadRoutes(request.text);
+      return null;
+    case 'reload-auth':
+      acceptor.reloadAuth(request.auth);
       return null;
     case 'inspect':
       return acceptor.inspect();

@@ -18,7 +18,8 @@ import { PartitionChannel } from '../ingest/partition-channel.js';
 import { usedBytesOf, type RingBuffers } from '../../shared/ring.js';
 import { ProducerRegistry } from '../ingest/producers.js';
 import { MessageHandler } from '../connections/message-handler.js';
-import { TokenCheck } from '../http/auth.js';
+import { AuthGate } from '../auth/auth-gate.js';
+import type { AuthSources } from '../auth/authenticator.js';
 import { AcceptorMetrics, type DashboardStats, type MetricsJson, type StatsPart } from '../http/metrics.js';
 import { FrontEndServer } from '../http/server.js';
 import { ConnectionSlots } from '../http/connection-slots.js';
@@ -53,6 +54,8 @@ export interface AcceptorOptions {
   connectionCounts: SharedArrayBuffer;
   stores: StoreSet;
   router: Router | null;
+  /** The credentials as the control thread read and checked them. */
+  auth: AuthSources;
   control: ControlLink;
   /** The engine cannot go on safely (a worker reported Fatal). */
   onFatal(error: Error): void;
@@ -102,6 +105,7 @@ export class Acceptor {
     private readonly producers: ProducerRegistry,
     private readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
+    private readonly gate: AuthGate,
     private readonly options: AcceptorOptions,
     private readonly metrics: AcceptorMetrics | null,
   ) {
@@ -152,7 +156,8 @@ export class Acceptor {
       tracker.onSettled = metrics.onSettled.bind(metrics);
       ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
     }
-    const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, (name) => control.claimProducer(name), log);
+    const gate = new AuthGate(options.auth, log);
+    const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, (name) => control.claimProducer(name), gate, log);
     if (metrics !== null) handler.onError = (code) => metrics.errors.inc({ code });
     server = new FrontEndServer(
       {
@@ -170,10 +175,10 @@ export class Acceptor {
       },
       handler,
       stores,
-      new TokenCheck(config.authTokens),
+      gate,
       log,
     );
-    acceptor = new Acceptor(channels, tracker, ingest, server, producers, subscriptions, follows, options, metrics);
+    acceptor = new Acceptor(channels, tracker, ingest, server, producers, subscriptions, follows, gate, options, metrics);
     return acceptor;
   }
 
@@ -224,6 +229,11 @@ export class Acceptor {
     const routes = parseRoutes(this.options.config.routes!, text);
     this.ingest.router?.matchCounts(this.retiredRouteMatches);
     this.ingest.router = new Router(routes);
+  }
+
+  /** Switches to the credentials of `auth` (checked by control) and re-checks the open connections. */
+  reloadAuth(auth: AuthSources): void {
+    this.gate.reload(auth, this.server.openConnections());
   }
 
   private routeMatches(): Map<string, number> {

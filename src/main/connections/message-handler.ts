@@ -14,7 +14,10 @@ import type { SubscriptionRegistry } from '../streams/subscriptions.js';
 import type { LogFollows } from '../streams/log-follows.js';
 import { missedEntries, replayPage } from '../streams/replay.js';
 import { partitionOf } from '../../shared/partition.js';
-import { checkGet, checkHello, checkReplay, checkSub, checkUnfollow, isPlainObject, requestId } from '../ingest/validate.js';
+import { checkAuth, checkGet, checkHello, checkReplay, checkSub, checkUnfollow, isPlainObject, requestId } from '../ingest/validate.js';
+import type { AuthGate } from '../auth/auth-gate.js';
+import type { AuthOutcome } from '../auth/authenticator.js';
+import { requireRead, requireReadAll, requireReadPrefix, requireSomePub } from '../auth/scope-checks.js';
 
 export class MessageHandler {
   constructor(
@@ -28,6 +31,7 @@ export class MessageHandler {
     private readonly eventLog: { partitions: number; enabled: boolean },
     /** Asks the control thread for a producer this acceptor does not hold. */
     private readonly claimProducer: (name: string) => Promise<ProducerClaim>,
+    private readonly gate: AuthGate,
     private readonly log: Logger,
   ) {}
 
@@ -75,6 +79,7 @@ export class MessageHandler {
         return;
       case 'get': {
         const get = checkGet(message, this.limits);
+        requireRead(conn.permissions, 'get', get.key, get.id);
         conn.send({ op: 'meta', id: get.id, key: get.key, meta: readMeta(this.stores, get.key) ?? null }, encoding, true);
         return;
       }
@@ -86,6 +91,8 @@ export class MessageHandler {
         return;
       case 'replay': {
         const replay = checkReplay(message, this.limits, this.eventLog.partitions);
+        if (replay.key === null) requireReadAll(conn.permissions, 'replay of a partition', replay.id);
+        else requireRead(conn.permissions, 'replay', replay.key, replay.id);
         if (!this.eventLog.enabled) throw new ProtocolError(ErrorCode.UNSUPPORTED, 'the event log is off (HUNT_LOG_RETENTION_EVENTS=0)', replay.id);
         if (replay.follow) {
           this.follows.start(conn, replay, encoding);
@@ -103,6 +110,9 @@ export class MessageHandler {
         conn.send({ op: 'ack', id: unfollow.id }, encoding, true);
         return;
       }
+      case 'auth':
+        this.auth(conn, message, encoding);
+        return;
       case 'unsub': {
         const unsub = checkSub(message, this.limits);
         this.subscriptions.unsubscribe(conn, unsub.keys, unsub.prefixes);
@@ -112,10 +122,42 @@ export class MessageHandler {
       default:
         throw new ProtocolError(
           ErrorCode.BAD_FRAME,
-          `unknown op ${JSON.stringify(typeof message.op === 'string' ? message.op : String(message.op))}; expected pub, get, hello, sub, unsub, replay or unfollow`,
+          `unknown op ${JSON.stringify(typeof message.op === 'string' ? message.op : String(message.op))}; expected pub, get, hello, sub, unsub, replay, unfollow or auth`,
           requestId(message),
         );
     }
+  }
+
+  /**
+   * Replaces the connection's token: its permissions and expiry become the new token's. A refused
+   * token changes nothing (the old one still expires when it does). Frames that come while a JWT
+   * is checked are handled, in order, after the answer.
+   */
+  private auth(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
+    const auth = checkAuth(message);
+    const answer = (outcome: AuthOutcome) => {
+      if (outcome.ok) {
+        this.gate.grant(conn, outcome);
+        conn.send({ op: 'ack', id: auth.id }, encoding, true);
+      } else {
+        this.onError(ErrorCode.UNAUTHORIZED);
+        conn.send({ op: 'error', id: auth.id, code: ErrorCode.UNAUTHORIZED, message: `auth: ${outcome.reason}; the connection keeps its previous token` }, encoding, true);
+      }
+    };
+    const outcome = this.gate.check(auth.token);
+    if (!(outcome instanceof Promise)) return answer(outcome);
+    conn.waitingFrames = [];
+    outcome.then(
+      (checked) => {
+        if (!conn.closed) conn.cork(() => answer(checked));
+        this.handleWaitingFrames(conn);
+      },
+      (error: Error) => {
+        this.log.error({ err: error, conn: conn.id }, 'checking a token failed');
+        conn.waitingFrames = null;
+        conn.close(1011, 'the token could not be checked; reconnect');
+      },
+    );
   }
 
   onClose(conn: Connection): void {
@@ -139,6 +181,8 @@ export class MessageHandler {
    */
   private sub(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
     const sub = checkSub(message, this.limits);
+    for (const key of sub.keys) requireRead(conn.permissions, 'sub', key, sub.id);
+    for (const prefix of sub.prefixes) requireReadPrefix(conn.permissions, 'sub', prefix, sub.id);
     if (!this.subscriptions.subscribe(conn, sub.keys, sub.prefixes)) {
       throw new ProtocolError(ErrorCode.TOO_LARGE, 'more subscriptions than HUNT_MAX_SUBSCRIPTIONS allows on one connection', sub.id);
     }
@@ -161,6 +205,7 @@ export class MessageHandler {
 
   private hello(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
     const hello = checkHello(message);
+    requireSomePub(conn.permissions, hello.id);
     if (conn.frames !== 1) {
       throw new ProtocolError(ErrorCode.BAD_FRAME, 'hello must be the first message of a connection', hello.id);
     }
@@ -201,7 +246,7 @@ export class MessageHandler {
     if (id !== null) conn.send({ op: 'ack', id, seq }, encoding, true);
   }
 
-  /** A frame that came before the connection's hello was answered: kept (copied: uWS reuses it) for later. */
+  /** A frame that came before the connection's hello or auth was answered: kept (copied: uWS reuses it) for later. */
   private holdUntilHelloAnswered(conn: Connection, frame: ArrayBuffer, isBinary: boolean): void {
     const waiting = conn.waitingFrames!;
     if (waiting.length >= this.limits.maxInFlight) {

@@ -20,6 +20,8 @@ import { tlsProblems } from '../http/tls.js';
 import { mergeStats, type DashboardStats } from '../http/metrics.js';
 import { ConnectionSlots } from '../http/connection-slots.js';
 import { parseRoutes, readRoutesFile } from '../routes/routes-file.js';
+import { AuthSourcesError, hasCredentialFiles, readAuthSources } from '../auth/auth-sources.js';
+import type { AuthSources } from '../auth/authenticator.js';
 import { describeProblem, RoutesError, type RoutesReload } from '../routes/routes.js';
 import { pendingEvents, type AcceptorInspection, type ProducerExpiryTest } from '../acceptor/acceptor.js';
 import { forgetIdleStored } from '../ingest/producers.js';
@@ -84,7 +86,7 @@ export class Engine {
     private readonly stores: StoreSet,
     /** links[acceptor][worker]. */
     private readonly mesh: AcceptorLink[][],
-    routesText: string | null,
+    checked: CheckedFiles,
     recordsTaken: Float64Array[],
     recordsSettled: Float64Array,
     workerStats: WorkerStats[],
@@ -107,7 +109,8 @@ export class Engine {
       recordsTaken: recordsTaken.map((taken) => taken.buffer as SharedArrayBuffer),
       settledRecords: recordsSettled.buffer as SharedArrayBuffer,
       connectionCounts: this.connectionCounts,
-      routesText,
+      routesText: checked.routesText,
+      auth: checked.auth,
       ...(hooks.producerExpiry === undefined ? {} : { producerExpiry: hooks.producerExpiry }),
     }));
     this.producers = new ProducerDirectory(
@@ -131,7 +134,7 @@ export class Engine {
   }
 
   static async start(config: EngineConfig, log: Logger, hooks: EngineHooks): Promise<Engine> {
-    const routesText = checkSettings(config);
+    const checked = checkSettings(config);
     const dataDir = openDataDir(config.dataDir, { partitions: config.partitions, stores: config.stores }, config.workers);
     const layout: Layout = { partitions: dataDir.partitions, stores: dataDir.stores };
     let stores: StoreSet | null = null;
@@ -169,7 +172,7 @@ export class Engine {
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
       const pool = new PartitionWorkerPool(tasks, log, (error) => engine!.fail(error), () => engine!.onWorkerRestart());
-      engine = new Engine({ ...config, port }, layout, dataDir, stores, mesh, routesText, recordsTaken, recordsSettled, workerStats, pool, hooks, log, config.port);
+      engine = new Engine({ ...config, port }, layout, dataDir, stores, mesh, checked, recordsTaken, recordsSettled, workerStats, pool, hooks, log, config.port);
       await engine.listen();
       pool.start();
       await Promise.all(engine.acceptors.map((acceptor) => acceptor!.request({ op: 'start' })));
@@ -344,6 +347,28 @@ export class Engine {
     return { outcome: 'reloaded', file, routes };
   }
 
+  /**
+   * Re-reads HUNT_AUTH_FILE and the JWT key files (on SIGHUP). Valid files reach every acceptor,
+   * which re-checks its open connections: one whose static token is gone is closed with 4004, the
+   * others get their token's new scopes. Invalid files are logged and the previous credentials stay.
+   */
+  async reloadAuth(trigger: string): Promise<boolean> {
+    const { config } = this;
+    if (!hasCredentialFiles(config)) return false;
+    let auth: AuthSources;
+    try {
+      auth = readAuthSources(config);
+    } catch (error) {
+      if (!(error instanceof AuthSourcesError)) throw error;
+      this.log.error({ trigger, problems: error.problems }, 'credentials reload refused: the previous tokens and keys stay');
+      return false;
+    }
+    for (const data of this.acceptorData) data.auth = auth;
+    await Promise.all(this.running().map((acceptor) => acceptor.request({ op: 'reload-auth', auth })));
+    this.log.info({ trigger, authFile: config.authFile, jwtSecretFile: config.jwtSecretFile, jwtJwksFile: config.jwtJwksFile }, 'credentials reloaded');
+    return true;
+  }
+
   /** Each running acceptor's rings, connections, subscribers and producers, in acceptor order (one being replaced is left out). */
   async inspectAcceptors(): Promise<AcceptorInspection[]> {
     // One that ends while asked is left out too.
@@ -471,7 +496,13 @@ async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boole
  * Settings that are valid alone but not together, the TLS files and the routes file; every problem
  * at once. Returns the routes file's text (null: HUNT_ROUTES unset).
  */
-function checkSettings(config: EngineConfig): string | null {
+/** The files the settings name, read and checked before any thread starts. */
+interface CheckedFiles {
+  routesText: string | null;
+  auth: AuthSources;
+}
+
+function checkSettings(config: EngineConfig): CheckedFiles {
   const problems: string[] = [];
   let routesText: string | null = null;
   if (config.routes !== undefined) {
@@ -483,6 +514,13 @@ function checkSettings(config: EngineConfig): string | null {
       for (const p of error.problems) problems.push(`HUNT_ROUTES=${JSON.stringify(config.routes)} is invalid: ${describeProblem(p)}`);
     }
   }
+  let auth: AuthSources | null = null;
+  try {
+    auth = readAuthSources(config);
+  } catch (error) {
+    if (!(error instanceof AuthSourcesError)) throw error;
+    problems.push(...error.problems);
+  }
   problems.push(...tlsProblems(config.tlsCert, config.tlsKey));
   const largestRecord = config.maxPayloadBytes + EVENT_HEADER_BYTES;
   if (largestRecord > maxRecordPayload(config.ringBytes)) {
@@ -492,5 +530,5 @@ function checkSettings(config: EngineConfig): string | null {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return routesText;
+  return { routesText, auth: auth! };
 }

@@ -3,7 +3,9 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import type { Logger } from '../../shared/logger.js';
 import { readMeta, type StoreSet } from '../../shared/store.js';
-import type { TokenCheck } from './auth.js';
+import { Authenticator } from '../auth/authenticator.js';
+import type { AuthGate, GrantedOutcome } from '../auth/auth-gate.js';
+import type { Permissions } from '../auth/permissions.js';
 import type { Connection } from '../connections/connection.js';
 import type { Producer } from '../ingest/producers.js';
 import type { TlsFiles } from './tls.js';
@@ -29,6 +31,15 @@ const SHARED_PORT = 0;
 interface SocketData {
   conn: SocketConnection | null;
   encoding: Encoding;
+  /** What the upgrade's token granted. */
+  granted: GrantedOutcome;
+}
+
+/** The headers of an upgrade request, read before its token is checked (a JWT is checked asynchronously). */
+interface UpgradeHeaders {
+  key: string;
+  protocols: string;
+  extensions: string;
 }
 
 class SocketConnection implements Connection {
@@ -39,11 +50,14 @@ class SocketConnection implements Connection {
   lastSeq = 0;
   floodRefusals = 0;
   waitingFrames: { frame: ArrayBuffer; isBinary: boolean }[] | null = null;
+  expiryTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly id: number,
     readonly encoding: Encoding,
     private readonly ws: WebSocket<SocketData>,
+    public permissions: Permissions,
+    public credential: GrantedOutcome['credential'],
   ) {}
 
   send(message: ServerMessage, encoding: Encoding, corked: boolean): void {
@@ -103,7 +117,7 @@ export class FrontEndServer {
     private readonly options: ServerOptions,
     private readonly handler: MessageHandler,
     private readonly stores: StoreSet,
-    private readonly tokens: TokenCheck,
+    private readonly gate: AuthGate,
     private readonly log: Logger,
   ) {
     this.app = options.tls === undefined ? uws.App() : uws.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile });
@@ -128,24 +142,23 @@ export class FrontEndServer {
         const conn = ws.getUserData().conn;
         if (conn === null) return;
         conn.closed = true;
+        this.gate.release(conn);
         this.connections.delete(conn);
         this.options.connectionSlots.release();
         this.handler.onClose(conn);
       },
     });
     this.app.get('/healthz', (res) => this.json(res, '200 OK', { status: 'ok' }));
-    this.app.get('/readyz', (res, req) => {
-      if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
-      if (this.ready) this.json(res, '200 OK', { status: 'ready' });
-      else this.json(res, '503 Service Unavailable', { status: 'not ready' });
-    });
+    this.app.get('/readyz', (res, req) =>
+      this.authenticate(res, req, () => {
+        if (this.ready) this.json(res, '200 OK', { status: 'ready' });
+        else this.json(res, '503 Service Unavailable', { status: 'not ready' });
+      }),
+    );
     this.app.get(`${KEYS_PREFIX}*`, (res, req) => this.getKey(res, req));
     this.app.get('/v1/keys', (res, req) => this.listKeys(res, req));
     this.app.get('/metrics', (res, req) => this.metrics(res, req));
-    this.app.get('/v1/partitions', (res, req) => {
-      if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
-      this.json(res, '200 OK', { partitions: this.options.partitions() });
-    });
+    this.app.get('/v1/partitions', (res, req) => this.asAdmin(res, req, 'partitions', () => this.json(res, '200 OK', { partitions: this.options.partitions() })));
     this.app.get('/v1/stats', (res, req) => this.stats(res, req));
     this.app.post(RELOAD_ROUTES_URL, (res, req) => this.reloadRoutes(res, req));
     this.app.any(RELOAD_ROUTES_URL, (res) => this.json(res, '405 Method Not Allowed', { error: 'METHOD_NOT_ALLOWED', message: 'use POST' }));
@@ -197,6 +210,10 @@ export class FrontEndServer {
     for (const conn of [...this.connections]) conn.close(code, reason);
   }
 
+  openConnections(): Iterable<Connection> {
+    return this.connections;
+  }
+
   get connectionCount(): number {
     return this.connections.size;
   }
@@ -209,11 +226,17 @@ export class FrontEndServer {
   }
 
   private upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
-    // req is valid only synchronously: everything is read and answered before returning.
-    if (!this.authorized(req)) {
-      res.writeStatus('401 Unauthorized').end();
-      return;
-    }
+    // req is valid only synchronously: what the upgrade needs is read before the token is checked.
+    const headers: UpgradeHeaders = { key: req.getHeader('sec-websocket-key'), protocols: req.getHeader('sec-websocket-protocol'), extensions: req.getHeader('sec-websocket-extensions') };
+    this.withToken(
+      res,
+      req,
+      () => res.writeStatus('401 Unauthorized').end(),
+      (granted) => this.acceptUpgrade(res, headers, context, granted),
+    );
+  }
+
+  private acceptUpgrade(res: HttpResponse, headers: UpgradeHeaders, context: unknown, granted: GrantedOutcome): void {
     if (!this.ready) {
       res.writeStatus('503 Service Unavailable').end();
       return;
@@ -223,10 +246,9 @@ export class FrontEndServer {
       res.writeStatus('503 Service Unavailable').end('too many connections');
       return;
     }
-    const offered = req.getHeader('sec-websocket-protocol');
     let protocol = '';
     let encoding: Encoding = 'json';
-    for (const candidate of offered.split(',')) {
+    for (const candidate of headers.protocols.split(',')) {
       const name = candidate.trim();
       const chosen = SUBPROTOCOLS[name];
       if (chosen !== undefined && Object.hasOwn(SUBPROTOCOLS, name)) {
@@ -235,29 +257,28 @@ export class FrontEndServer {
         break;
       }
     }
-    res.upgrade<SocketData>(
-      { conn: null, encoding },
-      req.getHeader('sec-websocket-key'),
-      protocol,
-      req.getHeader('sec-websocket-extensions'),
-      context as never,
-    );
+    res.upgrade<SocketData>({ conn: null, encoding, granted }, headers.key, protocol, headers.extensions, context as never);
   }
 
   private open(ws: WebSocket<SocketData>): void {
     const data = ws.getUserData();
-    const conn = new SocketConnection(this.nextConnectionId++, data.encoding, ws);
+    const conn = new SocketConnection(this.nextConnectionId++, data.encoding, ws, data.granted.permissions, data.granted.credential);
     data.conn = conn;
+    this.gate.grant(conn, data.granted);
     this.connections.add(conn);
     this.options.connectionSlots.take();
     conn.send({ op: 'welcome', v: 1, encoding: data.encoding, ...this.options.welcome, ...this.options.limits }, data.encoding, true);
   }
 
   private getKey(res: HttpResponse, req: HttpRequest): void {
-    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+    const url = req.getUrl();
+    this.authenticate(res, req, (permissions) => this.answerKey(res, url, permissions));
+  }
+
+  private answerKey(res: HttpResponse, url: string, permissions: Permissions): void {
     let key: string;
     try {
-      key = decodeURIComponent(req.getUrl().slice(KEYS_PREFIX.length));
+      key = decodeURIComponent(url.slice(KEYS_PREFIX.length));
     } catch {
       return this.json(res, '400 Bad Request', { error: 'BAD_KEY', message: 'the key is not valid percent-encoded UTF-8' });
     }
@@ -266,6 +287,7 @@ export class FrontEndServer {
     } catch (error) {
       return this.json(res, '400 Bad Request', { error: 'BAD_KEY', message: (error as ProtocolError).message });
     }
+    if (!permissions.read.allows(key)) return this.forbidden(res, 'get', key, 'read');
     try {
       const meta = readMeta(this.stores, key);
       if (meta === undefined) this.json(res, '404 Not Found', { error: 'NOT_FOUND', key });
@@ -278,10 +300,14 @@ export class FrontEndServer {
 
   /** GET /v1/keys?prefix=&after=&limit= : a page of keys with their records, in key order. */
   private listKeys(res: HttpResponse, req: HttpRequest): void {
-    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
+    const queryText = req.getQuery() ?? '';
+    this.authenticate(res, req, (permissions) => this.answerListing(res, queryText, permissions));
+  }
+
+  private answerListing(res: HttpResponse, queryText: string, permissions: Permissions): void {
     let query: URLSearchParams;
     try {
-      query = new URLSearchParams(req.getQuery() ?? '');
+      query = new URLSearchParams(queryText);
     } catch {
       return this.json(res, '400 Bad Request', { error: 'BAD_QUERY', message: 'the query string is not valid' });
     }
@@ -297,6 +323,7 @@ export class FrontEndServer {
         return this.json(res, '400 Bad Request', { error: 'BAD_QUERY', message: `${name} must be valid Unicode without NUL, at most maxKeyBytes` });
       }
     }
+    if (!permissions.read.covers(prefix)) return this.forbidden(res, 'list', prefix, 'read');
     try {
       this.json(res, '200 OK', listKeys(this.stores, prefix, after, limit));
     } catch (error) {
@@ -306,20 +333,21 @@ export class FrontEndServer {
   }
 
   private metrics(res: HttpResponse, req: HttpRequest): void {
-    this.collected(res, req, this.options.metrics, (text) =>
+    this.collected(res, req, 'metrics', this.options.metrics, (text) =>
       res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').end(text)),
     );
   }
 
   private stats(res: HttpResponse, req: HttpRequest): void {
-    this.collected(res, req, this.options.stats, (body) => this.json(res, '200 OK', body));
+    this.collected(res, req, 'stats', this.options.stats, (body) => this.json(res, '200 OK', body));
   }
 
   /** Answers with what `collect` (null: metrics off) produces asynchronously, unless the client went away. */
-  private collected<T>(res: HttpResponse, req: HttpRequest, collect: (() => Promise<T>) | null, answer: (value: T) => void): void {
-    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
-    if (collect === null) return this.json(res, '404 Not Found', { error: 'NOT_FOUND', message: 'metrics are off (HUNT_METRICS=off)' });
-    this.answerLater(res, collect(), answer, 'collecting metrics failed');
+  private collected<T>(res: HttpResponse, req: HttpRequest, op: string, collect: (() => Promise<T>) | null, answer: (value: T) => void): void {
+    this.asAdmin(res, req, op, () => {
+      if (collect === null) return this.json(res, '404 Not Found', { error: 'NOT_FOUND', message: 'metrics are off (HUNT_METRICS=off)' });
+      this.answerLater(res, collect(), answer, 'collecting metrics failed');
+    });
   }
 
   /** Answers with what `work` resolves to (500 if it fails), unless the client went away meanwhile. */
@@ -342,9 +370,8 @@ export class FrontEndServer {
    * answers 403 (SIGHUP still reloads).
    */
   private reloadRoutes(res: HttpResponse, req: HttpRequest): void {
-    if (!this.tokens.enabled) return this.json(res, '403 Forbidden', { error: 'FORBIDDEN', message: 'the admin endpoints need HUNT_AUTH_TOKENS; use SIGHUP to reload without them' });
-    if (!this.authorized(req)) return this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' });
-    this.answerLater(res, this.options.reloadRoutes('http'), (reload) => this.answerReload(res, reload), 'routes reload failed');
+    if (!this.gate.enabled) return this.json(res, '403 Forbidden', { error: 'FORBIDDEN', message: 'the admin endpoints need a token (HUNT_AUTH_TOKENS, HUNT_AUTH_FILE or a JWT); use SIGHUP to reload without them' });
+    this.asAdmin(res, req, 'reload-routes', () => this.answerLater(res, this.options.reloadRoutes('http'), (reload) => this.answerReload(res, reload), 'routes reload failed'));
   }
 
   private answerReload(res: HttpResponse, reload: RoutesReload): void {
@@ -358,9 +385,43 @@ export class FrontEndServer {
     }
   }
 
-  private authorized(req: HttpRequest): boolean {
-    if (!this.tokens.enabled) return true;
-    return this.tokens.allows(req.getHeader('authorization'), req.getQuery('token') ?? '');
+  /**
+   * Runs `then` with what the request's token grants, at once or, for a JWT, once it is verified
+   * (`then` must not touch `req` then); `refuse` answers a token that grants nothing.
+   */
+  private withToken(res: HttpResponse, req: HttpRequest, refuse: () => void, then: (granted: GrantedOutcome) => void): void {
+    const outcome = this.gate.check(Authenticator.presented(req.getHeader('authorization'), req.getQuery('token') ?? ''));
+    if (!(outcome instanceof Promise)) {
+      if (outcome.ok) then(outcome);
+      else refuse();
+      return;
+    }
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    outcome.then(
+      (checked) => {
+        if (!aborted) res.cork(() => (checked.ok ? then(checked) : refuse()));
+      },
+      (error: Error) => {
+        this.log.error({ err: error }, 'checking a token failed');
+        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
+      },
+    );
+  }
+
+  /** withToken for an HTTP endpoint: 401 with a JSON body. */
+  private authenticate(res: HttpResponse, req: HttpRequest, then: (permissions: Permissions) => void): void {
+    this.withToken(res, req, () => this.json(res, '401 Unauthorized', { error: 'UNAUTHORIZED' }), (granted) => then(granted.permissions));
+  }
+
+  /** An admin endpoint: 403 unless the token has the admin scope. */
+  private asAdmin(res: HttpResponse, req: HttpRequest, op: string, then: () => void): void {
+    this.authenticate(res, req, (permissions) => (permissions.admin ? then() : this.forbidden(res, op, null, 'admin')));
+  }
+
+  private forbidden(res: HttpResponse, op: string, key: string | null, scope: 'read' | 'admin'): void {
+    const what = key === null ? op : `${op} of ${JSON.stringify(key)}`;
+    this.json(res, '403 Forbidden', { error: 'FORBIDDEN', op, ...(key === null ? {} : { key }), message: `${what} needs the ${scope} scope${key === null ? '' : ' for that key'}; this token lacks it` });
   }
 
   private json(res: HttpResponse, status: string, body: unknown): void {

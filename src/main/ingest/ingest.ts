@@ -19,7 +19,9 @@ import { PubTargets } from './pub-targets.js';
 import type { Router } from '../routes/router.js';
 import { resolveValues, writeUpdateDocument, type CompiledRoute, type EventContext } from '../routes/routes.js';
 import { FoldedUpdate, MAX_FOLDED_UPDATES } from '../routes/update-fold.js';
-import { checkEvent, checkKey, checkSeq, requireId } from './validate.js';
+import { checkEvent, checkKey, checkSeq, isPlainObject, requireId } from './validate.js';
+import { forbidden } from '../auth/scope-checks.js';
+import type { KeyScope } from '../auth/permissions.js';
 
 /** Writes staged record `i` of the pub being taken into `channel`. */
 type RecordWriter = (channel: PartitionChannel, i: number, partition: number, producer: RecordProducer) => void;
@@ -101,6 +103,7 @@ export class Ingest {
     if (events.length > options.maxEventsPerPub) {
       throw new ProtocolError(ErrorCode.TOO_LARGE, `pub has ${events.length} events, more than maxEventsPerPub ${options.maxEventsPerPub}`, id);
     }
+    if (!conn.permissions.pub.all) this.checkDecodedKeys(conn.permissions.pub, events, id);
     this.admit(conn, id);
     const now = (this.now = Date.now());
     this.stage(events, id, now);
@@ -118,6 +121,7 @@ export class Ingest {
     const { scanner, targets, router, routedScan } = this;
     if (!scanner.scan(frame)) return false;
     const id = scanner.id;
+    if (!conn.permissions.pub.all) this.checkScannedKeys(conn.permissions.pub, frame, id);
     const seq = this.checkSeq(conn, scanner.seq, id);
     this.admit(conn, id);
     const now = (this.now = Date.now());
@@ -131,6 +135,26 @@ export class Ingest {
     for (let i = 0; i < scanner.count; i++) targets.add(scanner.keyHash[i]!, scanner.keyEnd[i]! - scanner.keyStart[i]!, i, RecordKind.Merge, -1, '', null, null);
     this.take(conn, id, seq, encoding, scanner.count, now, targets, this.writeScanned);
     return true;
+  }
+
+  /**
+   * A pub scope limited to prefixes, checked before anything else of the pub: only the events' own
+   * keys, since a route's fan-out keys are the operator's, not the client's. Kept out of the pub
+   * paths, which an unrestricted token (one flag test) must not slow down.
+   */
+  private checkScannedKeys(scope: KeyScope, frame: Buffer, id: number): void {
+    const { scanner } = this;
+    for (let i = 0; i < scanner.count; i++) {
+      if (!scope.allowsBytes(frame, scanner.keyStart[i]!, scanner.keyEnd[i]!)) throw forbidden('pub', frame.toString('utf8', scanner.keyStart[i], scanner.keyEnd[i]), 'pub', id, i);
+    }
+  }
+
+  /** checkScannedKeys for decoded events (a key that is no string is left to stage() to refuse). */
+  private checkDecodedKeys(scope: KeyScope, events: unknown[], id: number): void {
+    for (let i = 0; i < events.length; i++) {
+      const key = isPlainObject(events[i]) ? (events[i] as Record<string, unknown>).key : undefined;
+      if (typeof key === 'string' && !scope.allows(key)) throw forbidden('pub', key, 'pub', id, i);
+    }
   }
 
   /** The pub's seq (0 without a producer), checked against the connection's last. */

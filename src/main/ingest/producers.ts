@@ -17,6 +17,7 @@ import type { Logger } from '../../shared/logger.js';
 import { decodeProducerState, type ProducerKey, type StoreSet } from '../../shared/store.js';
 import type { Connection } from '../connections/connection.js';
 import type { ProducerMarks } from '../acceptor/acceptor-messages.js';
+import { CloseCode } from '../../shared/wire.js';
 
 export interface Producer {
   readonly name: string;
@@ -28,8 +29,6 @@ export interface Producer {
   conn: Connection | null;
 }
 
-/** WebSocket close code sent to a connection whose producer name said hello elsewhere. */
-export const FENCED_CLOSE_CODE = 4001;
 const FENCED_REASON = 'producer fenced: the same producer name connected again';
 
 export class ProducerRegistry {
@@ -110,7 +109,7 @@ export class ProducerRegistry {
 
   private fence(conn: Connection): void {
     conn.producer = null;
-    conn.close(FENCED_CLOSE_CODE, FENCED_REASON);
+    conn.close(CloseCode.FENCED, FENCED_REASON);
   }
 }
 

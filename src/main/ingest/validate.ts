@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { fnv1a32Utf8, lastHashedByteLength, partitionOf } from '../../shared/partition.js';
 import { FORBIDDEN_NAMES } from '../../shared/update-ops.js';
 import { ProtocolError } from '../connections/protocol.js';
-import { ErrorCode, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from '../../shared/wire.js';
+import { ErrorCode, type AuthMessage, type GetMessage, type HelloMessage, type Limits, type ReplayMessage, type SubMessage, type UnfollowMessage, type WireEvent } from '../../shared/wire.js';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
@@ -228,6 +228,20 @@ export function checkSub(message: Record<string, unknown>, limits: Limits): SubM
     throw new ProtocolError(ErrorCode.BAD_FRAME, 'sub: "from" (a version of one key) needs exactly one key in "keys" and no "prefixes"', id);
   }
   return { op, id, keys, prefixes, from: integerField(message, op, id, 'from', 0, Number.MAX_SAFE_INTEGER, undefined) };
+}
+
+/** A token longer than this is no token of ours (JWTs with a few prefixes are well under 2 KiB). */
+const MAX_TOKEN_CHARS = 8192;
+
+/** auth: `token`, a non-empty string. */
+export function checkAuth(message: Record<string, unknown>): AuthMessage {
+  const id = requireId(message, 'auth');
+  checkFields(message, 'auth', id, ['token']);
+  const token = message.token;
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) {
+    throw new ProtocolError(ErrorCode.BAD_FRAME, `auth: "token" must be a string of 1 to ${MAX_TOKEN_CHARS} characters`, id);
+  }
+  return { op: 'auth', id, token };
 }
 
 export const MAX_REPLAY_LIMIT = 1000;

@@ -17,9 +17,8 @@ import type { MetaRecord } from '../../shared/metadata.js';
 import { INTEREST_ALL, INTEREST_BUCKETS } from '../../shared/interest.js';
 import type { Connection } from '../connections/connection.js';
 import { encodeMessage } from '../connections/protocol.js';
-import { type Encoding } from '../../shared/wire.js';
+import { CloseCode, type Encoding } from '../../shared/wire.js';
 
-export const LAGGING_CLOSE_CODE = 4002;
 
 export interface SubscriptionLimits {
   /** Keys and prefixes one connection may hold. */
@@ -136,7 +135,7 @@ export class SubscriptionRegistry {
   private dropLagging(conn: Connection, message = 'this connection fell too far behind its updates; reconnect and subscribe again'): void {
     conn.send({ op: 'lagging', message }, conn.encoding, false);
     this.removeConnection(conn);
-    conn.close(LAGGING_CLOSE_CODE, 'lagging: updates not read');
+    conn.close(CloseCode.LAGGING, 'lagging: updates not read');
   }
 
   private addTo(map: Map<string, Set<Connection>>, name: string, conn: Connection): void {

@@ -8,8 +8,11 @@ It follows the TypeScript client (src/client/hunt-client.ts) rule for rule.
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
+import json
 import logging
+import time
 import math
 import random
 from collections import deque
@@ -27,9 +30,16 @@ log = logging.getLogger("hunt_client")
 
 Event = Mapping[str, Any]
 UpdateHandler = Callable[["Update"], Union[None, Awaitable[None]]]
+#: Gives a current token: called for every connection, and before a JWT's `exp` to refresh it.
+TokenProvider = Callable[[], Union[str, Awaitable[str]]]
 
 #: The engine closes a producer's older connection with this code when the name says hello again.
 FENCED_CLOSE_CODE = 4001
+#: A token is refreshed when this share of its remaining lifetime is left, at most a minute before exp.
+REFRESH_SHARE = 0.2
+MAX_REFRESH_LEAD_S = 60.0
+#: After a failed refresh, the next try comes this much later (the engine closes the connection at exp).
+REFRESH_RETRY_S = 1.0
 #: Integers the engine takes exactly (a number beyond is refused).
 MAX_SAFE_INTEGER = 2**53 - 1
 #: Largest frame the client accepts from the engine (replay pages stop near 256 KiB).
@@ -100,6 +110,23 @@ def _shape_problem(event: Any) -> str | None:
     return None
 
 
+class TokenProviderError(Exception):
+    """The token provider raised (the cause): the connection attempt fails and is retried."""
+
+
+def jwt_expiry(token: str) -> float | None:
+    """A JWT's `exp` in seconds since the epoch; None when the token is not a JWT or has none."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+
 class HuntClient:
     """Connect with `await HuntClient.connect(url, ...)`; close with `await client.close()` (or `async with`)."""
 
@@ -107,7 +134,7 @@ class HuntClient:
         self,
         url: str,
         *,
-        token: str | None = None,
+        token: str | TokenProvider | None = None,
         encoding: Encoding = "msgpack",
         producer: str | None = None,
         linger: float = 0.002,
@@ -117,7 +144,10 @@ class HuntClient:
     ) -> None:
         """
         url: ws:// or wss:// URL of the stream endpoint, e.g. ws://127.0.0.1:9001/v1/stream.
-        token: bearer token (sent in the Authorization header).
+        token: bearer token (sent in the Authorization header), or a provider of one (a function,
+            plain or async). With a provider, the client asks it for a token on every (re)connection
+            and, when that token is a JWT, again before its `exp`, and hands the new one to the
+            engine (`auth`) on the open connection, so subscriptions and pubs in flight carry on.
         producer: idempotent producer name. With it every pub carries a seq and the pubs not yet
             acknowledged when a connection drops are sent again, with their seqs, on the next one:
             each event applies exactly once. Without it, pubs in flight when a connection drops
@@ -154,6 +184,8 @@ class HuntClient:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Refreshes the connection's token before it expires (with a token provider and a JWT).
+        self._refresher: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> "HuntClient":
@@ -292,12 +324,15 @@ class HuntClient:
             code, reason = 1006, ""
             try:
                 url = self._url
-                headers = {} if self._token is None else {"Authorization": f"Bearer {self._token}"}
+                token = await self._current_token()
+                headers = {} if token is None else {"Authorization": f"Bearer {token}"}
                 async with connect(url, subprotocols=[Subprotocol(SUBPROTOCOLS[self._encoding])], additional_headers=headers, max_size=MAX_FRAME_BYTES, open_timeout=10) as ws:
                     welcome = decode(await ws.recv())
                     if welcome.get("op") != "welcome":
                         raise HuntError("INTERNAL", f"expected the welcome, got {welcome!r}")
                     self._on_open(ws, welcome, first)
+                    if token is not None and callable(self._token):
+                        self._refresher = asyncio.ensure_future(self._keep_token_fresh(ws, token))
                     attempt = 0
                     try:
                         async for frame in ws:
@@ -310,6 +345,8 @@ class HuntClient:
                 failure = f"upgrade refused with HTTP {error.response.status_code}"
             except (OSError, WebSocketException, asyncio.TimeoutError, HuntError) as error:
                 failure = str(error) or type(error).__name__
+            except TokenProviderError as error:
+                failure = f"the token provider failed: {error.__cause__!r}"
             except Exception as error:  # noqa: BLE001 — a bug here must not end the client silently
                 log.exception("hunt client: unexpected failure on the connection")
                 failure = repr(error)
@@ -322,6 +359,35 @@ class HuntClient:
             initial, most = self._backoff
             await asyncio.sleep(min(most, initial * 2 ** min(attempt, 20)) * (0.5 + random.random()))
             attempt += 1
+
+    async def _current_token(self) -> str | None:
+        if not callable(self._token):
+            return self._token
+        try:
+            value = self._token()
+            return await value if inspect.isawaitable(value) else value
+        except Exception as error:  # noqa: BLE001 — whatever the provider raises, the connection attempt fails and is retried
+            raise TokenProviderError() from error
+
+    async def _keep_token_fresh(self, ws: ClientConnection, token: str) -> None:
+        """While `ws` is this client's connection: a new token from the provider, sent as `auth`, before each one's exp."""
+        expires_at = jwt_expiry(token)
+        while expires_at is not None and self._ws is ws:
+            deadline = expires_at
+            left = deadline - time.time()
+            await asyncio.sleep(max(0.0, left - min(MAX_REFRESH_LEAD_S, left * REFRESH_SHARE)))
+            while self._ws is ws:
+                try:
+                    token = (await self._current_token()) or ""
+                    await self._request({"op": "auth", "token": token}, now=True)
+                    expires_at = jwt_expiry(token)
+                    break
+                except (HuntError, TokenProviderError):
+                    # The engine closes the connection at exp if no refresh got through; the
+                    # reconnect asks the provider again. Until then, keep trying.
+                    if time.time() >= deadline:
+                        return
+                    await asyncio.sleep(REFRESH_RETRY_S)
 
     def _on_open(self, ws: ClientConnection, welcome: dict[str, Any], first: asyncio.Future[None]) -> None:
         self._ws = ws
@@ -360,6 +426,9 @@ class HuntClient:
 
     def _on_close(self, code: int, reason: str) -> None:
         self._ws = None
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
         self._outbox = None
         self._ready.clear()
         if code == FENCED_CLOSE_CODE:
