@@ -19,7 +19,7 @@ import { profileEngine, profileLines } from './profile.js';
 
 interface Scenario {
   name: string;
-  /** engine; naive: ws + lmdb-js in one thread; uws-ceiling: bare uWS count-and-ack; redis: ws + redis-server. */
+  /** engine; naive: ws + lmdb-js in one thread; uws-ceiling: bare uWS that reads each pub's id and acks; redis: ws + redis-server. */
   server: 'engine' | 'naive' | 'uws-ceiling' | 'redis' | 'rabbitmq' | 'nats' | 'kafka';
   /** redis: the AOF's appendfsync (durability then says which engine mode it is compared with). */
   appendfsync?: 'everysec' | 'always';
@@ -34,6 +34,8 @@ interface Scenario {
   abusers?: boolean;
   /** Extra engine settings for the scenario. */
   env?: Record<string, string>;
+  /** The load presents a HUNT_AUTH_FILE token whose pub scope is SCOPED_PUB (else no credentials). */
+  scopedToken?: boolean;
   /** Subscriber connections, each on one key of the workload, reading their updates. */
   subscribers?: number;
   /** Treasure-hunt shaped events; with `routes`, the engine runs examples/treasure-hunt.routes.json. */
@@ -65,6 +67,11 @@ const HUNT_ROUTES_FILE = fileURLToPath(new URL('../../examples/treasure-hunt.rou
 /** The offered load of the same-load latency comparison, events/s (below every peer's peak here). */
 const SAME_LOAD = 60_000;
 
+/** The scoped-token scenario's token and its pub prefixes: the bench's keys are `player:…`, the last. */
+const SCOPED_TOKEN = 'bench-scoped-token-0123456789';
+const SCOPED_PUB = ['hunt:', 'zone:', 'clue:', 'player:'];
+const tokenFileOf = (dataDir: string) => `${dataDir}.tokens.jsonl`;
+
 /** The scenario every ratio is taken against. */
 const BASELINE = 'naive ws+lmdb, sync';
 
@@ -72,6 +79,7 @@ const SCENARIOS: Scenario[] = [
   { name: BASELINE, server: 'naive', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, sync', server: 'engine', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'engine, async', server: 'engine', durability: 'async', keys: 10_000, skew: 0 },
+  { name: 'engine, sync, a pub token of 4 prefixes', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, scopedToken: true, fullOnly: true },
   { name: 'engine, sync, half of peak rate', server: 'engine', durability: 'sync', keys: 10_000, skew: 0, rateOf: { scenario: 'engine, sync', fraction: 0.5 }, fullOnly: true },
   { name: 'engine, async, metrics off', server: 'engine', durability: 'async', keys: 10_000, skew: 0, env: { HUNT_METRICS: 'off' }, fullOnly: true },
   { name: 'engine, async, event log on (100,000 per partition)', server: 'engine', durability: 'async', keys: 10_000, skew: 0, env: { HUNT_LOG_RETENTION_EVENTS: '100000' }, fullOnly: true },
@@ -84,7 +92,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'engine, async, K=1M', server: 'engine', durability: 'async', keys: 1_000_000, skew: 0, fullOnly: true },
   { name: 'engine, sync, K=1M', server: 'engine', durability: 'sync', keys: 1_000_000, skew: 0, fullOnly: true },
   { name: 'naive ws+lmdb, async', server: 'naive', durability: 'async', keys: 10_000, skew: 0, fullOnly: true },
-  { name: 'uWS count+ack ceiling', server: 'uws-ceiling', durability: 'async', keys: 10_000, skew: 0 },
+  { name: 'uWS read-id+ack ceiling', server: 'uws-ceiling', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'ws + Redis, AOF everysec', server: 'redis', appendfsync: 'everysec', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'ws + RabbitMQ + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0 },
@@ -115,7 +123,8 @@ function engineEnv(scenario: Scenario): Record<string, string> {
 
 async function startServer(scenario: Scenario, dataDir: string): Promise<EngineProcess> {
   if (scenario.server === 'engine') {
-    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...engineEnv(scenario) });
+    if (scenario.scopedToken) fs.writeFileSync(tokenFileOf(dataDir), `${JSON.stringify({ name: 'bench', token: SCOPED_TOKEN, pub: SCOPED_PUB })}\n`);
+    return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...(scenario.scopedToken ? { HUNT_AUTH_FILE: tokenFileOf(dataDir) } : {}), ...engineEnv(scenario) });
   }
   if (scenario.server === 'redis') return startRedisPeer(dataDir, scenario.appendfsync!);
   if (scenario.server === 'rabbitmq') return startRabbitPeer(dataDir, scenario.durability);
@@ -131,7 +140,7 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
   const server = await startServer(scenario, dataDir);
   try {
     const load: LoadOptions = {
-      url: `ws://127.0.0.1:${server.port}/v1/stream`,
+      url: `ws://127.0.0.1:${server.port}/v1/stream${scenario.scopedToken ? `?token=${SCOPED_TOKEN}` : ''}`,
       connections,
       batch,
       keys: scenario.keys,
@@ -177,6 +186,7 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
   } finally {
     await server.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(tokenFileOf(dataDir), { force: true });
   }
 }
 

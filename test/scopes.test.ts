@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { SignJWT, type JWTPayload } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { HuntClient, type Update } from '../src/client/index.js';
 import { startEngineProcess } from '../native-bench/engine-process.js';
 import { httpGet, keyPath, runEngineToExit, scrapeMetrics, startEngine, tempDir, TestClient, TWO_ACCEPTORS, until } from './helpers.js';
@@ -220,6 +220,25 @@ t.test('SIGHUP re-reads the token file: removed tokens are revoked, the rest kee
   t.equal(await engine.stop(), 0);
 });
 
+t.test('JWTs signed with a public key of HUNT_JWT_JWKS_FILE', async (t) => {
+  const dir = tempDir(t);
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const other = await generateKeyPair('ES256');
+  const jwksFile = path.join(dir, 'jwks.json');
+  fs.writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+  const engine = await startEngine({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_JWT_JWKS_FILE: jwksFile, HUNT_JWT_ISSUER: 'https://id.example' });
+  t.teardown(() => engine.stop());
+  const signed = (key: Parameters<SignJWT['sign']>[0], issuer = 'https://id.example') =>
+    new SignJWT({ hunt: { read: ['player:'] } }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setExpirationTime(nowS() + 60).sign(key);
+  const reader = await connect(engine.port, await signed(privateKey));
+  t.match(await reader.request({ op: 'get', id: 1, key: 'player:x' }), { op: 'meta', meta: null });
+  t.match(await reader.request({ op: 'get', id: 2, key: 'hunt:x' }), { code: 'FORBIDDEN' });
+  await reader.close();
+  await t.rejects(TestClient.connect(engine.port, [], bearer(await signed(other.privateKey))), /401/, 'signed by a key not in the set');
+  await t.rejects(TestClient.connect(engine.port, [], bearer(await signed(privateKey, 'https://elsewhere.example'))), /401/, 'from another issuer');
+  await t.rejects(TestClient.connect(engine.port, [], bearer(await jwt({ hunt: { read: ['player:'] } }))), /401/, 'HMAC-signed, with no secret configured');
+});
+
 t.test('a token file with a typo stops start-up, naming its line', async (t) => {
   const dir = tempDir(t);
   const authFile = path.join(dir, 'tokens.jsonl');
@@ -232,4 +251,8 @@ t.test('a token file with a typo stops start-up, naming its line', async (t) => 
   fs.writeFileSync(secretFile, 'too-short\n');
   t.match(runEngineToExit({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_JWT_SECRET_FILE: secretFile }).stdout, /HUNT_JWT_SECRET_FILE=\\".*\\" is invalid: the secret is 9 bytes; allowed is at least 32/);
   t.match(runEngineToExit({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_JWT_AUDIENCE: 'x' }).stdout, /HUNT_JWT_AUDIENCE=\\"x\\" is invalid: it applies to JWTs/);
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwksFile = path.join(dir, 'private.jwks.json');
+  fs.writeFileSync(jwksFile, JSON.stringify({ keys: [await exportJWK(privateKey)] }));
+  t.match(runEngineToExit({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_JWT_JWKS_FILE: jwksFile }).stdout, /holds a private key/, 'a key set with a private key is refused');
 });
