@@ -1,6 +1,7 @@
 // One load-generator thread: drives its share of the connections with pre-encoded MessagePack pub
 // frames (only the pub id is patched per send), keeps a bounded window of unacked pubs per
-// connection, and records ack latency in an HDR histogram.
+// connection, and records ack latency in an HDR histogram (at a fixed offered load, from when each
+// pub was due).
 import { parentPort, workerData } from 'node:worker_threads';
 import hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
@@ -134,17 +135,22 @@ async function run(options: LoadWorkerOptions): Promise<LoadWorkerResult> {
         const now = performance.now();
         if (now >= deadline) stopped = true;
         while (!stopped && inFlight < options.window) {
+          // At a fixed offered load a pub's latency runs from when it was due, not from when the
+          // window let it go: a stalled engine delays the pubs behind it, and those waits count
+          // (no coordinated omission). Unthrottled, a pub is due when it is sent.
+          let dueAt = 0;
           if (interval > 0) {
             if (now < nextSendAt) {
               timer = setTimeout(pump, Math.max(0, nextSendAt - now));
               return;
             }
+            dueAt = nextSendAt;
             nextSendAt += interval;
           }
           const { frame, idAt } = frames[nextId % frames.length]!;
           const copy = Buffer.from(frame);
           copy.writeUInt32BE(nextId, idAt);
-          sentAt[nextId % sentAt.length] = performance.now();
+          sentAt[nextId % sentAt.length] = interval > 0 ? dueAt : performance.now();
           ws.send(copy, { binary: true });
           nextId++;
           inFlight++;

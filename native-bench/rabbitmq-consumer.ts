@@ -8,7 +8,8 @@ import { BatchApplier } from './queue-pipeline.js';
 import { PUBS_QUEUE, REPLIES_QUEUE } from './rabbitmq-queues.js';
 
 const [url, dataDir, durability = 'sync'] = process.argv.slice(2);
-const connection = await amqp.connect(url!);
+// Nagle off (see rabbitmq-front-server.ts): the replies and acks must not wait for delayed ACKs.
+const connection = await amqp.connect(url!, { noDelay: true });
 const channel = await connection.createChannel();
 await channel.assertQueue(PUBS_QUEUE, { durable: true });
 await channel.assertQueue(REPLIES_QUEUE, { durable: false });
