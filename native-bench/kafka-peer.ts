@@ -11,7 +11,7 @@
 //   node dist/native-bench/kafka-peer.js consumer <bootstrap> <dataDir> <sync|async> → {"msg":"consuming"}
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { COMMITTED_TOPIC, PUBS_TOPIC } from './kafka-topics.js';
-import { BatchApplier, serveQueueFront } from './queue-pipeline.js';
+import { batchApplier, serveQueueFront } from './queue-pipeline.js';
 
 const [role, bootstrap, dataDir, durability = 'sync'] = process.argv.slice(2);
 const kafka = new Kafka({ clientId: `hunt-bench-${role}`, brokers: bootstrap!.split(','), logLevel: logLevel.NOTHING });
@@ -61,7 +61,7 @@ if (role === 'front') {
   const consumer = kafka.consumer({ groupId: 'hunt-bench-applier', maxBytesPerPartition: 16 << 20 });
   await consumer.connect();
   await consumer.subscribe({ topic: PUBS_TOPIC, fromBeginning: true });
-  const applier = new BatchApplier<{ partition: number; message: KafkaMessage }>(dataDir!, durability, ({ message }) => message.value!, ({ partition, message }, report) => {
+  const applier = batchApplier<{ partition: number; message: KafkaMessage }>(dataDir!, durability, ({ message }) => message.value!, ({ partition, message }, report) => {
     void consumer.commitOffsets([{ topic: PUBS_TOPIC, partition, offset: String(Number(message.offset) + 1) }]);
     void producer.send({ topic: COMMITTED_TOPIC, acks: 1, messages: [{ value: report }] });
   });
@@ -72,5 +72,5 @@ if (role === 'front') {
     },
   });
   console.log(JSON.stringify({ msg: 'consuming' }));
-  process.on('SIGTERM', () => void Promise.all([consumer.disconnect(), producer.disconnect()]).then(() => applier.db.close()).then(() => process.exit(0)));
+  process.on('SIGTERM', () => void Promise.all([consumer.disconnect(), producer.disconnect()]).then(() => applier.records.close()).then(() => process.exit(0)));
 }

@@ -19,6 +19,8 @@ export interface LoadResult {
   ackedEvents: number;
   errors: Record<string, number>;
   latencyMs: { p50: number; p99: number; p999: number; max: number };
+  /** The latency histogram (µs, HDR, compressed base64), to merge with other runs'. */
+  histogram: string;
   /** The generator's own CPU time per acked event, µs (all its threads), and its kernel part. */
   generatorCpuUsPerEvent: number;
   generatorSystemUsPerEvent: number;
@@ -26,6 +28,13 @@ export interface LoadResult {
 }
 
 const WORKER_FILE = new URL('./load-worker.js', import.meta.url);
+
+/** One HDR histogram of the latencies (µs) of several encoded ones: percentiles of the whole, not medians of parts. */
+export function mergeHistograms(encoded: string[]): hdr.Histogram {
+  const merged = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  for (const histogram of encoded) merged.add(hdr.decodeFromCompressedBase64(histogram));
+  return merged;
+}
 
 /** The bench's standard workload against `port`, unthrottled: C=8, B=100, K=10,000 uniform, window 64. */
 export function standardLoad(port: number, seconds: number, warmupSeconds: number): LoadOptions {
@@ -86,12 +95,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       });
     }),
   );
-  const merged = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const merged = mergeHistograms(results.map((r) => r.histogram));
   const errors: Record<string, number> = {};
   let ackedEvents = 0;
   let elapsedMs = 0;
   for (const r of results) {
-    merged.add(hdr.decodeFromCompressedBase64(r.histogram));
     ackedEvents += r.ackedEvents;
     elapsedMs = Math.max(elapsedMs, r.elapsedMs);
     for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
@@ -106,6 +114,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       p999: merged.getValueAtPercentile(99.9) / 1000,
       max: merged.maxValue / 1000,
     },
+    histogram: hdr.encodeIntoCompressedBase64(merged),
     // cpuUsage() in a worker thread reports the whole process, so take the largest, not the sum.
     generatorCpuUsPerEvent: ackedEvents > 0 ? Math.max(...results.map((r) => r.cpuUserUs + r.cpuSystemUs)) / ackedEvents : 0,
     generatorSystemUsPerEvent: ackedEvents > 0 ? Math.max(...results.map((r) => r.cpuSystemUs)) / ackedEvents : 0,

@@ -6,7 +6,7 @@
 //   node dist/native-bench/nats-peer.js front <natsUrl>                         → {"port":N,"msg":"listening on"}
 //   node dist/native-bench/nats-peer.js consumer <natsUrl> <dataDir> <sync|async> → {"msg":"consuming"}
 import { AckPolicy, connect, StorageType, type JsMsg } from 'nats';
-import { BatchApplier, serveQueueFront } from './queue-pipeline.js';
+import { batchApplier, serveQueueFront } from './queue-pipeline.js';
 
 const STREAM = 'HUNT_BENCH';
 const SUBJECT = 'hunt.bench.pubs';
@@ -29,12 +29,12 @@ if (role === 'front') {
 } else {
   await jsm.consumers.add(STREAM, { durable_name: CONSUMER, ack_policy: AckPolicy.All, max_ack_pending: 10_000 });
   const consumer = await nc.jetstream().consumers.get(STREAM, CONSUMER);
-  const applier = new BatchApplier<JsMsg>(dataDir!, durability, (message) => message.data, (last, report) => {
+  const applier = batchApplier<JsMsg>(dataDir!, durability, (message) => message.data, (last, report) => {
     last.ack();
     nc.publish(COMMITTED, report);
   });
   const messages = await consumer.consume({ max_messages: 1000 });
   console.log(JSON.stringify({ msg: 'consuming' }));
-  process.on('SIGTERM', () => void nc.drain().then(() => applier.db.close()).then(() => process.exit(0)));
+  process.on('SIGTERM', () => void nc.drain().then(() => applier.records.close()).then(() => process.exit(0)));
   for await (const message of messages) applier.push(message);
 }

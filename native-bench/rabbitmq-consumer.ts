@@ -4,7 +4,7 @@
 //
 //   node dist/native-bench/rabbitmq-consumer.js <amqpUrl> <dataDir> <sync|async>   → prints {"msg":"consuming"}
 import amqp, { type ConsumeMessage } from 'amqplib';
-import { BatchApplier } from './queue-pipeline.js';
+import { batchApplier } from './queue-pipeline.js';
 import { PUBS_QUEUE, REPLIES_QUEUE } from './rabbitmq-queues.js';
 
 const [url, dataDir, durability = 'sync'] = process.argv.slice(2);
@@ -15,12 +15,12 @@ await channel.assertQueue(PUBS_QUEUE, { durable: true });
 await channel.assertQueue(REPLIES_QUEUE, { durable: false });
 await channel.prefetch(1000);
 
-const applier = new BatchApplier<ConsumeMessage>(dataDir!, durability, (message) => message.content, (last, report) => {
+const applier = batchApplier<ConsumeMessage>(dataDir!, durability, (message) => message.content, (last, report) => {
   channel.ack(last, true);
   channel.sendToQueue(REPLIES_QUEUE, report);
 });
 await channel.consume(PUBS_QUEUE, (message) => message !== null && applier.push(message));
 console.log(JSON.stringify({ msg: 'consuming' }));
 process.on('SIGTERM', () => {
-  void connection.close().then(() => applier.db.close()).then(() => process.exit(0));
+  void connection.close().then(() => applier.records.close()).then(() => process.exit(0));
 });

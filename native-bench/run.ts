@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEngineProcess, startServerProcess, type EngineProcess } from './engine-process.js';
 import { runAbusiveClient } from './abusive-client.js';
-import { runLoad, type LoadOptions } from './load-generator.js';
+import { mergeHistograms, runLoad, type LoadOptions } from './load-generator.js';
 import { openSubscribers, startDeliveryProbe } from './subscribers.js';
 import { installPeers, peerUnavailable, startKafkaPeer, startNatsPeer, startRabbitPeer, startRedisPeer } from './peers.js';
 import { ceilingLines, chartSvg, figuresTable, median, missedTargets, targetLines, type ScenarioFigures } from './report.js';
@@ -46,6 +46,11 @@ interface Scenario {
 
 interface Figures extends ScenarioFigures {
   generatorCpuUsPerEvent: number;
+}
+
+/** One run's figures and its latency histogram (merged with the other runs', then dropped). */
+interface Run extends Figures {
+  histogram: string;
 }
 
 const args = process.argv.slice(2);
@@ -135,7 +140,7 @@ async function startServer(scenario: Scenario, dataDir: string): Promise<EngineP
   return startServerProcess([entry, dataDir, scenario.durability], {});
 }
 
-async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promise<Figures> {
+async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promise<Run> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-bench-'));
   const server = await startServer(scenario, dataDir);
   try {
@@ -182,6 +187,7 @@ async function runOnce(scenario: Scenario, targetEventsPerSecond: number): Promi
       errors: Object.values(result.errors).reduce((a, b) => a + b, 0),
       deliveryP50: delivery.p50,
       deliveryP99: delivery.p99,
+      histogram: result.histogram,
     };
   } finally {
     await server.stop();
@@ -225,39 +231,47 @@ function progress(what: string): void {
 const results: Record<string, Figures & { runs: Figures[] }> = {};
 /** Peers that could not run here, with the reason (reported, never silently left out). */
 const skipped: Record<string, string> = {};
-const total = scenarios.length * repeat;
-let done = 0;
-const started = Date.now();
-for (const scenario of scenarios) {
+const runnable = scenarios.filter((scenario) => {
   const peer = PEER_PACKAGES[scenario.server];
   const unavailable = peer === undefined ? null : peerUnavailable(peer.binary);
   if (unavailable !== null) {
     skipped[scenario.name] = unavailable;
     process.stderr.write(`skipped: ${scenario.name}: ${unavailable}\n`);
-    done += repeat;
-    continue;
   }
-  const runs: Figures[] = [];
-  for (let r = 0; r < repeat; r++) {
-    const target = scenario.rate ?? (scenario.rateOf ? results[scenario.rateOf.scenario]!.eventsPerSecond * scenario.rateOf.fraction : 0);
+  return unavailable === null;
+});
+const total = runnable.length * repeat;
+let done = 0;
+const started = Date.now();
+// Round-robin: each round runs every scenario once, so the VM's slow and fast phases fall on all
+// of them alike, and a ratio can be taken per round.
+const runsOf = new Map<string, Run[]>(runnable.map((scenario) => [scenario.name, []]));
+for (let r = 0; r < repeat; r++) {
+  for (const scenario of runnable) {
+    // A fraction of another scenario's rate: of its median so far (it runs earlier in each round).
+    const target = scenario.rate ?? (scenario.rateOf ? median(runsOf.get(scenario.rateOf.scenario)!.map((run) => run.eventsPerSecond)) * scenario.rateOf.fraction : 0);
     const eta = done === 0 ? '?' : `${Math.round((((Date.now() - started) / done) * (total - done)) / 1000)} s`;
-    progress(`${scenario.name} (run ${r + 1}/${repeat}), about ${eta} left`);
-    runs.push(await runOnce(scenario, target));
+    progress(`${scenario.name} (round ${r + 1}/${repeat}), about ${eta} left`);
+    runsOf.get(scenario.name)!.push(await runOnce(scenario, target));
     done++;
   }
-  const pick = (f: keyof Figures) => median(runs.map((run) => run[f]));
+}
+for (const scenario of runnable) {
+  const runs = runsOf.get(scenario.name)!;
+  const pick = (f: keyof Figures) => median(runs.map((run) => run[f] as number));
+  const latency = mergeHistograms(runs.map((run) => run.histogram));
   results[scenario.name] = {
     eventsPerSecond: pick('eventsPerSecond'),
-    p50: pick('p50'),
-    p99: pick('p99'),
-    p999: pick('p999'),
+    p50: latency.getValueAtPercentile(50) / 1000,
+    p99: latency.getValueAtPercentile(99) / 1000,
+    p999: latency.getValueAtPercentile(99.9) / 1000,
     cpuUsPerEvent: pick('cpuUsPerEvent'),
     peakRssMiB: pick('peakRssMiB'),
     generatorCpuUsPerEvent: pick('generatorCpuUsPerEvent'),
-    errors: pick('errors'),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
     deliveryP50: pick('deliveryP50'),
     deliveryP99: pick('deliveryP99'),
-    runs,
+    runs: runs.map(({ histogram: _, ...figures }) => figures),
   };
 }
 

@@ -6,28 +6,10 @@
 //   node dist/native-bench/uws-ceiling-server.js   → prints {"port":N,"msg":"listening on"}
 import uws from 'uWebSockets.js';
 import { Packr } from 'msgpackr';
-import { collectionSize, mapHeaderBytes, numberBytes, readNumber, valueEnd } from '../src/shared/msgpack-scalars.js';
+import { pubId } from './pub-id.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const WELCOME = packr.pack({ op: 'welcome', v: 1 });
-/** MessagePack of the string "id". */
-const ID_KEY = [0xa2, 0x69, 0x64];
-
-/** The pub's `id`, read from its map without decoding the rest; -1 when it is not found first. */
-function pubId(frame: Uint8Array): number {
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const header = mapHeaderBytes(frame[0]!);
-  if (header === 0) return -1;
-  let at = header;
-  for (let entry = collectionSize(frame, view, 0); entry > 0; entry--) {
-    const isId = frame[at] === ID_KEY[0] && frame[at + 1] === ID_KEY[1] && frame[at + 2] === ID_KEY[2];
-    at = valueEnd(frame, view, at);
-    if (isId) return numberBytes(frame[at]!) > 0 ? readNumber(frame, view, at) : -1;
-    at = valueEnd(frame, view, at);
-    if (at < 0) return -1;
-  }
-  return -1;
-}
 
 const app = uws.App().ws('/v1/stream', {
   maxPayloadLength: 16 * 1024 * 1024,
