@@ -59,8 +59,8 @@ export async function startRedisPeer(dataDir: string, appendfsync: 'everysec' | 
   }
 }
 
-/** CPU µs of a process and all its descendants (RabbitMQ runs as a tree of Erlang processes). */
-function treeCpuMicros(root: number): number {
+/** A process and all its descendants (RabbitMQ runs as a tree of Erlang processes). */
+function processTree(root: number): number[] {
   const parents = new Map<number, number>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -70,16 +70,26 @@ function treeCpuMicros(root: number): number {
       // Gone meanwhile.
     }
   }
-  let total = 0;
+  const tree: number[] = [];
   for (const pid of parents.keys()) {
     for (let p: number | undefined = pid; p !== undefined && p > 1; p = parents.get(p)) {
-      if (p !== root) continue;
-      try {
-        total += cpuMicrosOf(pid);
-      } catch {
-        // Gone meanwhile.
+      if (p === root) {
+        tree.push(pid);
+        break;
       }
-      break;
+    }
+  }
+  return tree;
+}
+
+/** The sum of `read` over a process tree, skipping processes that end meanwhile. */
+function treeSum(root: number, read: (pid: number) => number): number {
+  let total = 0;
+  for (const pid of processTree(root)) {
+    try {
+      total += read(pid);
+    } catch {
+      // Gone meanwhile.
     }
   }
   return total;
@@ -123,9 +133,10 @@ export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'asy
     const front = await startServerProcess([fileURLToPath(new URL('./rabbitmq-front-server.js', import.meta.url)), url], {});
     return {
       ...front,
-      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + treeCpuMicros(rabbit.pid!),
-      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024,
-      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024,
+      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + treeSum(rabbit.pid!, cpuMicrosOf),
+      // The broker's memory counts too (its peak: the sum of its processes' peaks).
+      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024 + treeSum(rabbit.pid!, (pid) => statusKiB(pid, 'VmHWM') * 1024),
+      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024 + treeSum(rabbit.pid!, (pid) => statusKiB(pid, 'VmRSS') * 1024),
       stop: async (signal = 'SIGTERM') => {
         const code = await front.stop(signal);
         consumer.kill('SIGKILL');
