@@ -55,8 +55,17 @@ export function ensureKafkaJars(): void {
   }
 }
 
-/** A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints). */
-const newClusterId = () => crypto.randomBytes(16).toString('base64url');
+/**
+ * A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage
+ * random-uuid` prints). Like Kafka's own Uuid.randomUuid, never one that starts with '-': the
+ * storage tool's argument parser would take it for an option and refuse to format (1 start in 64).
+ */
+function newClusterId(): string {
+  for (;;) {
+    const id = crypto.randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
 
 /** A node's server.properties; `settings` are added last (a broker setting the caller needs). */
 function nodeProperties(node: KafkaNode, nodes: KafkaNode[], settings: Record<string, string>): string {
