@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { cpuMicrosOf, freePort, startServerProcess, statusKiB, waitForOutput, type EngineProcess } from './engine-process.js';
+import type { PubsQueueType } from './rabbitmq-queues.js';
 import { startKafkaCluster } from './kafka-cluster.js';
 import { COMMITTED_TOPIC, PUBS_TOPIC } from './kafka-topics.js';
 
@@ -99,7 +100,7 @@ function treeSum(root: number, read: (pid: number) => number): number {
  * RabbitMQ (a node of its own, in `dataDir`, on free loopback ports), the consumer that applies the
  * pubs to LMDB, and the `ws` front end that publishes them: one EngineProcess for all three.
  */
-export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'async'): Promise<EngineProcess> {
+export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'async', queueType: PubsQueueType = 'classic'): Promise<EngineProcess> {
   const [amqpPort, distPort] = [await freePort(), await freePort()];
   const node = `hunt-bench-${amqpPort}@localhost`;
   const rabbit = spawn('/usr/lib/rabbitmq/bin/rabbitmq-server', [], {
@@ -128,9 +129,9 @@ export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'asy
   try {
     await waitForOutput(rabbit, /Starting broker\.\.\. completed/, 'rabbitmq-server', 60_000);
     const url = `amqp://guest:guest@127.0.0.1:${amqpPort}`;
-    const consumer = spawn(process.execPath, [fileURLToPath(new URL('./rabbitmq-consumer.js', import.meta.url)), url, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const consumer = spawn(process.execPath, [fileURLToPath(new URL('./rabbitmq-consumer.js', import.meta.url)), url, `${dataDir}/lmdb`, durability, queueType], { stdio: ['ignore', 'pipe', 'pipe'] });
     await waitForOutput(consumer, /"msg":"consuming"/, 'the RabbitMQ consumer');
-    const front = await startServerProcess([fileURLToPath(new URL('./rabbitmq-front-server.js', import.meta.url)), url], {});
+    const front = await startServerProcess([fileURLToPath(new URL('./rabbitmq-front-server.js', import.meta.url)), url, queueType], {});
     return {
       ...front,
       cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + treeSum(rabbit.pid!, cpuMicrosOf),

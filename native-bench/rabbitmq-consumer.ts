@@ -2,16 +2,16 @@
 // that applies batches of pubs to LMDB (queue-pipeline.ts), then acks them to RabbitMQ and reports
 // their refs on the reply queue, after the commit (and, with sync, the fsync).
 //
-//   node dist/native-bench/rabbitmq-consumer.js <amqpUrl> <dataDir> <sync|async>   → prints {"msg":"consuming"}
+//   node dist/native-bench/rabbitmq-consumer.js <amqpUrl> <dataDir> <sync|async> [classic|quorum]   → prints {"msg":"consuming"}
 import amqp, { type ConsumeMessage } from 'amqplib';
 import { batchApplier } from './queue-pipeline.js';
-import { PUBS_QUEUE, REPLIES_QUEUE } from './rabbitmq-queues.js';
+import { PUBS_QUEUE, pubsQueueOptions, REPLIES_QUEUE, type PubsQueueType } from './rabbitmq-queues.js';
 
-const [url, dataDir, durability = 'sync'] = process.argv.slice(2);
+const [url, dataDir, durability = 'sync', queueType = 'classic'] = process.argv.slice(2);
 // Nagle off (see rabbitmq-front-server.ts): the replies and acks must not wait for delayed ACKs.
 const connection = await amqp.connect(url!, { noDelay: true });
 const channel = await connection.createChannel();
-await channel.assertQueue(PUBS_QUEUE, { durable: true });
+await channel.assertQueue(PUBS_QUEUE, pubsQueueOptions(queueType as PubsQueueType));
 await channel.assertQueue(REPLIES_QUEUE, { durable: false });
 await channel.prefetch(1000);
 

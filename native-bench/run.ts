@@ -15,12 +15,15 @@ import { openSubscribers, startDeliveryProbe } from './subscribers.js';
 import { installPeers, peerUnavailable, startKafkaPeer, startNatsPeer, startRabbitPeer, startRedisPeer } from './peers.js';
 import { ceilingLines, chartSvg, figuresTable, median, missedTargets, targetLines, type ScenarioFigures } from './report.js';
 import { measureCeilings } from './ceilings.js';
+import type { PubsQueueType } from './rabbitmq-queues.js';
 import { profileEngine, profileLines } from './profile.js';
 
 interface Scenario {
   name: string;
   /** engine; naive: ws + lmdb-js in one thread; uws-ceiling: bare uWS that reads each pub's id and acks; redis: ws + redis-server. */
   server: 'engine' | 'naive' | 'uws-ceiling' | 'redis' | 'rabbitmq' | 'nats' | 'kafka';
+  /** rabbitmq: the pubs queue's type (default classic). */
+  queueType?: PubsQueueType;
   /** redis: the AOF's appendfsync (durability then says which engine mode it is compared with). */
   appendfsync?: 'everysec' | 'always';
   durability: 'sync' | 'async';
@@ -101,6 +104,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'ws + Redis, AOF everysec', server: 'redis', appendfsync: 'everysec', durability: 'async', keys: 10_000, skew: 0 },
   { name: 'ws + Redis, AOF always', server: 'redis', appendfsync: 'always', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'ws + RabbitMQ + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0 },
+  { name: 'ws + RabbitMQ (quorum queue) + consumer', server: 'rabbitmq', durability: 'sync', keys: 10_000, skew: 0, queueType: 'quorum', fullOnly: true },
   { name: 'ws + NATS JetStream + consumer', server: 'nats', durability: 'sync', keys: 10_000, skew: 0 },
   { name: 'ws + Kafka + consumer', server: 'kafka', durability: 'sync', keys: 10_000, skew: 0 },
   // Every system at the same offered load, below what the slowest sustains: the p99s compare.
@@ -132,7 +136,7 @@ async function startServer(scenario: Scenario, dataDir: string): Promise<EngineP
     return startEngineProcess({ HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: scenario.durability, HUNT_LOG_LEVEL: 'info', ...(scenario.scopedToken ? { HUNT_AUTH_FILE: tokenFileOf(dataDir) } : {}), ...engineEnv(scenario) });
   }
   if (scenario.server === 'redis') return startRedisPeer(dataDir, scenario.appendfsync!);
-  if (scenario.server === 'rabbitmq') return startRabbitPeer(dataDir, scenario.durability);
+  if (scenario.server === 'rabbitmq') return startRabbitPeer(dataDir, scenario.durability, scenario.queueType);
   if (scenario.server === 'nats') return startNatsPeer(dataDir, scenario.durability);
   if (scenario.server === 'kafka') return startKafkaPeer(dataDir, scenario.durability);
   if (scenario.server === 'uws-ceiling') return startServerProcess([fileURLToPath(new URL('./uws-ceiling-server.js', import.meta.url))], {});
