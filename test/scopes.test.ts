@@ -256,3 +256,24 @@ t.test('a token file with a typo stops start-up, naming its line', async (t) => 
   fs.writeFileSync(jwksFile, JSON.stringify({ keys: [await exportJWK(privateKey)] }));
   t.match(runEngineToExit({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_JWT_JWKS_FILE: jwksFile }).stdout, /holds a private key/, 'a key set with a private key is refused');
 });
+
+t.test('pub scopes on frames of another encoder (@msgpack/msgpack) and a non-ASCII prefix', async (t) => {
+  const dir = tempDir(t);
+  const authFile = path.join(dir, 'tokens.jsonl');
+  fs.writeFileSync(authFile, tokenFile([JSON.stringify({ name: 'umlaut', token: 'umlaut-token-0123456789', pub: ['spieler:ä'], read: [''] })]));
+  const engine = await startEngine({ HUNT_DATA_DIR: path.join(dir, 'data'), HUNT_DURABILITY: 'async', HUNT_AUTH_FILE: authFile, ...TWO_ACCEPTORS });
+  t.teardown(() => engine.stop());
+  const client = await connect(engine.port, 'umlaut-token-0123456789', ['hunt.v1.msgpack']);
+  t.teardown(() => client.close());
+  const { encode } = await import('@msgpack/msgpack');
+  const id = 7;
+  const send = (events: unknown[]) => {
+    const reply = client.reply(id);
+    client.ws.send(encode({ op: 'pub', id, events }), { binary: true });
+    return reply;
+  };
+  t.match(await send([{ key: 'spieler:änne', type: 'join' }, { key: 'spieler:anne', type: 'join' }]), { op: 'error', id, code: 'FORBIDDEN', index: 1, message: /pub of "spieler:anne"/ }, 'the prefix is compared as UTF-8 bytes');
+  t.match(await client.request({ op: 'get', id: 1, key: 'spieler:änne' }), { op: 'meta', meta: null }, 'nothing of the refused pub applied');
+  t.match(await send([{ key: 'spieler:änne', type: 'join' }, { key: 'spieler:äbel', type: 'join' }]), { op: 'ack', id });
+  t.match(await client.request({ op: 'get', id: 2, key: 'spieler:änne' }), { op: 'meta', meta: { count: 1 } });
+});

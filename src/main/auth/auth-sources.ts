@@ -3,9 +3,9 @@
 // credentials), so that acceptors only ever build an Authenticator from checked text.
 import fs from 'node:fs';
 import type { EngineConfig } from '../../shared/config.js';
-import { Authenticator, type AuthSources } from './authenticator.js';
+import type { AuthSources } from './authenticator.js';
 import { jwksProblem, MIN_SECRET_BYTES } from './jwt.js';
-import { readTokenFile, TokenFileError } from './token-file.js';
+import { parseTokenFile, readTokenFile, TokenFileError } from './token-file.js';
 
 export class AuthSourcesError extends Error {
   constructor(readonly problems: string[]) {
@@ -29,8 +29,9 @@ export function readAuthSources(config: AuthSettings): AuthSources {
   let file: AuthSources['file'] = null;
   if (config.authFile !== undefined) {
     try {
-      file = { path: config.authFile, text: readTokenFile(config.authFile) };
-      new Authenticator({ tokens: [], file, jwt: null });
+      const text = readTokenFile(config.authFile);
+      parseTokenFile(config.authFile, text);
+      file = { path: config.authFile, text };
     } catch (error) {
       if (!(error instanceof TokenFileError)) throw error;
       for (const p of error.problems) invalid('HUNT_AUTH_FILE', config.authFile, p.line > 0 ? `line ${p.line}: ${p.message}` : p.message);

@@ -4,10 +4,15 @@ import { ErrorCode } from '../../shared/wire.js';
 import { ProtocolError } from '../connections/protocol.js';
 import type { Permissions } from './permissions.js';
 
-export function forbidden(op: string, key: string | null, scope: 'pub' | 'read', id: number | null, index?: number): ProtocolError {
+/** The words of a refusal, over WebSocket and HTTP alike. */
+export function forbiddenMessage(op: string, key: string | null, scope: 'pub' | 'read' | 'admin'): string {
+  if (scope === 'admin') return `${op}: this token lacks the admin scope`;
   const what = key === null ? op : `${op} of ${JSON.stringify(key)}`;
-  const lacks = key === null ? `the ${scope} scope for every key` : `the ${scope} scope for that key`;
-  return new ProtocolError(ErrorCode.FORBIDDEN, `${what}: this token lacks ${lacks}`, id, index);
+  return `${what}: this token lacks the ${scope} scope for ${key === null ? 'every key' : 'that key'}`;
+}
+
+export function forbidden(op: string, key: string | null, scope: 'pub' | 'read', id: number | null, index?: number): ProtocolError {
+  return new ProtocolError(ErrorCode.FORBIDDEN, forbiddenMessage(op, key, scope), id, index);
 }
 
 /** `get`, `sub` of keys, a replay of one key's events. */

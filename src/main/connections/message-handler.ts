@@ -146,16 +146,34 @@ export class MessageHandler {
     };
     const outcome = this.gate.check(auth.token);
     if (!(outcome instanceof Promise)) return answer(outcome);
-    conn.waitingFrames = [];
-    outcome.then(
+    this.holdFramesUntil(
+      conn,
+      outcome,
       (checked) => {
         if (!conn.closed) conn.cork(() => answer(checked));
+      },
+      {},
+      'checking a token failed',
+      'the token could not be checked; reconnect',
+    );
+  }
+
+  /**
+   * Holds the connection's next frames while `work` runs (a JWT's check, a producer's claim): once
+   * it resolves, `then` answers and the held frames are handled in order. If it fails, the
+   * connection is closed (1011) with `closeReason`.
+   */
+  private holdFramesUntil<T>(conn: Connection, work: Promise<T>, then: (value: T) => void, logFields: object, failure: string, closeReason: string): void {
+    conn.waitingFrames = [];
+    work.then(
+      (value) => {
+        then(value);
         this.handleWaitingFrames(conn);
       },
       (error: Error) => {
-        this.log.error({ err: error, conn: conn.id }, 'checking a token failed');
+        this.log.error({ err: error, conn: conn.id, ...logFields }, failure);
         conn.waitingFrames = null;
-        conn.close(1011, 'the token could not be checked; reconnect');
+        conn.close(1011, closeReason);
       },
     );
   }
@@ -216,8 +234,9 @@ export class MessageHandler {
     }
     // Held by another acceptor, or by none yet: claimed from the control thread first. Frames that
     // come meanwhile are handled, in order, once the hello is answered.
-    conn.waitingFrames = [];
-    this.claimProducer(hello.producer).then(
+    this.holdFramesUntil(
+      conn,
+      this.claimProducer(hello.producer),
       (claim) => {
         if (claim.outcome === 'granted') {
           this.producers.adopt(hello.producer, claim.marks, Date.now());
@@ -226,13 +245,10 @@ export class MessageHandler {
           this.onError(ErrorCode.OVERLOADED);
           conn.send({ op: 'error', id: hello.id, code: ErrorCode.OVERLOADED, message: 'the engine knows as many producers as HUNT_MAX_PRODUCERS allows; retry later' }, encoding, false);
         }
-        this.handleWaitingFrames(conn);
       },
-      (error: Error) => {
-        this.log.error({ err: error, conn: conn.id, producer: hello.producer }, 'claiming a producer failed');
-        conn.waitingFrames = null;
-        conn.close(1011, 'the producer could not be claimed; reconnect and say hello again');
-      },
+      { producer: hello.producer },
+      'claiming a producer failed',
+      'the producer could not be claimed; reconnect and say hello again',
     );
   }
 

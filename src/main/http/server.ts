@@ -6,6 +6,7 @@ import { readMeta, type StoreSet } from '../../shared/store.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { AuthGate, GrantedOutcome } from '../auth/auth-gate.js';
 import type { Permissions } from '../auth/permissions.js';
+import { forbiddenMessage } from '../auth/scope-checks.js';
 import type { Connection } from '../connections/connection.js';
 import type { Producer } from '../ingest/producers.js';
 import type { TlsFiles } from './tls.js';
@@ -420,8 +421,7 @@ export class FrontEndServer {
   }
 
   private forbidden(res: HttpResponse, op: string, key: string | null, scope: 'read' | 'admin'): void {
-    const what = key === null ? op : `${op} of ${JSON.stringify(key)}`;
-    this.json(res, '403 Forbidden', { error: 'FORBIDDEN', op, ...(key === null ? {} : { key }), message: `${what} needs the ${scope} scope${key === null ? '' : ' for that key'}; this token lacks it` });
+    this.json(res, '403 Forbidden', { error: 'FORBIDDEN', op, ...(key === null ? {} : { key }), message: forbiddenMessage(op, key, scope) });
   }
 
   private json(res: HttpResponse, status: string, body: unknown): void {
