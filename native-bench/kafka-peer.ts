@@ -1,25 +1,26 @@
-// The Kafka peer, both halves in one file (run as two processes), the stack this engine replaces:
-// a `ws` front end that produces each pub as one message to a Kafka topic with an idempotent
-// producer and acks=all, and a consumer that applies the messages to LMDB in batches
-// (queue-pipeline.ts), commits its Kafka offset after the LMDB commit (and fsync with `sync`), and
-// reports the committed pubs on a second topic, on which the front end acks them.
+// The Kafka peer, both halves in one file (run as separate processes), the stack this engine
+// replaces: a `ws` front end that produces each pub as messages to a Kafka topic with a partition
+// per consumer, split by key, with an idempotent producer and acks=all; and consumers, one group,
+// each assigned one partition, that apply its messages to their own LMDB in batches
+// (queue-pipeline.ts), commit their Kafka offset after the LMDB commit (and fsync with `sync`), and
+// report the committed pubs on a second topic, on which the front end acks them.
 //
 // The front end sends what arrives while a send is in flight as the next send (Kafka's own
 // batching: one produce request per batch, not per pub), the way a tuned producer's linger does.
 //
-//   node dist/native-bench/kafka-peer.js front <bootstrap>                          → {"port":N,"msg":"listening on"}
-//   node dist/native-bench/kafka-peer.js consumer <bootstrap> <dataDir> <sync|async> → {"msg":"consuming"}
+//   node dist/native-bench/kafka-peer.js front <bootstrap> <consumers>                 → {"port":N,"msg":"listening on"}
+//   node dist/native-bench/kafka-peer.js consumer <bootstrap> <dataDir> <sync|async>   → {"msg":"consuming","partitions":[…]} at each assignment
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { COMMITTED_TOPIC, PUBS_TOPIC } from './kafka-topics.js';
 import { batchApplier, serveQueueFront } from './queue-pipeline.js';
 
-const [role, bootstrap, dataDir, durability = 'sync'] = process.argv.slice(2);
+const [role, bootstrap, ...rest] = process.argv.slice(2);
 const kafka = new Kafka({ clientId: `hunt-bench-${role}`, brokers: bootstrap!.split(','), logLevel: logLevel.NOTHING });
 
 if (role === 'front') {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  let queued: { value: Buffer; settle: (error: Error | null) => void }[] = [];
+  let queued: { value: Buffer; partition: number; settle: (error: Error | null) => void }[] = [];
   let sending = false;
   const sendQueued = async (): Promise<void> => {
     if (sending || queued.length === 0) return;
@@ -27,7 +28,7 @@ if (role === 'front') {
     const batch = queued;
     queued = [];
     try {
-      await producer.send({ topic: PUBS_TOPIC, acks: -1, messages: batch.map(({ value }) => ({ value })) });
+      await producer.send({ topic: PUBS_TOPIC, acks: -1, messages: batch.map(({ value, partition }) => ({ value, partition })) });
       for (const pub of batch) pub.settle(null);
     } catch (error) {
       for (const pub of batch) pub.settle(error as Error);
@@ -45,9 +46,10 @@ if (role === 'front') {
   await reports.run({ eachMessage: async ({ message }) => front?.committed(message.value!) });
   await joined;
   front = serveQueueFront(
-    (payload) =>
+    Number(rest[0]),
+    (payload, partition) =>
       new Promise<void>((resolve, reject) => {
-        queued.push({ value: payload, settle: (error) => (error === null ? resolve() : reject(error)) });
+        queued.push({ value: payload, partition, settle: (error) => (error === null ? resolve() : reject(error)) });
         void sendQueued();
       }),
     async () => {
@@ -56,12 +58,14 @@ if (role === 'front') {
     },
   );
 } else {
+  const [dataDir, durability] = rest;
   const producer = kafka.producer();
   await producer.connect();
   const consumer = kafka.consumer({ groupId: 'hunt-bench-applier', maxBytesPerPartition: 16 << 20 });
   await consumer.connect();
   await consumer.subscribe({ topic: PUBS_TOPIC, fromBeginning: true });
-  const applier = batchApplier<{ partition: number; message: KafkaMessage }>(dataDir!, durability, ({ message }) => message.value!, ({ partition, message }, report) => {
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => console.log(JSON.stringify({ msg: 'consuming', partitions: payload.memberAssignment[PUBS_TOPIC] ?? [] })));
+  const applier = batchApplier<{ partition: number; message: KafkaMessage }>(dataDir!, durability!, ({ message }) => message.value!, ({ partition, message }, report) => {
     void consumer.commitOffsets([{ topic: PUBS_TOPIC, partition, offset: String(Number(message.offset) + 1) }]);
     void producer.send({ topic: COMMITTED_TOPIC, acks: 1, messages: [{ value: report }] });
   });
@@ -71,6 +75,5 @@ if (role === 'front') {
       for (const message of batch.messages) applier.push({ partition: batch.partition, message });
     },
   });
-  console.log(JSON.stringify({ msg: 'consuming' }));
   process.on('SIGTERM', () => void Promise.all([consumer.disconnect(), producer.disconnect()]).then(() => applier.records.close()).then(() => process.exit(0)));
 }

@@ -1,7 +1,7 @@
 // The servers the bench compares the engine with, other than the naive baseline: each started and
 // stopped by the bench itself, on loopback only. A peer whose server is not installed is reported
 // as skipped with the reason; `--install-peers` installs Debian's package first.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
@@ -42,18 +42,10 @@ export async function startRedisPeer(dataDir: string, appendfsync: 'everysec' | 
   try {
     await waitForOutput(redis, /Ready to accept connections/, 'redis-server');
     const front = await startServerProcess([fileURLToPath(new URL('./redis-peer-server.js', import.meta.url)), String(port)], {});
-    return {
-      ...front,
-      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(redis.pid!),
-      peakRssBytes: () => front.peakRssBytes() + statusKiB(redis.pid!, 'VmHWM') * 1024,
-      rssBytes: () => front.rssBytes() + statusKiB(redis.pid!, 'VmRSS') * 1024,
-      stop: async (signal = 'SIGTERM') => {
-        const code = await front.stop(signal);
-        redis.kill('SIGTERM');
-        await redisExited;
-        return code;
-      },
-    };
+    return withHelpers(front, () => [redis.pid!], async () => {
+      redis.kill('SIGTERM');
+      await redisExited;
+    });
   } catch (error) {
     redis.kill('SIGKILL');
     throw error;
@@ -83,10 +75,10 @@ function processTree(root: number): number[] {
   return tree;
 }
 
-/** The sum of `read` over a process tree, skipping processes that end meanwhile. */
-function treeSum(root: number, read: (pid: number) => number): number {
+/** The sum of `read` over processes, skipping those that end meanwhile. */
+function sumOver(pids: number[], read: (pid: number) => number): number {
   let total = 0;
-  for (const pid of processTree(root)) {
+  for (const pid of pids) {
     try {
       total += read(pid);
     } catch {
@@ -97,10 +89,51 @@ function treeSum(root: number, read: (pid: number) => number): number {
 }
 
 /**
- * RabbitMQ (a node of its own, in `dataDir`, on free loopback ports), the consumer that applies the
- * pubs to LMDB, and the `ws` front end that publishes them: one EngineProcess for all three.
+ * The front end and the processes behind it (`helpers`, asked at each reading) as one
+ * EngineProcess: CPU and memory summed (the peak as the sum of each process's peak); `stop` stops
+ * the front end, then runs `stopHelpers`.
  */
-export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'async', queueType: PubsQueueType = 'classic'): Promise<EngineProcess> {
+function withHelpers(front: EngineProcess, helpers: () => number[], stopHelpers: () => Promise<void>): EngineProcess {
+  return {
+    ...front,
+    cpuMicros: () => front.cpuMicros() + sumOver(helpers(), cpuMicrosOf),
+    peakRssBytes: () => front.peakRssBytes() + sumOver(helpers(), (pid) => statusKiB(pid, 'VmHWM') * 1024),
+    rssBytes: () => front.rssBytes() + sumOver(helpers(), (pid) => statusKiB(pid, 'VmRSS') * 1024),
+    stop: async (signal = 'SIGTERM') => {
+      const code = await front.stop(signal);
+      await stopHelpers();
+      return code;
+    },
+  };
+}
+
+/**
+ * Consumers 0…count−1 of a queue pipeline, each its own process (`args(n)`) with its own queue,
+ * subject or partition and its own LMDB (the front end splits pubs by key), started one after the
+ * other, each awaited until it prints `ready`; all killed if one fails to start.
+ */
+async function startConsumers(count: number, args: (n: number) => string[], ready: RegExp, what: string, timeoutMs = 15_000): Promise<ChildProcess[]> {
+  const consumers: ChildProcess[] = [];
+  try {
+    for (let n = 0; n < count; n++) {
+      const consumer = spawn(process.execPath, args(n), { stdio: ['ignore', 'pipe', 'pipe'] });
+      consumers.push(consumer);
+      await waitForOutput(consumer, ready, `${what} ${n}`, timeoutMs);
+    }
+    return consumers;
+  } catch (error) {
+    for (const consumer of consumers) consumer.kill('SIGKILL');
+    throw error;
+  }
+}
+
+const pidsOf = (processes: ChildProcess[]) => processes.map((child) => child.pid!);
+
+/**
+ * RabbitMQ (a node of its own, in `dataDir`, on free loopback ports), the consumers that apply the
+ * pubs to LMDB, and the `ws` front end that publishes them: one EngineProcess for them all.
+ */
+export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'async', consumerCount: number, queueType: PubsQueueType = 'classic'): Promise<EngineProcess> {
   const [amqpPort, distPort] = [await freePort(), await freePort()];
   const node = `hunt-bench-${amqpPort}@localhost`;
   const rabbit = spawn('/usr/lib/rabbitmq/bin/rabbitmq-server', [], {
@@ -129,22 +162,13 @@ export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'asy
   try {
     await waitForOutput(rabbit, /Starting broker\.\.\. completed/, 'rabbitmq-server', 60_000);
     const url = `amqp://guest:guest@127.0.0.1:${amqpPort}`;
-    const consumer = spawn(process.execPath, [fileURLToPath(new URL('./rabbitmq-consumer.js', import.meta.url)), url, `${dataDir}/lmdb`, durability, queueType], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitForOutput(consumer, /"msg":"consuming"/, 'the RabbitMQ consumer');
-    const front = await startServerProcess([fileURLToPath(new URL('./rabbitmq-front-server.js', import.meta.url)), url, queueType], {});
-    return {
-      ...front,
-      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + treeSum(rabbit.pid!, cpuMicrosOf),
-      // The broker's memory counts too (its peak: the sum of its processes' peaks).
-      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024 + treeSum(rabbit.pid!, (pid) => statusKiB(pid, 'VmHWM') * 1024),
-      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024 + treeSum(rabbit.pid!, (pid) => statusKiB(pid, 'VmRSS') * 1024),
-      stop: async (signal = 'SIGTERM') => {
-        const code = await front.stop(signal);
-        consumer.kill('SIGKILL');
-        killRabbit();
-        return code;
-      },
-    };
+    const consumers = await startConsumers(consumerCount, (n) => [fileURLToPath(new URL('./rabbitmq-consumer.js', import.meta.url)), url, `${dataDir}/lmdb-${n}`, durability, queueType, String(n)], /"msg":"consuming"/, 'the RabbitMQ consumer');
+    const front = await startServerProcess([fileURLToPath(new URL('./rabbitmq-front-server.js', import.meta.url)), url, queueType, String(consumerCount)], {});
+    // The broker counts too: its tree of Erlang processes.
+    return withHelpers(front, () => [...pidsOf(consumers), ...processTree(rabbit.pid!)], async () => {
+      for (const consumer of consumers) consumer.kill('SIGKILL');
+      killRabbit();
+    });
   } catch (error) {
     killRabbit();
     throw error;
@@ -152,31 +176,22 @@ export async function startRabbitPeer(dataDir: string, durability: 'sync' | 'asy
 }
 
 /**
- * nats-server with JetStream (file storage in `dataDir`), the consumer half of nats-peer.ts and its
- * `ws` front half: one EngineProcess for the three.
+ * nats-server with JetStream (file storage in `dataDir`), the consumers of nats-peer.ts and its
+ * `ws` front half: one EngineProcess for them all.
  */
-export async function startNatsPeer(dataDir: string, durability: 'sync' | 'async'): Promise<EngineProcess> {
+export async function startNatsPeer(dataDir: string, durability: 'sync' | 'async', consumerCount: number): Promise<EngineProcess> {
   const port = await freePort();
   const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', `${dataDir}/jetstream`], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await waitForOutput(nats, /Server is ready/, 'nats-server');
     const url = `127.0.0.1:${port}`;
     const script = fileURLToPath(new URL('./nats-peer.js', import.meta.url));
-    const consumer = spawn(process.execPath, [script, 'consumer', url, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitForOutput(consumer, /"msg":"consuming"/, 'the NATS consumer');
-    const front = await startServerProcess([script, 'front', url], {});
-    return {
-      ...front,
-      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + cpuMicrosOf(nats.pid!),
-      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024 + statusKiB(nats.pid!, 'VmHWM') * 1024,
-      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024 + statusKiB(nats.pid!, 'VmRSS') * 1024,
-      stop: async (signal = 'SIGTERM') => {
-        const code = await front.stop(signal);
-        consumer.kill('SIGKILL');
-        nats.kill('SIGKILL');
-        return code;
-      },
-    };
+    const consumers = await startConsumers(consumerCount, (n) => [script, 'consumer', url, `${dataDir}/lmdb-${n}`, durability, String(n)], /"msg":"consuming"/, 'the NATS consumer');
+    const front = await startServerProcess([script, 'front', url, String(consumerCount)], {});
+    return withHelpers(front, () => [...pidsOf(consumers), nats.pid!], async () => {
+      for (const consumer of consumers) consumer.kill('SIGKILL');
+      nats.kill('SIGKILL');
+    });
   } catch (error) {
     nats.kill('SIGKILL');
     throw error;
@@ -184,38 +199,30 @@ export async function startNatsPeer(dataDir: string, durability: 'sync' | 'async
 }
 
 /**
- * A one-broker Apache Kafka (kafka-cluster.ts, in `dataDir`), the consumer half of kafka-peer.ts and
- * its `ws` front half: one EngineProcess for the three. `sync`: the broker flushes each produce to
+ * A one-broker Apache Kafka (kafka-cluster.ts, in `dataDir`), the consumers of kafka-peer.ts and
+ * its `ws` front half: one EngineProcess for them all. `sync`: the broker flushes each produce to
  * disk before it acks (log.flush.interval.messages=1), which is what one broker must do for an acked
  * write to survive a power loss; `async`: Kafka's default, the page cache. The front end batches
  * the pubs that arrive during a send (about 5 KB each), so a record batch may pass the broker's
  * default 1 MB limit: 16 MiB here, as for any producer that batches large messages.
  */
-export async function startKafkaPeer(dataDir: string, durability: 'sync' | 'async'): Promise<EngineProcess> {
+export async function startKafkaPeer(dataDir: string, durability: 'sync' | 'async', consumerCount: number): Promise<EngineProcess> {
   const settings: Record<string, string> = { 'message.max.bytes': String(16 << 20), ...(durability === 'sync' ? { 'log.flush.interval.messages': '1' } : {}) };
   const cluster = await startKafkaCluster({ brokers: 1, dir: `${dataDir}/kafka`, settings });
   try {
     const admin = new Kafka({ clientId: 'hunt-bench', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: PUBS_TOPIC, numPartitions: 1 }, { topic: COMMITTED_TOPIC, numPartitions: 1 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic: PUBS_TOPIC, numPartitions: consumerCount }, { topic: COMMITTED_TOPIC, numPartitions: 1 }], waitForLeaders: true });
     await admin.disconnect();
     const script = fileURLToPath(new URL('./kafka-peer.js', import.meta.url));
-    const consumer = spawn(process.execPath, [script, 'consumer', cluster.bootstrap, `${dataDir}/lmdb`, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitForOutput(consumer, /"msg":"consuming"/, 'the Kafka consumer', 60_000);
-    const front = await startServerProcess([script, 'front', cluster.bootstrap], {}, 60_000);
-    const broker = cluster.nodes[0]!.process!.pid!;
-    return {
-      ...front,
-      cpuMicros: () => front.cpuMicros() + cpuMicrosOf(consumer.pid!) + cpuMicrosOf(broker),
-      peakRssBytes: () => front.peakRssBytes() + statusKiB(consumer.pid!, 'VmHWM') * 1024 + statusKiB(broker, 'VmHWM') * 1024,
-      rssBytes: () => front.rssBytes() + statusKiB(consumer.pid!, 'VmRSS') * 1024 + statusKiB(broker, 'VmRSS') * 1024,
-      stop: async (signal = 'SIGTERM') => {
-        const code = await front.stop(signal);
-        consumer.kill('SIGKILL');
-        await cluster.stop();
-        return code;
-      },
-    };
+    // Each consumer joins the group in turn; the last one's first assignment ends the rebalance
+    // that gives each its partition.
+    const consumers = await startConsumers(consumerCount, (n) => [script, 'consumer', cluster.bootstrap, `${dataDir}/lmdb-${n}`, durability], /"msg":"consuming"/, 'the Kafka consumer', 60_000);
+    const front = await startServerProcess([script, 'front', cluster.bootstrap, String(consumerCount)], {}, 60_000);
+    return withHelpers(front, () => [...pidsOf(consumers), cluster.nodes[0]!.process!.pid!], async () => {
+      for (const consumer of consumers) consumer.kill('SIGKILL');
+      await cluster.stop();
+    });
   } catch (error) {
     await cluster.stop();
     throw error;

@@ -1,23 +1,34 @@
-// A pub's `id` read from its MessagePack frame without decoding the rest, for the bench's servers
-// that only need the id to ack (the uWS ceiling) or to forward the frame's bytes untouched (the
-// queue pipelines' front ends). The load generator's pubs put the id before their events.
+// Reading a pub's MessagePack frame without decoding it, for the bench's servers that only need the
+// id to ack (the uWS ceiling) or forward the frame's bytes (the queue pipelines' front ends). The
+// load generator's pubs put the id before their events.
 import { collectionSize, mapHeaderBytes, numberBytes, readNumber, valueEnd } from '../src/shared/msgpack-scalars.js';
 
 /** MessagePack of the string "id". */
-const ID_KEY = [0xa2, 0x69, 0x64];
+const ID_NAME = [0xa2, 0x69, 0x64];
+
+/**
+ * Where the value of the map entry named `name` (its MessagePack string bytes) starts, in the map
+ * at `at`; -1 when the map has no such entry before a value these readers do not cover.
+ */
+export function entryValueAt(buf: Uint8Array, view: DataView, at: number, name: readonly number[]): number {
+  const header = mapHeaderBytes(buf[at]!);
+  if (header === 0) return -1;
+  let entries = collectionSize(buf, view, at);
+  at += header;
+  for (; entries > 0; entries--) {
+    let isName = true;
+    for (let i = 0; i < name.length && isName; i++) isName = buf[at + i] === name[i];
+    at = valueEnd(buf, view, at);
+    if (isName) return at;
+    at = valueEnd(buf, view, at);
+    if (at < 0) return -1;
+  }
+  return -1;
+}
 
 /** The pub's `id`; -1 when the frame is not a map or the id does not come before any collection value. */
 export function pubId(frame: Uint8Array): number {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const header = mapHeaderBytes(frame[0]!);
-  if (header === 0) return -1;
-  let at = header;
-  for (let entry = collectionSize(frame, view, 0); entry > 0; entry--) {
-    const isId = frame[at] === ID_KEY[0] && frame[at + 1] === ID_KEY[1] && frame[at + 2] === ID_KEY[2];
-    at = valueEnd(frame, view, at);
-    if (isId) return numberBytes(frame[at]!) > 0 ? readNumber(frame, view, at) : -1;
-    at = valueEnd(frame, view, at);
-    if (at < 0) return -1;
-  }
-  return -1;
+  const at = entryValueAt(frame, view, 0, ID_NAME);
+  return at >= 0 && numberBytes(frame[at]!) > 0 ? readNumber(frame, view, at) : -1;
 }

@@ -1,8 +1,9 @@
 // What the bench's peers built on a broker (RabbitMQ, NATS JetStream, Kafka) and the naive server
 // share, set up as an expert would for this workload and with the engine's own storage choices, so
 // that a ratio measures the architecture rather than our peer code:
-// - the `ws` front half forwards each pub's frame bytes to the broker untouched (it reads only the
-//   id, to ack), prefixed with a 4-byte ref the consumer reports back;
+// - the `ws` front half forwards each pub's frame bytes to the broker (it reads only the id, to ack,
+//   and with several consumers the events' keys, to split it), behind a 4-byte ref the consumer
+//   reports back;
 // - the consumer half applies the pubs of a batch to cached records (the same default merge as the
 //   engine), then writes each key it touched once, in one LMDB transaction, with the engine's
 //   LMDB settings and record encoding (PeerRecords).
@@ -13,6 +14,7 @@ import { decodeMeta, encodeMeta } from '../src/shared/meta-codec.js';
 import { flushToDisk, openStore, type Store } from '../src/shared/store.js';
 import { applyDefaultMerge, newMetaRecord } from '../src/workers/default-merge.js';
 import { pubId } from './pub-id.js';
+import { PubSplitter } from './pub-split.js';
 import { announceAndServe } from './ws-peer.js';
 
 export const wire = new Packr({ useRecords: false });
@@ -74,12 +76,22 @@ export class PeerRecords {
   }
 }
 
+/** The frame behind room for its ref. */
+function whole(frame: Buffer): Buffer {
+  const payload = Buffer.allocUnsafe(REF_BYTES + frame.length);
+  frame.copy(payload, REF_BYTES);
+  return payload;
+}
+
 /**
- * The front half: each pub's frame goes to `enqueue` behind its ref; `committed` (the consumer's
- * report, a list of refs) sends the acks. A failed enqueue answers the pub with STORAGE.
+ * The front half: each pub goes to `enqueue` behind its ref, whole with one consumer, else split by
+ * key (pub-split.ts) into a part per consumer that has events of it; `committed` (a consumer's
+ * report, a list of refs) acks a pub once every part of it is reported. A failed enqueue answers
+ * the pub with STORAGE.
  */
-export function serveQueueFront(enqueue: (payload: Buffer) => Promise<unknown>, cleanup: () => Promise<unknown>): { committed(report: Uint8Array): void } {
-  const waiting = new Map<number, { socket: WebSocket; id: number }>();
+export function serveQueueFront(consumers: number, enqueue: (payload: Buffer, consumer: number) => Promise<unknown>, cleanup: () => Promise<unknown>): { committed(report: Uint8Array): void } {
+  const waiting = new Map<number, { socket: WebSocket; id: number; parts: number }>();
+  const splitter = consumers > 1 ? new PubSplitter(consumers, REF_BYTES) : null;
   let nextRef = 1;
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 2 * 1024 * 1024 });
   server.on('connection', (socket) => {
@@ -87,13 +99,17 @@ export function serveQueueFront(enqueue: (payload: Buffer) => Promise<unknown>, 
     socket.on('message', (frame: Buffer) => {
       const id = pubId(frame);
       const ref = nextRef++;
-      waiting.set(ref, { socket, id });
-      const payload = Buffer.allocUnsafe(REF_BYTES + frame.length);
-      payload.writeUInt32BE(ref, 0);
-      frame.copy(payload, REF_BYTES);
-      enqueue(payload).catch((error: Error) => {
-        waiting.delete(ref);
-        socket.send(wire.pack({ op: 'error', id, code: 'STORAGE', message: String(error) }));
+      const parts = splitter === null ? [whole(frame)] : splitter.split(frame);
+      const pub = { socket, id, parts: 0 };
+      waiting.set(ref, pub);
+      parts.forEach((payload, consumer) => {
+        if (payload === null) return;
+        pub.parts++;
+        payload.writeUInt32BE(ref, 0);
+        enqueue(payload, consumer).catch((error: Error) => {
+          if (!waiting.delete(ref)) return;
+          socket.send(wire.pack({ op: 'error', id, code: 'STORAGE', message: String(error) }));
+        });
       });
     });
   });
@@ -102,8 +118,9 @@ export function serveQueueFront(enqueue: (payload: Buffer) => Promise<unknown>, 
     committed(report) {
       for (const ref of wire.unpack(report) as number[]) {
         const pub = waiting.get(ref);
+        if (pub === undefined || --pub.parts > 0) continue;
         waiting.delete(ref);
-        pub?.socket.send(wire.pack({ op: 'ack', id: pub.id }));
+        pub.socket.send(wire.pack({ op: 'ack', id: pub.id }));
       }
     },
   };

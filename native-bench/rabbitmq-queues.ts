@@ -1,5 +1,6 @@
 // The queues of the RabbitMQ pipeline peer (rabbitmq-front-server.ts → rabbitmq-consumer.ts).
-export const PUBS_QUEUE = 'hunt-bench-pubs';
+/** The pubs queue of consumer n (each consumer has its own, the front splits pubs by key). */
+export const pubsQueue = (consumer: number) => `hunt-bench-pubs-${consumer}`;
 export const REPLIES_QUEUE = 'hunt-bench-committed';
 
 export type PubsQueueType = 'classic' | 'quorum';
