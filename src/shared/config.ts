@@ -55,6 +55,19 @@ export interface EngineConfig {
   logRetentionSeconds: number;
   /** Serve GET /metrics and keep its counters (off: no instrumentation on the hot path). */
   metrics: boolean;
+  /** Cluster mode (HUNT_KAFKA_BROKERS set): the events go through Apache Kafka; undefined: one host. */
+  kafka: KafkaConfig | undefined;
+}
+
+export interface KafkaConfig {
+  /** Bootstrap brokers, host:port each. */
+  brokers: string[];
+  /** The events topic: exactly P partitions, engine partition p = Kafka partition p. */
+  topic: string;
+  /** The consumer group the hosts form. */
+  group: string;
+  /** Replicas of the topics the engine creates (when they do not exist yet). */
+  replication: number | undefined;
 }
 
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
@@ -112,6 +125,15 @@ const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
 
 const nonEmpty = z.string().min(1, 'a non-empty string');
 
+/** A comma-separated list of host:port (empty: unset). */
+const hostPorts = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter((b) => b.length > 0))
+  .pipe(z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'comma-separated host:port pairs, e.g. kafka1:9092,kafka2:9092')));
+
+/** Kafka's legal topic and group names (its own rule: at most 249 of [a-zA-Z0-9._-]). */
+const kafkaName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka name: 1 to 249 of a-z, A-Z, 0-9, ".", "_", "-"');
+
 /** Read by the CLI, not the engine (an env file shared by both must not warn about them). */
 const CLIENT_VARIABLES = new Set(['HUNT_URL']);
 
@@ -164,6 +186,10 @@ const SETTINGS = {
   HUNT_TLS_CERT: [z.string(), ''],
   HUNT_TLS_KEY: [z.string(), ''],
   HUNT_METRICS: [oneOf(['on', 'off']), 'on'],
+  HUNT_KAFKA_BROKERS: [hostPorts, ''],
+  HUNT_KAFKA_TOPIC: [kafkaName, 'hunt-events'],
+  HUNT_KAFKA_GROUP: [kafkaName, 'hunt-engine'],
+  HUNT_KAFKA_REPLICATION: [z.union([z.literal('').transform(() => undefined), int(1, 32)]), ''],
 } as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -174,6 +200,7 @@ const DESCRIBED_DEFAULTS: Partial<Record<SettingName, string>> = {
   HUNT_ACCEPTORS: 'two fifths of the cores, at least 1', // DEFAULT_ACCEPTORS
   HUNT_PARTITIONS: 'for a new directory: the smallest multiple of the stores that is at least 64', // newLayout
   HUNT_STORES: 'for a new directory: one per worker (fewer if HUNT_PARTITIONS does not divide evenly)', // newLayout
+  HUNT_KAFKA_REPLICATION: 'the brokers in the cluster, at most 3', // kafka-topics.ts
 };
 
 /**
@@ -259,6 +286,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       tlsCert: unsetIfEmpty(p.HUNT_TLS_CERT),
       tlsKey: unsetIfEmpty(p.HUNT_TLS_KEY),
       metrics: p.HUNT_METRICS === 'on',
+      kafka:
+        p.HUNT_KAFKA_BROKERS.length === 0
+          ? undefined
+          : { brokers: p.HUNT_KAFKA_BROKERS, topic: p.HUNT_KAFKA_TOPIC, group: p.HUNT_KAFKA_GROUP, replication: p.HUNT_KAFKA_REPLICATION },
     },
   };
 }

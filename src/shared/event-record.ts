@@ -25,6 +25,11 @@ export const RecordKind = {
   Routed: 1,
   /** Another key a route fans out to: `data` is a resolved update document (maybe several folded). */
   FanOut: 2,
+  /**
+   * Not an event (cluster mode, log-reader.ts): the records before it of its partition end the
+   * events-topic message whose next one's offset is `ts`. Header only.
+   */
+  LogPosition: 3,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -131,6 +136,20 @@ function writeHeader(view: DataView, at: number, partition: number, keyBytes: nu
   view.setUint32(at + 20, keyHash, true);
   view.setUint8(at + 24, kind);
   view.setUint16(at + 26, updates, true);
+}
+
+/** Writes a LogPosition record at `at` (the end of a message of `partition`; `nextOffset`: the next one's); returns its length. */
+export function writeLogPositionRecord(view: DataView, at: number, partition: number, nextOffset: number): number {
+  writeHeader(view, at, partition, 0, 0, NO_PRODUCER, nextOffset, 0, 0, RecordKind.LogPosition, 0);
+  return EVENT_HEADER_BYTES;
+}
+
+/** Whether `length` bytes at `at` hold exactly the record their header describes (of a source not trusted to be this engine). */
+export function isWholeEventRecord(view: DataView, at: number, length: number): boolean {
+  if (length < EVENT_HEADER_BYTES) return false;
+  const producerBytes = view.getUint16(at + 6, true);
+  const declared = eventRecordBytes(view.getUint16(at + 2, true), view.getUint16(at + 4, true), producerBytes === 0 ? NO_PRODUCER : { name: '', nameBytes: producerBytes, seq: 0 }, view.getUint32(at + 16, true));
+  return declared === length && view.getUint8(at + 24) <= RecordKind.FanOut;
 }
 
 /**

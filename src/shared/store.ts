@@ -13,6 +13,8 @@
 //   rings       acceptor (uint32) → u32: through which record of that acceptor's inbound ring
 //               this store has applied, so a replacement worker skips what its predecessor
 //               committed. Rings live as long as the process: the engine clears these at start.
+//   positions   partition (uint32) → LogPosition, in cluster mode: where in the Kafka events topic
+//               the partition's applied state ends, written with that state (exactly-once effects).
 //
 // The environment is opened with MDB_NOMETASYNC (lmdb-js `noMetaSync`), in both durability modes.
 // LMDB's documentation: a commit then flushes its data pages (fdatasync) and writes the meta page
@@ -38,6 +40,7 @@ export interface Store {
   producers: Database<Buffer, ProducerKey>;
   log: Database<Buffer, [number, number]>;
   rings: Database<Buffer, number>;
+  positions: Database<Buffer, number>;
 }
 
 const RING_MARK_BYTES = 4;
@@ -62,18 +65,41 @@ export interface ProducerState {
   seenMs: number;
 }
 
-const PRODUCER_STATE_BYTES = 16;
+export const encodeProducerState = (state: ProducerState): Buffer => encodeDoubles(state.seq, state.seenMs);
 
-export function encodeProducerState(state: ProducerState): Buffer {
-  const buf = Buffer.allocUnsafe(PRODUCER_STATE_BYTES);
-  buf.writeDoubleLE(state.seq, 0);
-  buf.writeDoubleLE(state.seenMs, 8);
+export function decodeProducerState(stored: Buffer): ProducerState {
+  const [seq, seenMs] = decodeDoubles(stored, 'producer state');
+  return { seq, seenMs };
+}
+
+/**
+ * Where a partition's applied state ends in the events topic (cluster mode): the records of
+ * message `offset` before `applied` are applied (a commit may cut a message's batch), and every
+ * message before it.
+ */
+export interface LogPosition {
+  offset: number;
+  applied: number;
+}
+
+export const encodeLogPosition = (position: LogPosition): Buffer => encodeDoubles(position.offset, position.applied);
+
+export function decodeLogPosition(stored: Buffer): LogPosition {
+  const [offset, applied] = decodeDoubles(stored, 'log position');
+  return { offset, applied };
+}
+
+/** Two float64s, little-endian: the stored form of a ProducerState and of a LogPosition. */
+function encodeDoubles(a: number, b: number): Buffer {
+  const buf = Buffer.allocUnsafe(16);
+  buf.writeDoubleLE(a, 0);
+  buf.writeDoubleLE(b, 8);
   return buf;
 }
 
-export function decodeProducerState(stored: Buffer): ProducerState {
-  if (stored.length !== PRODUCER_STATE_BYTES) throw new Error(`producer state of ${stored.length} bytes, expected ${PRODUCER_STATE_BYTES}`);
-  return { seq: stored.readDoubleLE(0), seenMs: stored.readDoubleLE(8) };
+function decodeDoubles(stored: Buffer, what: string): [number, number] {
+  if (stored.length !== 16) throw new Error(`${what} of ${stored.length} bytes, expected 16`);
+  return [stored.readDoubleLE(0), stored.readDoubleLE(8)];
 }
 
 /** The one environment of a format-2 data directory (before stores), for the upgrade. */
@@ -115,6 +141,7 @@ export function openStore(envPath: string): Store {
     producers: root.openDB<Buffer, ProducerKey>({ name: 'producers', encoding: 'binary' }),
     log: root.openDB<Buffer, [number, number]>({ name: 'log', encoding: 'binary' }),
     rings: root.openDB<Buffer, number>({ name: 'rings', encoding: 'binary', keyEncoding: 'uint32' }),
+    positions: root.openDB<Buffer, number>({ name: 'positions', encoding: 'binary', keyEncoding: 'uint32' }),
   };
 }
 
@@ -173,6 +200,12 @@ export class StoreSet {
   /** The partition's last applied offset (0: none). */
   appliedOffset(partition: number): number {
     return this.ofPartition(partition).partitions.get(partition) ?? 0;
+  }
+
+  /** The partition's position in the events topic (cluster mode; the start of the topic: none yet). */
+  logPosition(partition: number): LogPosition {
+    const stored = this.ofPartition(partition).positions.getBinary(partition);
+    return stored === undefined ? { offset: 0, applied: 0 } : decodeLogPosition(stored);
   }
 
   /** Forgets every store's ring marks: the rings they counted belonged to an earlier process. */

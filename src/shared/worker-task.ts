@@ -1,5 +1,5 @@
 // What the front end hands a partition worker when it starts (or restarts) its loop.
-import type { Durability, LogLevel } from './config.js';
+import type { Durability, KafkaConfig, LogLevel } from './config.js';
 import type { Layout } from './partition.js';
 import type { RingBuffers } from './ring.js';
 
@@ -38,6 +38,19 @@ export interface PartitionWorkerTask {
   stats: SharedArrayBuffer;
   /** Test-only: kill this worker thread once at a chosen point (see WorkerFault). */
   fault?: WorkerFault;
+  /** Cluster mode only. */
+  cluster?: ClusterTask;
+}
+
+/** What a partition worker needs in cluster mode (workers/cluster-worker.ts). */
+export interface ClusterTask {
+  kafka: KafkaConfig;
+  /** The log ring: the events topic's records in (from the worker's log reader), the loop's reports out. */
+  logLink: AcceptorLink;
+  /** This host in the consumer group: its id (stable across restarts) and when it started. */
+  host: string;
+  since: number;
+  workers: number;
 }
 
 /**

@@ -5,6 +5,13 @@
 // report progress to each acceptor on its outbound ring — after the commit in `async` mode, after
 // the fsync that covers it in `sync` mode.
 //
+// In cluster mode (HUNT_KAFKA_BROKERS) the loop's one source is the log ring its worker's log reader
+// fills from the Kafka events topic (log-reader.ts), while the acceptors' rings carry only change
+// notices out (their records go to Kafka through the forwarder, log-forwarder.ts). Each commit then
+// also writes, per partition, where in the topic its applied state ends (LogPosition records mark
+// the ends of messages), and a record of an idempotent producer whose seq the partition applied
+// already is skipped here: a re-send may reach Kafka twice, through any host.
+//
 // Crash safety: ring records are released only after their commit, and each store's transaction
 // records how far through each ring it has applied (a RingMark). A replacement loop re-reads the
 // unreleased records and skips those a store already applied, so nothing is lost and nothing is
@@ -27,7 +34,7 @@ import { msgpack } from '../shared/msgpack.js';
 import { ProgressKind } from '../shared/progress-record.js';
 import { waitForAnyRing, type RingReader } from '../shared/ring.js';
 import { decodeMeta, encodeMeta } from '../shared/meta-codec.js';
-import { encodeProducerState, encodeRingMark, flushToDisk, type ProducerKey, type StoreSet } from '../shared/store.js';
+import { decodeProducerState, encodeLogPosition, encodeProducerState, encodeRingMark, flushToDisk, type ProducerKey, type StoreSet } from '../shared/store.js';
 import { storeOf } from '../shared/partition.js';
 import type { PartitionWorkerResult, PartitionWorkerTask, WorkerFault } from '../shared/worker-task.js';
 import { applyDefaultMerge, newMetaRecord } from './default-merge.js';
@@ -54,9 +61,32 @@ const GROUP_COMMIT_WAIT_MS = 1;
 /** Where in a batch the mid-drain test fault strikes. */
 const FAULT_AFTER_EVENTS = 10;
 
+/** Where the loop's records come from, and where its change notices go. */
+export interface LoopRings {
+  /** The rings records come from: the acceptors' (one host), or the log ring (cluster mode). */
+  sources: AcceptorRings[];
+  /** The acceptors' rings, for change notices (the same array as `sources` on one host). */
+  notices: AcceptorRings[];
+  /** Cluster mode: the sources hold the events topic's records and LogPosition marks. */
+  fromLog: boolean;
+}
+
 export class PartitionLoop {
-  /** Index = acceptor. */
+  /** The record sources (LoopRings.sources). */
   private readonly rings: AcceptorRings[];
+  /** The acceptors' rings, for change notices (LoopRings.notices). */
+  private readonly noticeRings: AcceptorRings[];
+  private readonly fromLog: boolean;
+  /** Cluster mode, per partition: the LogPosition its applied state ends at, as of the batch. */
+  private readonly logOffset: Float64Array;
+  private readonly logApplied: Float64Array;
+  /** Partitions whose LogPosition the batch moved, and a flag per partition. */
+  private readonly positionPartitions: number[] = [];
+  private readonly positionMoved: Uint8Array;
+  /** Cluster mode, per partition: the idempotent producer's pub whose records are being read (isNewFromProducer). */
+  private readonly runProducer: (string | undefined)[];
+  private readonly runSeq: Float64Array;
+  private readonly runIsNew: Uint8Array;
   private readonly inbound: RingReader[];
   /** The ring whose turn comes first in the next drain. */
   private nextRing = 0;
@@ -111,10 +141,13 @@ export class PartitionLoop {
     private readonly task: PartitionWorkerTask,
     private readonly stores: StoreSet,
     private readonly log: Logger,
+    rings: LoopRings,
   ) {
-    this.rings = task.acceptors.map((link, acceptor) => new AcceptorRings(acceptor, link, stores, task.ownedStores));
+    this.rings = rings.sources;
+    this.noticeRings = rings.notices;
+    this.fromLog = rings.fromLog;
     this.inbound = this.rings.map((ring) => ring.inbound);
-    this.flushThrough = new Uint32Array(this.rings.length);
+    this.flushThrough = new Uint32Array(Math.max(...this.rings.map((ring) => ring.acceptor)) + 1);
     this.cache = new RecordCache(task.cacheKeys);
     this.stats = new WorkerStats(task.stats);
     this.guard = new TerminationGuard(task.terminationGuard);
@@ -125,6 +158,19 @@ export class PartitionLoop {
     this.settled = new Float64Array(task.settledRecords);
     this.batchSkipped = new Float64Array(partitions);
     for (const p of task.ownedPartitions) this.applied[p] = stores.appliedOffset(p);
+    this.logOffset = new Float64Array(partitions);
+    this.logApplied = new Float64Array(partitions);
+    this.positionMoved = new Uint8Array(partitions);
+    this.runProducer = new Array<string | undefined>(partitions).fill(undefined);
+    this.runSeq = new Float64Array(partitions);
+    this.runIsNew = new Uint8Array(partitions);
+    if (this.fromLog) {
+      for (const p of task.ownedPartitions) {
+        const position = stores.logPosition(p);
+        this.logOffset[p] = position.offset;
+        this.logApplied[p] = position.applied;
+      }
+    }
     this.storeSlot = new Int32Array(task.layout.stores).fill(-1);
     task.ownedStores.forEach((s, slot) => (this.storeSlot[s] = slot));
     this.storeDirty = task.ownedStores.map(() => []);
@@ -213,7 +259,21 @@ export class PartitionLoop {
       read++;
       records.read(at);
       const p = records.partition;
-      if (ring.replaying && ring.alreadyApplied(this.storeSlot[storeOf(p, stores)]!)) {
+      if (this.fromLog) {
+        if (records.kind === RecordKind.LogPosition) {
+          this.endProducerRun(p);
+          this.logOffset[p] = records.ts;
+          this.logApplied[p] = 0;
+          this.movePosition(p);
+          continue;
+        }
+        this.logApplied[p]++;
+        this.movePosition(p);
+        if (records.producer !== '' && !this.isNewFromProducer(records.producer, records.seq, p)) {
+          this.skipped(p); // a re-send of what the partition applied (or took in this batch)
+          continue;
+        }
+      } else if (ring.replaying && ring.alreadyApplied(this.storeSlot[storeOf(p, stores)]!)) {
         this.skipped(p); // committed before a crash, not yet released
         continue;
       }
@@ -225,7 +285,7 @@ export class PartitionLoop {
         batchOffsets[p] = applied[p]!;
       }
       const offset = ++batchOffsets[p]!;
-      if (records.producer !== '') this.noteProducerSeq(records.producer, p, records.seq);
+      if (records.producer !== '' && !this.fromLog) this.noteProducerSeq(records.producer, p, records.seq);
       const record = this.recordFor(records);
       if (records.kind === RecordKind.Merge) {
         const empty = records.dataEnd === records.dataStart;
@@ -285,6 +345,55 @@ export class PartitionLoop {
     }
     this.log.warn({ point, batch }, 'test fault: ending this worker thread');
     process.exit(70);
+  }
+
+  /** Cluster mode: the log cannot be applied (log-reader.ts); stops here as after a storage fault. */
+  async halt(message: string): Promise<void> {
+    if (this.halted) return;
+    this.halted = true;
+    await this.reportFatalToAcceptors(message);
+  }
+
+  /** Cluster mode: the batch will write partition p's LogPosition. */
+  private movePosition(p: number): void {
+    if (this.positionMoved[p] === 1) return;
+    this.positionMoved[p] = 1;
+    this.positionPartitions.push(p);
+    this.storeTouched[this.storeSlot[storeOf(p, this.task.layout.stores)]!] = 1;
+  }
+
+  /**
+   * Cluster mode: whether a record of an idempotent producer's pub is new to partition p. A pub's
+   * records of one partition follow each other within one message of the topic (one acceptor ring,
+   * one forwarder send), so they are one run that is applied, or skipped as a re-send, whole. A
+   * run's seq becomes the partition's mark only where the run ends (a record of another pub, or
+   * the message's end): a commit that cuts a run leaves the mark before it, and a restart applies
+   * the rest of the run (the LogPosition skips the part already applied).
+   */
+  private isNewFromProducer(producer: string, seq: number, p: number): boolean {
+    if (this.runProducer[p] === producer && this.runSeq[p] === seq) return this.runIsNew[p] === 1;
+    this.endProducerRun(p);
+    const isNew = seq > this.producerMark(producer, p);
+    this.runProducer[p] = producer;
+    this.runSeq[p] = seq;
+    this.runIsNew[p] = isNew ? 1 : 0;
+    return isNew;
+  }
+
+  /** Cluster mode: the producer run of partition p (if any) is over; an applied one moves the mark. */
+  private endProducerRun(p: number): void {
+    const producer = this.runProducer[p];
+    if (producer === undefined) return;
+    if (this.runIsNew[p] === 1) this.noteProducerSeq(producer, p, this.runSeq[p]!);
+    this.runProducer[p] = undefined;
+  }
+
+  /** The highest seq of `producer` partition p applied, this batch included (0: none). */
+  private producerMark(producer: string, p: number): number {
+    const inBatch = this.batchProducers.get(producer)?.seqs[p] ?? 0;
+    if (inBatch > 0) return inBatch;
+    const stored = this.stores.ofPartition(p).producers.getBinary([p, producer] as ProducerKey);
+    return stored === undefined ? 0 : decodeProducerState(stored).seq;
   }
 
   private noteProducerSeq(producer: string, partition: number, seq: number): void {
@@ -353,7 +462,9 @@ export class PartitionLoop {
       this.collectNotices();
       this.events += this.batchEvents;
     } else {
-      fatal = this.batchProducers.size > 0;
+      // In cluster mode the batch's records stay in Kafka, behind the stored positions: only a
+      // restart reads them again, so the loop must not go on past them.
+      fatal = this.batchProducers.size > 0 || this.fromLog;
       this.log.error({ err: failure, records: this.batchRecords }, 'batch commit failed; its events are not applied');
     }
     for (let slot = 0; slot < storeDirty.length; slot++) {
@@ -374,6 +485,8 @@ export class PartitionLoop {
     this.storeTouched.fill(0);
     this.storeCommitted.fill(0);
     touchedPartitions.length = 0;
+    for (const p of this.positionPartitions) this.positionMoved[p] = 0;
+    this.positionPartitions.length = 0;
     this.batchProducers.clear();
     dirty.length = 0;
     this.batchEvents = 0;
@@ -396,6 +509,7 @@ export class PartitionLoop {
         await ring.report({ kind, from: ring.reportedThrough, through, message: `storage: ${failure.message}` });
         if (!fatal) ring.reportedThrough = through;
       }
+      if (fatal && this.fromLog) await this.reportFatalToAcceptors(`storage: ${failure.message}`);
       return;
     }
     if (this.task.durability === 'async') {
@@ -432,12 +546,29 @@ export class PartitionLoop {
    * those whose acceptor runs log follows (it reads what each commit added).
    */
   private async reportDone(everyRing = false): Promise<void> {
+    if (this.fromLog) {
+      // The acceptors' progress is the forwarder's (their records go to Kafka): they get the
+      // notices, and a report of nothing new after which they read the commit (log follows, gets).
+      for (const ring of this.noticeRings) {
+        if (!everyRing && ring.notices.length === 0 && ring.interest[INTEREST_COMMITS] !== 1) continue;
+        await ring.sendNotices();
+        await ring.report({ kind: ProgressKind.Done, from: ring.reportedThrough, through: ring.reportedThrough, message: '' });
+      }
+    }
     for (const ring of this.rings) {
       const through = this.flushThrough[ring.acceptor]!;
       if (!everyRing && through === ring.reportedThrough && ring.notices.length === 0 && ring.interest[INTEREST_COMMITS] !== 1) continue;
       await ring.sendNotices();
       await ring.report({ kind: ProgressKind.Done, from: ring.reportedThrough, through, message: '' });
       ring.reportedThrough = through;
+    }
+  }
+
+  /** Cluster mode: the acceptors hear of a fatal fault from here (their own rings' progress is the forwarder's). */
+  private async reportFatalToAcceptors(message: string): Promise<void> {
+    for (const ring of this.noticeRings) {
+      ring.notices.length = 0;
+      await ring.report({ kind: ProgressKind.Fatal, from: ring.reportedThrough, through: ring.reportedThrough, message });
     }
   }
 
@@ -460,8 +591,12 @@ export class PartitionLoop {
             if (storeOf(p, stores) === s) store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
           }
         }
+        for (const p of this.positionPartitions) {
+          if (storeOf(p, stores) === s) store.positions.putSync(p, encodeLogPosition({ offset: this.logOffset[p]!, applied: this.logApplied[p]! }));
+        }
+        // The log ring needs no marks: a restarted loop reads the topic again from the positions.
         for (const ring of this.rings) {
-          if (ring.inbound.pendingRecords() > 0) store.rings.putSync(ring.acceptor, encodeRingMark(ring.readThrough()));
+          if (!this.fromLog && ring.inbound.pendingRecords() > 0) store.rings.putSync(ring.acceptor, encodeRingMark(ring.readThrough()));
         }
       }),
     );
@@ -473,7 +608,7 @@ export class PartitionLoop {
    * it ended sees this change either here or in the snapshot its `sub` answer reads (subscriptions.ts).
    */
   private collectNotices(): void {
-    const { dirty, rings } = this;
+    const { dirty, noticeRings: rings } = this;
     for (let i = 0; i < dirty.length; i++) {
       const record = dirty[i]!;
       let key: Uint8Array | null = null;
@@ -510,6 +645,7 @@ export class PartitionLoop {
         ring.notices.length = 0;
         await ring.report({ kind: ProgressKind.Fatal, from: ring.reportedThrough, through: this.flushThrough[ring.acceptor]!, message: `storage: fsync failed: ${(error as Error).message}` });
       }
+      if (this.fromLog) await this.reportFatalToAcceptors(`storage: fsync failed: ${(error as Error).message}`);
       this.flushInFlight = null;
       return;
     }

@@ -2,6 +2,7 @@
 // directory and its stores, the ring mesh, the partition workers and the acceptors and their
 // supervision, the directory of idempotent producers, routes reloads, the whole engine's metrics,
 // and the orderly stop (stop taking, finish and ack what was taken, close storage).
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
@@ -31,7 +32,8 @@ import { probePort } from './port-probe.js';
 import { ProducerDirectory } from './producer-directory.js';
 import { PartitionWorkerPool } from './worker-pool.js';
 import { RestartBudget } from './restart-budget.js';
-import { createRingMesh, linksOfWorker } from './ring-mesh.js';
+import { createLogLink, createRingMesh, linksOfWorker } from './ring-mesh.js';
+import { checkCluster } from './kafka-startup.js';
 
 export interface EngineHooks {
   /**
@@ -146,7 +148,11 @@ export class Engine {
       forgetIdleStored(stores, Date.now(), config.producerTtlSeconds * 1000, () => false);
       // Before any thread starts: a port another process holds fails the start here.
       const port = await probePort(config.host, config.port);
+      // Stable across restarts of this engine, so its own members that a crash left in the group are its own.
+      const host = `${os.hostname()}:${config.dataDir}`;
+      if (config.kafka !== undefined) await checkCluster(config.kafka, layout.partitions, host, log);
       const mesh = createRingMesh(config.acceptors, config.workers, config.ringBytes);
+      const since = Date.now();
       const perPartition = () => new Float64Array(new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT));
       const recordsTaken = mesh.map(perPartition);
       const recordsSettled = perPartition();
@@ -168,6 +174,7 @@ export class Engine {
         logRetentionEvents: config.logRetentionEvents,
         logRetentionSeconds: config.logRetentionSeconds,
         ...(hooks.workerFault !== undefined && worker === 0 ? { fault: hooks.workerFault } : {}),
+        ...(config.kafka === undefined ? {} : { cluster: { kafka: config.kafka, logLink: createLogLink(config.ringBytes), host, since, workers: config.workers } }),
       }));
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.

@@ -21,3 +21,11 @@ export function createRingMesh(acceptors: number, workers: number, inboundRingBy
 export function linksOfWorker(mesh: AcceptorLink[][], worker: number): AcceptorLink[] {
   return mesh.map((links) => links[worker]!);
 }
+
+/**
+ * Cluster mode: a worker's log ring, filled by its own log reader from the events topic; its
+ * doorbell is its own (the worker's forwarder sleeps on the acceptors' rings meanwhile).
+ */
+export function createLogLink(ringBytes: number): AcceptorLink {
+  return { inbound: createRing(ringBytes), outbound: createRing(OUTBOUND_RING_BYTES), interest: createInterest() };
+}

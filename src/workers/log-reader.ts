@@ -1,0 +1,138 @@
+// Cluster mode, the apply side's source: a member of the hosts' consumer group, one per partition
+// worker, that reads the events topic's partitions of the stores this worker owns (store-assigner.ts)
+// into the worker's log ring, for the partition loop to apply. Where it starts in a partition is
+// where the partition's applied state ends (its LogPosition, committed with that state), so a
+// restart applies every message exactly once; after each message it writes a LogPosition record,
+// which the loop commits with the message's effects.
+//
+// Messages before the position are skipped (fetches may start earlier than a seek); a message
+// after it means the topic lost messages the state never saw (retention), which is fatal.
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { KafkaConfig } from '../shared/config.js';
+import { isWholeEventRecord, writeLogPositionRecord, EVENT_HEADER_BYTES } from '../shared/event-record.js';
+import { LogBatchReader } from '../shared/log-batch.js';
+import type { Logger } from '../shared/logger.js';
+import { outboundKind, ProgressKind, readProgressRecord } from '../shared/progress-record.js';
+import { RingReader, RingWriter } from '../shared/ring.js';
+import type { LogPosition, StoreSet } from '../shared/store.js';
+import type { AcceptorLink } from '../shared/worker-task.js';
+import { storeAssigner, type MemberInfo } from './store-assigner.js';
+
+const WAIT_FOR_SPACE_MS = 200;
+const SESSION_TIMEOUT_MS = 10_000;
+
+export class LogReader {
+  private readonly consumer: Consumer;
+  private readonly writer: RingWriter;
+  private readonly progress: RingReader;
+  private readonly batch = new LogBatchReader();
+  /** Per assigned partition: where the next message to write into the ring starts. */
+  private readonly next = new Map<number, LogPosition>();
+  /** Set by a fatal fault (here or in the loop): nothing more is read. */
+  failure: Error | null = null;
+
+  constructor(
+    kafka: Kafka,
+    private readonly config: KafkaConfig,
+    link: AcceptorLink,
+    private readonly stores: StoreSet,
+    member: MemberInfo,
+    private readonly log: Logger,
+    private readonly onFatal: (error: Error) => void,
+  ) {
+    this.writer = new RingWriter(link.inbound);
+    this.progress = new RingReader(link.outbound);
+    // A host that died leaves its members in the group until their sessions expire; the others'
+    // partitions wait for that, so sessions are short (the brokers' minimum is 6 s).
+    this.consumer = kafka.consumer({ groupId: config.group, partitionAssigners: [storeAssigner(member)], allowAutoTopicCreation: false, maxBytesPerPartition: 16 << 20, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: SESSION_TIMEOUT_MS / 10 });
+  }
+
+  async start(): Promise<void> {
+    const { consumer } = this;
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.config.topic, fromBeginning: true });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.assigned(payload.memberAssignment[this.config.topic] ?? []));
+    await consumer.run({ autoCommit: false, eachBatch: (payload) => this.take(payload) });
+  }
+
+  /** Leaves the group (after the batch being taken) and closes the log ring: the loop then ends. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    this.writer.publish();
+    this.writer.close();
+  }
+
+  /** A new assignment: partitions kept go on where they were, new ones start at their stored position. */
+  private assigned(partitions: number[]): void {
+    for (const p of [...this.next.keys()]) if (!partitions.includes(p)) this.next.delete(p);
+    for (const p of partitions) {
+      if (!this.next.has(p)) this.next.set(p, this.stores.logPosition(p));
+      this.consumer.seek({ topic: this.config.topic, partition: p, offset: String(this.next.get(p)!.offset) });
+    }
+    this.log.info({ partitions }, 'events topic partitions assigned');
+  }
+
+  private async take({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+    const p = batch.partition;
+    const next = this.next.get(p);
+    if (next === undefined || this.failure !== null) return;
+    for (const message of batch.messages) {
+      const offset = Number(message.offset);
+      if (offset < next.offset) continue;
+      if (offset > next.offset) return this.fail(new Error(`events topic partition ${p} has no message ${next.offset} (its first is ${offset}): the state of the partition ends there, and the topic no longer holds what follows it`));
+      const value = message.value ?? Buffer.alloc(0);
+      try {
+        this.batch.open(value);
+      } catch (error) {
+        return this.fail(new Error(`events topic partition ${p}, offset ${offset}: ${(error as Error).message}`));
+      }
+      const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+      for (let i = 0; i < this.batch.count; i++) {
+        this.batch.next();
+        if (i < next.applied) continue;
+        const start = this.batch.recordAt;
+        const length = this.batch.recordLength;
+        if (!isWholeEventRecord(view, start, length) || view.getUint16(start, true) !== p) return this.fail(new Error(`events topic partition ${p}, offset ${offset}: record ${i} is not an event record of partition ${p}`));
+        let at = this.writer.reserve(length);
+        if (at === -1) at = await this.reserve(length, heartbeat);
+        value.copy(this.writer.bytes, at, start, start + length);
+        this.writer.commit(length);
+      }
+      const at = await this.reserve(EVENT_HEADER_BYTES, heartbeat);
+      this.writer.commit(writeLogPositionRecord(this.writer.view, at, p, offset + 1));
+      next.offset = offset + 1;
+      next.applied = 0;
+    }
+    this.writer.publish();
+    this.readProgress();
+  }
+
+  /** Room in the ring for `length` bytes, waiting (and heartbeating) while the loop catches up. */
+  private async reserve(length: number, heartbeat: () => Promise<void>): Promise<number> {
+    let at: number;
+    while ((at = this.writer.reserve(length)) === -1) {
+      this.writer.publish();
+      this.readProgress();
+      await this.writer.waitForSpace(WAIT_FOR_SPACE_MS);
+      await heartbeat();
+    }
+    return at;
+  }
+
+  /** Releases the loop's progress reports (its acks are the forwarder's); a Fatal one stops reading. */
+  private readProgress(): void {
+    let at: number;
+    while ((at = this.progress.next()) !== -1) {
+      if (outboundKind(this.progress.view, at) !== ProgressKind.Fatal) continue;
+      this.failure ??= new Error(readProgressRecord(this.progress.bytes, this.progress.view, at).message);
+    }
+    if (this.progress.pendingRecords() > 0) this.progress.release();
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    this.log.fatal({ err: error }, 'cannot apply the events topic; the engine stops');
+    this.onFatal(error);
+  }
+}

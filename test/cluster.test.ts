@@ -1,0 +1,103 @@
+// Cluster mode on a real Kafka broker on loopback: the events go through the events topic and are
+// applied from it, with each partition's position in the topic committed with its state. Under
+// load from idempotent producers the engine is SIGKILLed twice and restarted; at the end every key
+// (fan-out keys included) holds each event exactly once. Bad cluster settings stop the start with
+// an error naming the setting.
+import { Kafka, logLevel } from 'kafkajs';
+import t from 'tap';
+import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
+import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
+import { freePort, getKey, runEngineToExit, tempDir, TestClient, until } from './helpers.js';
+import { drive, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
+
+t.setTimeout(600_000);
+
+const cluster = await startKafkaCluster({ brokers: 1 });
+t.teardown(() => cluster.stop());
+const base = { HUNT_KAFKA_BROKERS: cluster.bootstrap, HUNT_DURABILITY: 'async', HUNT_WORKERS: '2', HUNT_ACCEPTORS: '1' };
+
+t.test('SIGKILLed twice under load from idempotent producers; every key exact after the restarts', async (t) => {
+  const env = { ...base, ...ROUTED.env, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'crash-events', HUNT_KAFKA_GROUP: 'crash-hosts' };
+  const states = Array.from({ length: PRODUCERS }, (_, i) => new ProducerState(i));
+  let engine: EngineProcess | null = null;
+  t.teardown(() => engine?.stop('SIGKILL'));
+  for (let round = 0; round < 2; round++) {
+    engine = await startEngineProcess(env, 60_000);
+    const ackedBefore = states.reduce((n, s) => n + s.acked.size, 0);
+    const running = states.map((state) => drive(engine!.port, state, ROUTED, () => false));
+    for (let waited = 0; waited < 30_000 && states.reduce((n, s) => n + s.acked.size, 0) < ackedBefore + 20; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, Math.random() * 500));
+    await engine.stop('SIGKILL');
+    await Promise.all(running);
+  }
+  t.ok(states.every((s) => s.acked.size > 0), `pubs acked before the kills (${states.map((s) => s.acked.size).join(', ')})`);
+
+  engine = await startEngineProcess(env, 60_000);
+  await Promise.all(states.map((state) => drive(engine!.port, state, ROUTED, () => true)));
+  for (const state of states) t.equal(state.acked.size, state.nextSeq - 1, `producer ${state.index}: every pub acked in the end`);
+  // An ack says Kafka has the events; the records show them once this host has applied the topic.
+  const expected = Object.fromEntries(ROUTED.expected(states));
+  let actual = {};
+  await until(
+    'the records to reach the expected counts',
+    async () => {
+      actual = await recordsAsExpected(engine!.port, ROUTED.expected(states));
+      for (const [key, fields] of Object.entries(expected)) {
+        for (const [field, n] of Object.entries(fields)) if ((actual as Record<string, Record<string, number>>)[key]![field]! > n) return true; // over: fails below
+      }
+      return JSON.stringify(actual) === JSON.stringify(expected);
+    },
+    90_000,
+  ).catch(() => {});
+  t.same(actual, expected, 'every key (fan-out keys included) holds each event exactly once');
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) t.comment(engine.output().split('\n').filter((line) => /"level":[4-6]0|assigned/.test(line)).join('\n').slice(0, 5000));
+  t.equal(await engine.stop(), 0, 'a clean stop');
+  engine = null;
+});
+
+t.test('subscribers get the updates applied from the topic', async (t) => {
+  const engine = await startEngineProcess({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'sub-events', HUNT_KAFKA_GROUP: 'sub-hosts' }, 60_000);
+  t.teardown(() => engine.stop('SIGKILL'));
+  const subscriber = await TestClient.connect(engine.port, ['hunt.v1.json']);
+  await subscriber.welcome();
+  await subscriber.request({ op: 'sub', id: 1, keys: ['player:ada'] });
+  const producer = await TestClient.connect(engine.port, ['hunt.v1.json']);
+  await producer.welcome();
+  const ack = await producer.request({ op: 'pub', id: 7, events: [{ key: 'player:ada', type: 'moved', data: { x: 3 } }] });
+  t.equal(ack.op, 'ack');
+  const update = await subscriber.next((m) => m.op === 'update', 60_000);
+  t.equal(update.meta.count, 1);
+  t.same(update.meta.fields, { x: 3 });
+  t.equal((await getKey(engine.port, 'player:ada')).body.count, 1);
+  await Promise.all([subscriber.close(), producer.close()]);
+});
+
+t.test('bad cluster settings stop the start with an error naming the setting', async (t) => {
+  const admin = new Kafka({ clientId: 'hunt-test', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: 'three-partitions', numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+  const wrongCount = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'three-partitions' });
+  t.equal(wrongCount.status, 2);
+  t.match(wrongCount.stdout, /HUNT_KAFKA_TOPIC=\\"three-partitions\\" has 3 partitions; the data directory has 64/);
+
+  const nobody = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_BROKERS: `127.0.0.1:${await freePort()}` });
+  t.equal(nobody.status, 2);
+  t.match(nobody.stdout, /HUNT_KAFKA_BROKERS=.*no broker answers/);
+
+  const typo = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_BROKERS: 'kafka1' });
+  t.equal(typo.status, 2);
+  t.match(typo.stdout, /HUNT_KAFKA_BROKERS=\\"kafka1\\" is invalid: allowed is comma-separated host:port pairs/);
+
+  // A second host in the group of a running one (another data directory) is refused.
+  const first = await startEngineProcess({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'two-hosts', HUNT_KAFKA_GROUP: 'two-hosts' }, 60_000);
+  t.teardown(() => first.stop('SIGKILL'));
+  const client = await TestClient.connect(first.port, ['hunt.v1.json']);
+  await client.welcome();
+  await client.request({ op: 'pub', id: 1, events: [{ key: 'k', type: 't' }] });
+  await until('the first host to apply its event', async () => (await getKey(first.port, 'k')).status === 200, 60_000);
+  await client.close();
+  const second = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'two-hosts', HUNT_KAFKA_GROUP: 'two-hosts' });
+  t.equal(second.status, 2);
+  t.match(second.stdout, /HUNT_KAFKA_GROUP=\\"two-hosts\\" already has engine host\(s\) .*: this version applies every partition on one host/);
+});
