@@ -7,6 +7,9 @@
 //        [--shape plain|hunt]   (hunt: events for examples/treasure-hunt.routes.json; set HUNT_ROUTES with --env-a/--env-b)
 //        [--token TOKEN]        (the load's connections present it, for settings with credentials)
 //
+// In a setting's value `{run}` becomes the run's number, for what must be new in every run (a
+// cluster-mode engine's Kafka topic and group: its data directory is new in every run).
+//
 // DIR_A / DIR_B: checkouts whose dist/ holds a built engine (e.g. a git worktree of the release);
 // the same directory twice compares two settings. The load generator is this checkout's.
 import fs from 'node:fs';
@@ -53,8 +56,12 @@ interface Run {
   p99: number;
 }
 
+let runNumber = 0;
+
 async function runOnce(side: keyof typeof sides): Promise<Run> {
-  const { dir, env } = sides[side];
+  const { dir } = sides[side];
+  const run = String(runNumber++);
+  const env = Object.fromEntries(Object.entries(sides[side].env).map(([name, value]) => [name, value.replaceAll('{run}', run)]));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hunt-ab-'));
   const entry = path.join(dir, 'dist/src/main/index.js');
   const engine = await startServerProcess([entry], { HUNT_DATA_DIR: dataDir, HUNT_DURABILITY: durability, HUNT_LOG_LEVEL: 'info', ...(workers === '' ? {} : { HUNT_WORKERS: workers }), ...env });
