@@ -72,6 +72,20 @@ t.test('subscribers get the updates applied from the topic', async (t) => {
   await Promise.all([subscriber.close(), producer.close()]);
 });
 
+t.test("a burst to one partition beyond Kafka's message size goes as several messages", async (t) => {
+  const engine = await startEngineProcess({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'burst-events', HUNT_KAFKA_GROUP: 'burst-hosts' }, 60_000);
+  t.teardown(() => engine.stop('SIGKILL'));
+  const producer = await TestClient.connect(engine.port, ['hunt.v1.json']);
+  await producer.welcome();
+  // Six pubs of 700 KB to one key, sent without waiting: the forwarder takes them in one drain.
+  const acks = Array.from({ length: 6 }, (_, i) => producer.request({ op: 'pub', id: i + 1, events: [{ key: 'big', type: 'blob', data: { n: i, blob: String(i).repeat(700_000) } }] }, 'json', 60_000));
+  const replies = await Promise.all(acks);
+  t.same(replies.map((ack) => ack.op), Array(6).fill('ack'), `every pub acked (${JSON.stringify(replies.find((reply) => reply.op !== 'ack'))?.slice(0, 300)})`);
+  await until('the six events to be applied', async () => (await getKey(engine.port, 'big')).body?.count === 6, 60_000);
+  t.equal((await getKey(engine.port, 'big')).body.fields.n, 5, 'applied in order');
+  await producer.close();
+});
+
 t.test('bad cluster settings stop the start with an error naming the setting', async (t) => {
   const admin = new Kafka({ clientId: 'hunt-test', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();

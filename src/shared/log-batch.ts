@@ -17,6 +17,11 @@ export class LogBatchBuilder {
   private end = HEADER_BYTES;
   records = 0;
 
+  /** Bytes of the batch so far. */
+  get bytes(): number {
+    return this.end;
+  }
+
   /** Appends the record of `length` bytes at `at` in `source`. */
   append(source: Buffer, at: number, length: number): void {
     const need = this.end + LENGTH_BYTES + length;

@@ -21,15 +21,19 @@ import type { AcceptorRings } from './acceptor-rings.js';
 
 /** Longest sleep between checks of the rings when idle. */
 const IDLE_WAIT_MS = 1000;
+/** Bytes of records per message at most (a bigger record goes alone). */
+const MAX_MESSAGE_BYTES = 512 * 1024;
 
 export class LogForwarder {
   private readonly inbound: RingReader[];
   private readonly batches: LogBatchBuilder[];
+  /** Partitions with records in their batch (each once, unless a full message was taken from it). */
   private readonly touched: number[] = [];
+  /** Messages taken whole before the send, in order. */
+  private full: { partition: number; value: Buffer }[] = [];
   private withProducers = false;
   /** Set once a send failed fatally: nothing more is sent or acked. */
   halted = false;
-  sends = 0;
 
   constructor(
     private readonly rings: AcceptorRings[],
@@ -61,6 +65,9 @@ export class LogForwarder {
       while ((at = ring.next()) !== -1) {
         const p = ring.view.getUint16(at, true);
         const batch = this.batches[p]!;
+        // A message stays under the brokers' default limit (message.max.bytes, 1 MB, per record
+        // batch): a burst to one partition becomes several messages, sent in order.
+        if (batch.records > 0 && batch.bytes + ring.length > MAX_MESSAGE_BYTES) this.full.push({ partition: p, value: batch.take() });
         if (batch.records === 0) this.touched.push(p);
         batch.append(ring.bytes, at, ring.length);
         // Bytes of the producer name (event-record.ts header).
@@ -72,14 +79,22 @@ export class LogForwarder {
   }
 
   private async send(): Promise<void> {
-    const messages = this.touched.map((partition) => ({ partition, value: this.batches[partition]!.take() }));
+    const messages = this.full;
+    this.full = [];
+    for (const partition of this.touched) if (this.batches[partition]!.records > 0) messages.push({ partition, value: this.batches[partition]!.take() });
     this.touched.length = 0;
     const withProducers = this.withProducers;
     this.withProducers = false;
     let failure: Error | null = null;
     try {
-      await this.producer.send({ topic: this.topic, acks: -1, messages });
-      this.sends++;
+      // Kafka limits a partition's record batch in a request, not a message: one message per
+      // partition per request, the later ones of a burst in the requests after, in order.
+      for (let round = messages; round.length > 0; ) {
+        const seen = new Set<number>();
+        const now = round.filter((message) => !seen.has(message.partition) && seen.add(message.partition));
+        await this.producer.send({ topic: this.topic, acks: -1, messages: now });
+        round = round.filter((message) => !now.includes(message));
+      }
     } catch (error) {
       failure = error as Error;
     }

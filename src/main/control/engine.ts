@@ -150,7 +150,7 @@ export class Engine {
       const port = await probePort(config.host, config.port);
       // Stable across restarts of this engine, so its own members that a crash left in the group are its own.
       const host = `${os.hostname()}:${config.dataDir}`;
-      if (config.kafka !== undefined) await checkCluster(config.kafka, layout.partitions, host, log);
+      if (config.kafka !== undefined) await checkCluster(config.kafka, layout.partitions, config.maxPayloadBytes, host, log);
       const mesh = createRingMesh(config.acceptors, config.workers, config.ringBytes);
       const since = Date.now();
       const perPartition = () => new Float64Array(new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT));

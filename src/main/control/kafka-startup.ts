@@ -9,10 +9,14 @@ import { ConfigError, type KafkaConfig } from '../../shared/config.js';
 import { createKafka } from '../../shared/kafka-client.js';
 import type { Logger } from '../../shared/logger.js';
 
+/** Kafka's default max.message.bytes, and what a record adds to an event's bytes (header, batch framing). */
+const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+const RECORD_MARGIN_BYTES = 64 * 1024;
+
 /** Client retries at start-up: an unreachable cluster is reported in seconds, not minutes. */
 const STARTUP_RETRIES = 2;
 
-export async function checkCluster(config: KafkaConfig, partitions: number, host: string, log: Logger): Promise<void> {
+export async function checkCluster(config: KafkaConfig, partitions: number, maxPayloadBytes: number, host: string, log: Logger): Promise<void> {
   const admin = createKafka(config, 'hunt-engine-startup', log, STARTUP_RETRIES).admin();
   try {
     try {
@@ -27,7 +31,18 @@ export async function checkCluster(config: KafkaConfig, partitions: number, host
       if (replication > brokers.length) throw new ConfigError([`HUNT_KAFKA_REPLICATION=${replication}: the cluster has ${brokers.length} broker(s)`]);
       await admin.createTopics({
         waitForLeaders: true,
-        topics: [{ topic: config.topic, numPartitions: partitions, replicationFactor: replication, configEntries: [{ name: 'min.insync.replicas', value: String(Math.min(2, replication)) }] }],
+        topics: [
+          {
+            topic: config.topic,
+            numPartitions: partitions,
+            replicationFactor: replication,
+            configEntries: [
+              { name: 'min.insync.replicas', value: String(Math.min(2, replication)) },
+              // A message holds one record at least, and a record one event of a pub: room for the largest pub.
+              { name: 'max.message.bytes', value: String(Math.max(DEFAULT_MAX_MESSAGE_BYTES, maxPayloadBytes + RECORD_MARGIN_BYTES)) },
+            ],
+          },
+        ],
       });
       log.info({ topic: config.topic, partitions, replication }, 'events topic created');
     } else {
