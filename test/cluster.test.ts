@@ -86,6 +86,28 @@ t.test("a burst to one partition beyond Kafka's message size goes as several mes
   await producer.close();
 });
 
+t.test('the broker down for a while: pubs wait or are refused, nothing acked is lost, and the engine goes on', async (t) => {
+  const engine = await startEngineProcess({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'outage-events', HUNT_KAFKA_GROUP: 'outage-hosts' }, 60_000);
+  t.teardown(() => engine.stop('SIGKILL'));
+  const producer = await TestClient.connect(engine.port, ['hunt.v1.json']);
+  await producer.welcome();
+  const pub = (id: number) => producer.request({ op: 'pub', id, events: [{ key: 'outage', type: 'tick' }] }, 'json', 180_000);
+  t.equal((await pub(1)).op, 'ack');
+  await until('the first event to be applied', async () => (await getKey(engine.port, 'outage')).body?.count === 1, 60_000);
+  await cluster.kill(0);
+  const during = pub(2);
+  await new Promise((r) => setTimeout(r, 3000));
+  await cluster.restart(0);
+  const duringReply = await during;
+  t.ok(duringReply.op === 'ack' || duringReply.code === 'STORAGE', `a pub sent while the broker was down is acked or refused with STORAGE (${duringReply.op} ${duringReply.code ?? ''})`);
+  t.equal((await pub(3)).op, 'ack', 'a pub after the broker is back is acked');
+  const acked = 2 + (duringReply.op === 'ack' ? 1 : 0);
+  await until('every acked event to be applied', async () => (await getKey(engine.port, 'outage')).body?.count === acked, 120_000);
+  t.equal((await getKey(engine.port, 'outage')).body.count, acked, 'every acked event applied once');
+  await producer.close();
+  t.equal(await engine.stop(), 0, 'a clean stop');
+});
+
 t.test('bad cluster settings stop the start with an error naming the setting', async (t) => {
   const admin = new Kafka({ clientId: 'hunt-test', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();

@@ -52,6 +52,11 @@ export class LogReader {
     await consumer.connect();
     await consumer.subscribe({ topic: this.config.topic, fromBeginning: true });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.assigned(payload.memberAssignment[this.config.topic] ?? []));
+    // kafkajs restarts the consumer after errors it can retry (a broker away for a while); after
+    // any other, nothing would be applied any more: the engine stops instead of serving stale state.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.fail(new Error(`the events topic's consumer stopped: ${payload.error.message}`));
+    });
     await consumer.run({ autoCommit: false, eachBatch: (payload) => this.take(payload) });
   }
 
