@@ -7,8 +7,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
 import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
-import { freePort, getKey, runEngineToExit, tempDir, TestClient, until } from './helpers.js';
-import { drive, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
+import { freePort, getKey, runEngineToExit, startEngine, tempDir, TestClient, until } from './helpers.js';
+import { drive, PLAIN, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
 
 t.setTimeout(600_000);
 
@@ -53,6 +53,26 @@ t.test('SIGKILLed twice under load from idempotent producers; every key exact af
   if (JSON.stringify(actual) !== JSON.stringify(expected)) t.comment(engine.output().split('\n').filter((line) => /"level":[4-6]0|assigned/.test(line)).join('\n').slice(0, 5000));
   t.equal(await engine.stop(), 0, 'a clean stop');
   engine = null;
+});
+
+t.test('a worker thread dies mid-batch; its replacement reads the topic again from the committed positions', async (t) => {
+  const fired = new SharedArrayBuffer(4);
+  const engine = await startEngine(
+    { ...base, ...PLAIN.env, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'fault-events', HUNT_KAFKA_GROUP: 'fault-hosts', HUNT_BATCH_MAX_EVENTS: '200' },
+    { workerFault: { point: 'mid-drain', batch: 3, fired } },
+  );
+  t.teardown(() => engine.stop());
+  const states = Array.from({ length: PRODUCERS }, (_, i) => new ProducerState(i));
+  let sent = 0;
+  // The thread dies under load: its producers' connections stay, their pubs wait or are re-sent.
+  await Promise.all(states.map((state) => drive(engine.port, state, PLAIN, () => ++sent > 150)));
+  t.equal(new Int32Array(fired)[0], 1, 'the fault fired');
+  t.equal(engine.pool.restartCount, 1, 'the supervisor restarted the worker once');
+  for (const state of states) t.equal(state.acked.size, state.nextSeq - 1, `producer ${state.index}: every pub acked`);
+  const expected = Object.fromEntries(PLAIN.expected(states));
+  let actual = {};
+  await until('the records to reach the expected counts', async () => JSON.stringify((actual = await recordsAsExpected(engine.port, PLAIN.expected(states)))) === JSON.stringify(expected), 90_000).catch(() => {});
+  t.same(actual, expected, 'every event applied exactly once');
 });
 
 t.test('subscribers get the updates applied from the topic', async (t) => {
