@@ -59,13 +59,13 @@ t.test('a worker thread dies mid-batch; its replacement reads the topic again fr
   const fired = new SharedArrayBuffer(4);
   const engine = await startEngine(
     { ...base, ...PLAIN.env, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'fault-events', HUNT_KAFKA_GROUP: 'fault-hosts', HUNT_BATCH_MAX_EVENTS: '200' },
-    { workerFault: { point: 'mid-drain', batch: 3, fired } },
+    { workerFault: { point: 'mid-drain', batch: 2, fired } },
   );
   t.teardown(() => engine.stop());
   const states = Array.from({ length: PRODUCERS }, (_, i) => new ProducerState(i));
   let sent = 0;
   // The thread dies under load: its producers' connections stay, their pubs wait or are re-sent.
-  await Promise.all(states.map((state) => drive(engine.port, state, PLAIN, () => ++sent > 150)));
+  await Promise.all(states.map((state) => drive(engine.port, state, PLAIN, () => ++sent > 400)));
   t.equal(new Int32Array(fired)[0], 1, 'the fault fired');
   t.equal(engine.pool.restartCount, 1, 'the supervisor restarted the worker once');
   for (const state of states) t.equal(state.acked.size, state.nextSeq - 1, `producer ${state.index}: every pub acked`);
