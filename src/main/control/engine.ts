@@ -273,7 +273,16 @@ export class Engine {
    * committed, so their re-sends apply once. Crashing too often stops the engine.
    */
   replaceAcceptor(acceptor: number, code: number): void {
-    if (this.failed || this.stopped !== null || this.replacing.has(acceptor)) return;
+    if (this.failed || this.stopped !== null) return;
+    const replacing = this.replacing.get(acceptor);
+    if (replacing !== undefined) {
+      // The replacement crashed too, once it listened but before its replacing was over: it is
+      // replaced in turn when that is over (the handle that ended is the current one then).
+      void replacing.then(() => {
+        if (this.acceptors[acceptor]?.ended === true) this.replaceAcceptor(acceptor, code);
+      });
+      return;
+    }
     const spent = this.acceptorBudget.spend('an acceptor thread ended');
     if (spent !== null) {
       this.fail(new Error(spent));
