@@ -200,7 +200,7 @@ const DESCRIBED_DEFAULTS: Partial<Record<SettingName, string>> = {
   HUNT_ACCEPTORS: 'two fifths of the cores, at least 1', // DEFAULT_ACCEPTORS
   HUNT_PARTITIONS: 'for a new directory: the smallest multiple of the stores that is at least 64', // newLayout
   HUNT_STORES: 'for a new directory: one per worker (fewer if HUNT_PARTITIONS does not divide evenly)', // newLayout
-  HUNT_KAFKA_REPLICATION: 'the brokers in the cluster, at most 3', // kafka-topics.ts
+  HUNT_KAFKA_REPLICATION: 'the brokers in the cluster, at most 3', // main/control/kafka-startup.ts
 };
 
 /**

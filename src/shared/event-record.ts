@@ -47,12 +47,12 @@ export const NO_PRODUCER: RecordProducer = Object.freeze({ name: '', nameBytes: 
 
 /** Upper bound of the payload size before the strings are encoded. */
 export function eventRecordMaxBytes(keyBytes: number, type: string, producer: RecordProducer, data: Uint8Array | null): number {
-  return eventRecordBytes(keyBytes, type.length * 3, producer, data === null ? 0 : data.length);
+  return eventRecordBytes(keyBytes, type.length * 3, producer.nameBytes, data === null ? 0 : data.length);
 }
 
-/** The payload size of a record whose parts' byte lengths are known. */
-export function eventRecordBytes(keyBytes: number, typeBytes: number, producer: RecordProducer, dataBytes: number): number {
-  const producerBytes = producer.nameBytes === 0 ? 0 : producer.nameBytes + SEQ_BYTES;
+/** The payload size of a record whose parts' byte lengths are known (producerNameBytes 0: no producer). */
+export function eventRecordBytes(keyBytes: number, typeBytes: number, producerNameBytes: number, dataBytes: number): number {
+  const producerBytes = producerNameBytes === 0 ? 0 : producerNameBytes + SEQ_BYTES;
   return EVENT_HEADER_BYTES + keyBytes + typeBytes + producerBytes + dataBytes;
 }
 
@@ -147,8 +147,7 @@ export function writeLogPositionRecord(view: DataView, at: number, partition: nu
 /** Whether `length` bytes at `at` hold exactly the record their header describes (of a source not trusted to be this engine). */
 export function isWholeEventRecord(view: DataView, at: number, length: number): boolean {
   if (length < EVENT_HEADER_BYTES) return false;
-  const producerBytes = view.getUint16(at + 6, true);
-  const declared = eventRecordBytes(view.getUint16(at + 2, true), view.getUint16(at + 4, true), producerBytes === 0 ? NO_PRODUCER : { name: '', nameBytes: producerBytes, seq: 0 }, view.getUint32(at + 16, true));
+  const declared = eventRecordBytes(view.getUint16(at + 2, true), view.getUint16(at + 4, true), view.getUint16(at + 6, true), view.getUint32(at + 16, true));
   return declared === length && view.getUint8(at + 24) <= RecordKind.FanOut;
 }
 

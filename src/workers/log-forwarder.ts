@@ -33,7 +33,7 @@ export class LogForwarder {
   private full: { partition: number; value: Buffer }[] = [];
   private withProducers = false;
   /** Set once a send failed fatally: nothing more is sent or acked. */
-  halted = false;
+  private halted = false;
 
   constructor(
     private readonly rings: AcceptorRings[],

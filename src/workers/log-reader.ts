@@ -99,11 +99,12 @@ export class LogReader {
         const length = this.batch.recordLength;
         if (!isWholeEventRecord(view, start, length) || view.getUint16(start, true) !== p) return this.fail(new Error(`events topic partition ${p}, offset ${offset}: record ${i} is not an event record of partition ${p}`));
         let at = this.writer.reserve(length);
-        if (at === -1) at = await this.reserve(length, heartbeat);
+        if (at === -1) at = await this.reserve(length, heartbeat); // only when the ring is full: no promise per record
         value.copy(this.writer.bytes, at, start, start + length);
         this.writer.commit(length);
       }
-      const at = await this.reserve(EVENT_HEADER_BYTES, heartbeat);
+      let at = this.writer.reserve(EVENT_HEADER_BYTES);
+      if (at === -1) at = await this.reserve(EVENT_HEADER_BYTES, heartbeat);
       this.writer.commit(writeLogPositionRecord(this.writer.view, at, p, offset + 1));
       next.offset = offset + 1;
       next.applied = 0;
@@ -112,7 +113,7 @@ export class LogReader {
     this.readProgress();
   }
 
-  /** Room in the ring for `length` bytes, waiting (and heartbeating) while the loop catches up. */
+  /** Room in the ring for `length` bytes once the ring is full: waits (and heartbeats) while the loop catches up. */
   private async reserve(length: number, heartbeat: () => Promise<void>): Promise<number> {
     let at: number;
     while ((at = this.writer.reserve(length)) === -1) {

@@ -92,7 +92,7 @@ export class PartitionChannel {
     dataStart: number,
     dataEnd: number,
   ): void {
-    this.place(eventRecordBytes(keyEnd - keyStart, typeEnd - typeStart, producer, dataEnd - dataStart));
+    this.place(eventRecordBytes(keyEnd - keyStart, typeEnd - typeStart, producer.nameBytes, dataEnd - dataStart));
     this.placed(
       writeEventRecordFrom(this.placeBuf, this.placeView, this.placeAt, partition, keySource, keyStart, keyEnd, keyHash, typeSource, typeStart, typeEnd, ts, producer, kind, updates, dataSource, dataStart, dataEnd),
     );
