@@ -135,7 +135,7 @@ t.test('bad cluster settings stop the start with an error naming the setting', a
   await admin.disconnect();
   const wrongCount = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'three-partitions' });
   t.equal(wrongCount.status, 2);
-  t.match(wrongCount.stdout, /HUNT_KAFKA_TOPIC=\\"three-partitions\\" has 3 partitions; the data directory has 64/);
+  t.match(wrongCount.stdout, /HUNT_KAFKA_TOPIC=\\"three-partitions\\": topic three-partitions has 3 partitions; the data directory has 64/);
 
   const nobody = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_BROKERS: `127.0.0.1:${await freePort()}` });
   t.equal(nobody.status, 2);
@@ -145,15 +145,15 @@ t.test('bad cluster settings stop the start with an error naming the setting', a
   t.equal(typo.status, 2);
   t.match(typo.stdout, /HUNT_KAFKA_BROKERS=\\"kafka1\\" is invalid: allowed is comma-separated host:port pairs/);
 
-  // A second host in the group of a running one (another data directory) is refused.
-  const first = await startEngineProcess({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'two-hosts', HUNT_KAFKA_GROUP: 'two-hosts' }, 60_000);
+  // A second host whose data directory has another store count than the group's is refused.
+  const first = await startEngineProcess({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_STORES: '2', HUNT_KAFKA_TOPIC: 'two-hosts', HUNT_KAFKA_GROUP: 'two-hosts' }, 60_000);
   t.teardown(() => first.stop('SIGKILL'));
   const client = await TestClient.connect(first.port, ['hunt.v1.json']);
   await client.welcome();
   await client.request({ op: 'pub', id: 1, events: [{ key: 'k', type: 't' }] });
-  await until('the first host to apply its event', async () => (await getKey(first.port, 'k')).status === 200, 60_000);
+  await until('the first host to apply its event (it is in the group)', async () => (await getKey(first.port, 'k')).status === 200, 60_000);
   await client.close();
-  const second = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'two-hosts', HUNT_KAFKA_GROUP: 'two-hosts' });
+  const second = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_STORES: '4', HUNT_KAFKA_TOPIC: 'two-hosts', HUNT_KAFKA_GROUP: 'two-hosts' });
   t.equal(second.status, 2);
-  t.match(second.stdout, /HUNT_KAFKA_GROUP=\\"two-hosts\\" already has engine host\(s\) .*: this version applies every partition on one host/);
+  t.match(second.stdout, /HUNT_KAFKA_GROUP=\\"two-hosts\\" has host .* with 2 stores; this data directory has 4 \(HUNT_STORES\)/);
 });

@@ -30,6 +30,12 @@ export const RecordKind = {
    * events-topic message whose next one's offset is `ts`. Header only.
    */
   LogPosition: 3,
+  /**
+   * Not an event (cluster mode): the log reader starts partition `partition` anew from its stored
+   * position (the partition came to this worker); its records before this one are from an earlier
+   * hold of it and are not applied. Header only.
+   */
+  Resume: 4,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -138,9 +144,12 @@ function writeHeader(view: DataView, at: number, partition: number, keyBytes: nu
   view.setUint16(at + 26, updates, true);
 }
 
-/** Writes a LogPosition record at `at` (the end of a message of `partition`; `nextOffset`: the next one's); returns its length. */
-export function writeLogPositionRecord(view: DataView, at: number, partition: number, nextOffset: number): number {
-  writeHeader(view, at, partition, 0, 0, NO_PRODUCER, nextOffset, 0, 0, RecordKind.LogPosition, 0);
+/**
+ * Writes a header-only record of the log reader at `at`: a LogPosition (`nextOffset`: the offset of
+ * the message after the one it ends) or a Resume; returns its length.
+ */
+export function writeLogMarkRecord(view: DataView, at: number, kind: typeof RecordKind.LogPosition | typeof RecordKind.Resume, partition: number, nextOffset = 0): number {
+  writeHeader(view, at, partition, 0, 0, NO_PRODUCER, nextOffset, 0, 0, kind, 0);
   return EVENT_HEADER_BYTES;
 }
 

@@ -15,6 +15,11 @@
 //               committed. Rings live as long as the process: the engine clears these at start.
 //   positions   partition (uint32) → LogPosition, in cluster mode: where in the Kafka events topic
 //               the partition's applied state ends, written with that state (exactly-once effects).
+//   unlogged    [partition, changelog key] → nothing, in cluster mode: what the partition changed
+//               since its last write to the changelog topic (workers/changelog-writer.ts), so a
+//               restart writes it too
+//   logged      partition (uint32) → ChangelogPosition: the position of the partition's last write to
+//               the changelog topic (the changelog holds the state as of there)
 //
 // The environment is opened with MDB_NOMETASYNC (lmdb-js `noMetaSync`), in both durability modes.
 // LMDB's documentation: a commit then flushes its data pages (fdatasync) and writes the meta page
@@ -41,7 +46,12 @@ export interface Store {
   log: Database<Buffer, [number, number]>;
   rings: Database<Buffer, number>;
   positions: Database<Buffer, number>;
+  unlogged: Database<Buffer, UnloggedKey>;
+  logged: Database<Buffer, number>;
 }
+
+/** A changelog entry a partition has not written yet: the user key, or a NUL-prefixed one (changelog-format.ts). */
+export type UnloggedKey = [partition: number, changelogKey: string];
 
 const RING_MARK_BYTES = 4;
 
@@ -89,17 +99,28 @@ export function decodeLogPosition(stored: Buffer): LogPosition {
   return { offset, applied };
 }
 
-/** Two float64s, little-endian: the stored form of a ProducerState and of a LogPosition. */
-function encodeDoubles(a: number, b: number): Buffer {
-  const buf = Buffer.allocUnsafe(16);
-  buf.writeDoubleLE(a, 0);
-  buf.writeDoubleLE(b, 8);
+/** A partition's state as of a LogPosition, with its engine offset (the partitions database): what a changelog write covers. */
+export interface ChangelogPosition extends LogPosition {
+  engineOffset: number;
+}
+
+export const encodeChangelogPosition = (position: ChangelogPosition): Buffer => encodeDoubles(position.offset, position.applied, position.engineOffset);
+
+export function decodeChangelogPosition(stored: Buffer): ChangelogPosition {
+  const [offset, applied, engineOffset] = decodeDoubles(stored, 'changelog position', 3);
+  return { offset, applied, engineOffset };
+}
+
+/** Float64s, little-endian: the stored form of a ProducerState, a LogPosition and a ChangelogPosition. */
+function encodeDoubles(...values: number[]): Buffer {
+  const buf = Buffer.allocUnsafe(8 * values.length);
+  values.forEach((value, i) => buf.writeDoubleLE(value, 8 * i));
   return buf;
 }
 
-function decodeDoubles(stored: Buffer, what: string): [number, number] {
-  if (stored.length !== 16) throw new Error(`${what} of ${stored.length} bytes, expected 16`);
-  return [stored.readDoubleLE(0), stored.readDoubleLE(8)];
+function decodeDoubles(stored: Buffer, what: string, count = 2): Float64Array {
+  if (stored.length !== 8 * count) throw new Error(`${what} of ${stored.length} bytes, expected ${8 * count}`);
+  return Float64Array.from({ length: count }, (_, i) => stored.readDoubleLE(8 * i));
 }
 
 /** The one environment of a format-2 data directory (before stores), for the upgrade. */
@@ -122,7 +143,7 @@ export const LMDB_ENV_OPTIONS = {
   // lmdb-js turns overlappingSync on by default on Linux; it applies to its asynchronous writes,
   // not to the workers' transactionSync commits. Off, so the mode is exactly LMDB's NOMETASYNC.
   overlappingSync: false,
-  maxDbs: 8,
+  maxDbs: 12,
   // Applies when the environment is created. 16 KiB pages make random-key puts and commits cheaper
   // than 4 KiB ones (fewer, shallower pages to copy on write; measured:
   // docs/performance.md#measurements-behind-design-decisions).
@@ -142,6 +163,8 @@ export function openStore(envPath: string): Store {
     log: root.openDB<Buffer, [number, number]>({ name: 'log', encoding: 'binary' }),
     rings: root.openDB<Buffer, number>({ name: 'rings', encoding: 'binary', keyEncoding: 'uint32' }),
     positions: root.openDB<Buffer, number>({ name: 'positions', encoding: 'binary', keyEncoding: 'uint32' }),
+    unlogged: root.openDB<Buffer, UnloggedKey>({ name: 'unlogged', encoding: 'binary' }),
+    logged: root.openDB<Buffer, number>({ name: 'logged', encoding: 'binary', keyEncoding: 'uint32' }),
   };
 }
 
@@ -206,6 +229,12 @@ export class StoreSet {
   logPosition(partition: number): LogPosition {
     const stored = this.ofPartition(partition).positions.getBinary(partition);
     return stored === undefined ? { offset: 0, applied: 0 } : decodeLogPosition(stored);
+  }
+
+  /** Where the partition's last write to the changelog topic ended (cluster mode; undefined: none). */
+  loggedPosition(partition: number): ChangelogPosition | undefined {
+    const stored = this.ofPartition(partition).logged.getBinary(partition);
+    return stored === undefined ? undefined : decodeChangelogPosition(stored);
   }
 
   /** Forgets every store's ring marks: the rings they counted belonged to an earlier process. */

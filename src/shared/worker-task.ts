@@ -47,9 +47,8 @@ export interface ClusterTask {
   kafka: KafkaConfig;
   /** The log ring: the events topic's records in (from the worker's log reader), the loop's reports out. */
   logLink: AcceptorLink;
-  /** This host in the consumer group: its id (stable across restarts) and when it started. */
+  /** This host in the consumer group: its id (stable across restarts). */
   host: string;
-  since: number;
   workers: number;
 }
 

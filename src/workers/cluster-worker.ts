@@ -4,6 +4,9 @@
 // committing each partition's position in the topic with its state, and sends change notices to
 // the acceptors.
 //
+// A fourth part writes what the loop's commits change to the changelog topic, from which a host
+// given the worker's stores restores them (changelog-writer.ts, partition-handover.ts).
+//
 // A replacement thread (the last one died) drops what its predecessor left in the log ring: the
 // reader reads the topic again from the committed positions.
 import { Partitioners } from 'kafkajs';
@@ -13,6 +16,8 @@ import { RingReader } from '../shared/ring.js';
 import type { StoreSet } from '../shared/store.js';
 import type { ClusterTask, PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
 import { AcceptorRings } from './acceptor-rings.js';
+import { ChangelogWriter } from './changelog-writer.js';
+import { PartitionHandover } from './partition-handover.js';
 import { LogForwarder } from './log-forwarder.js';
 import { LogReader } from './log-reader.js';
 import { PartitionLoop } from './partition-loop.js';
@@ -21,12 +26,14 @@ export async function runClusterWorker(task: PartitionWorkerTask, cluster: Clust
   for (const ring of [cluster.logLink.inbound, cluster.logLink.outbound]) dropUnread(new RingReader(ring));
   const acceptorRings = task.acceptors.map((link, acceptor) => new AcceptorRings(acceptor, link, stores, task.ownedStores));
   const logRings = new AcceptorRings(task.acceptors.length, cluster.logLink, stores, task.ownedStores);
-  const loop = new PartitionLoop(task, stores, log, { sources: [logRings], notices: acceptorRings, fromLog: true });
   const kafka = createKafka(cluster.kafka, `hunt-${task.worker}`, log);
+  const changelog = new ChangelogWriter(kafka, cluster.kafka, stores, task.ownedStores, log);
+  const loop = new PartitionLoop(task, stores, log, { sources: [logRings], notices: acceptorRings, fromLog: true, changelog });
+  const handover = new PartitionHandover(kafka, cluster.kafka, stores, changelog, loop, `${cluster.host}.w${task.worker}`, log);
   // Every message names its partition (the engine's partition function); the partitioner is never asked.
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-  const member = { host: cluster.host, since: cluster.since, worker: task.worker, workers: cluster.workers, stores: task.layout.stores, partitions: task.layout.partitions };
-  const reader = new LogReader(kafka, cluster.kafka, cluster.logLink, stores, member, log, (error) => void loop.halt(error.message));
+  const member = { host: cluster.host, worker: task.worker, workers: cluster.workers, stores: task.layout.stores, partitions: task.layout.partitions };
+  const reader = new LogReader(kafka, cluster.kafka, cluster.logLink, stores, member, handover, changelog, log, (error) => void loop.halt(error.message));
   const forwarder = new LogForwarder(acceptorRings, producer, cluster.kafka.topic, task.layout.partitions, log);
   const applying = loop.run();
   await producer.connect();
@@ -36,7 +43,11 @@ export async function runClusterWorker(task: PartitionWorkerTask, cluster: Clust
   // stays there for the next start.
   await reader.stop();
   await producer.disconnect();
-  return applying;
+  const result = await applying;
+  // Writes what the loop applied last (or what the next start writes, if Kafka refuses now).
+  await changelog.close();
+  await handover.close();
+  return result;
 }
 
 function dropUnread(reader: RingReader): void {

@@ -7,15 +7,22 @@
 //
 // Messages before the position are skipped (fetches may start earlier than a seek); a message
 // after it means the topic lost messages the state never saw (retention), which is fatal.
+//
+// Partitions new to this worker are paused until their state is the changelog's
+// (partition-handover.ts); then a Resume record tells the loop that what follows in the ring is
+// read anew from the stored position, and the stores start writing their changelog.
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { KafkaConfig } from '../shared/config.js';
-import { isWholeEventRecord, writeLogPositionRecord, EVENT_HEADER_BYTES } from '../shared/event-record.js';
+import { isWholeEventRecord, writeLogMarkRecord, EVENT_HEADER_BYTES, RecordKind } from '../shared/event-record.js';
 import { LogBatchReader } from '../shared/log-batch.js';
 import type { Logger } from '../shared/logger.js';
 import { outboundKind, ProgressKind, readProgressRecord } from '../shared/progress-record.js';
 import { RingReader, RingWriter } from '../shared/ring.js';
 import type { LogPosition, StoreSet } from '../shared/store.js';
 import type { AcceptorLink } from '../shared/worker-task.js';
+import { storeOf } from '../shared/partition.js';
+import type { ChangelogWriter } from './changelog-writer.js';
+import type { PartitionHandover } from './partition-handover.js';
 import { storeAssigner, type MemberInfo } from './store-assigner.js';
 
 const WAIT_FOR_SPACE_MS = 200;
@@ -30,6 +37,13 @@ export class LogReader {
   private readonly next = new Map<number, LogPosition>();
   /** Set by a fatal fault (here or in the loop): nothing more is read. */
   failure: Error | null = null;
+  /** The group's assignments seen (each one supersedes the partitions the last one was taking over). */
+  private generation = 0;
+  /** Stores of the current assignment. */
+  private held = new Set<number>();
+  /** Take-overs run one after the other. */
+  private takingOver: Promise<void> = Promise.resolve();
+  private stopping = false;
 
   constructor(
     kafka: Kafka,
@@ -37,6 +51,8 @@ export class LogReader {
     link: AcceptorLink,
     private readonly stores: StoreSet,
     member: MemberInfo,
+    private readonly handover: PartitionHandover,
+    private readonly changelog: ChangelogWriter,
     private readonly log: Logger,
     private readonly onFatal: (error: Error) => void,
   ) {
@@ -44,7 +60,7 @@ export class LogReader {
     this.progress = new RingReader(link.outbound);
     // A host that died leaves its members in the group until their sessions expire; the others'
     // partitions wait for that, so sessions are short (the brokers' minimum is 6 s).
-    this.consumer = kafka.consumer({ groupId: config.group, partitionAssigners: [storeAssigner(member)], allowAutoTopicCreation: false, maxBytesPerPartition: 16 << 20, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: SESSION_TIMEOUT_MS / 10 });
+    this.consumer = kafka.consumer({ groupId: config.group, partitionAssigners: [storeAssigner(member, () => [...this.held])], allowAutoTopicCreation: false, maxBytesPerPartition: 16 << 20, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: SESSION_TIMEOUT_MS / 10 });
   }
 
   async start(): Promise<void> {
@@ -62,19 +78,49 @@ export class LogReader {
 
   /** Leaves the group (after the batch being taken) and closes the log ring: the loop then ends. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.consumer.disconnect();
+    await this.takingOver;
     this.writer.publish();
     this.writer.close();
   }
 
-  /** A new assignment: partitions kept go on where they were, new ones start at their stored position. */
+  /** A new assignment: partitions kept go on where they were; new ones wait for their take-over. */
   private assigned(partitions: number[]): void {
+    const generation = ++this.generation;
+    const { topic } = this.config;
     for (const p of [...this.next.keys()]) if (!partitions.includes(p)) this.next.delete(p);
-    for (const p of partitions) {
-      if (!this.next.has(p)) this.next.set(p, this.stores.logPosition(p));
-      this.consumer.seek({ topic: this.config.topic, partition: p, offset: String(this.next.get(p)!.offset) });
+    const stores = new Set(partitions.map((p) => storeOf(p, this.stores.layout.stores)));
+    for (const s of this.held) {
+      if (!stores.has(s)) void this.changelog.release(s).catch((error: unknown) => this.log.warn({ err: error, store: s }, 'releasing a store\'s changelog producer failed'));
     }
-    this.log.info({ partitions }, 'events topic partitions assigned');
+    this.held = stores;
+    const fresh = partitions.filter((p) => !this.next.has(p));
+    for (const p of this.next.keys()) this.consumer.seek({ topic, partition: p, offset: String(this.next.get(p)!.offset) });
+    if (fresh.length > 0) {
+      this.consumer.pause([{ topic, partitions: fresh }]);
+      this.takingOver = this.takingOver.then(() => this.takeOver(fresh, generation)).catch((error: unknown) => this.fail(new Error(`taking over partitions ${fresh.join(', ')}: ${(error as Error).message}`)));
+    }
+    this.log.info({ partitions, fresh }, 'events topic partitions assigned');
+  }
+
+  /** Brings new partitions' state to the changelog's, then reads them from their stored positions. */
+  private async takeOver(partitions: number[], generation: number): Promise<void> {
+    const current = (): boolean => generation === this.generation && !this.stopping && this.failure === null;
+    if (!current() || !(await this.handover.take(partitions, current))) return;
+    for (const p of partitions) {
+      let at = this.writer.reserve(EVENT_HEADER_BYTES);
+      if (at === -1) at = await this.reserve(EVENT_HEADER_BYTES, () => Promise.resolve());
+      this.writer.commit(writeLogMarkRecord(this.writer.view, at, RecordKind.Resume, p));
+      // Only now: a batch of p taken before its Resume record would be skipped.
+      const position = this.stores.logPosition(p);
+      this.next.set(p, position);
+      this.consumer.seek({ topic: this.config.topic, partition: p, offset: String(position.offset) });
+    }
+    this.writer.publish();
+    for (const s of new Set(partitions.map((p) => storeOf(p, this.stores.layout.stores)))) this.changelog.activate(s);
+    this.consumer.resume([{ topic: this.config.topic, partitions }]);
+    this.log.info({ partitions }, 'partitions taken over');
   }
 
   private async take({ batch, heartbeat }: EachBatchPayload): Promise<void> {
@@ -105,7 +151,7 @@ export class LogReader {
       }
       let at = this.writer.reserve(EVENT_HEADER_BYTES);
       if (at === -1) at = await this.reserve(EVENT_HEADER_BYTES, heartbeat);
-      this.writer.commit(writeLogPositionRecord(this.writer.view, at, p, offset + 1));
+      this.writer.commit(writeLogMarkRecord(this.writer.view, at, RecordKind.LogPosition, p, offset + 1));
       next.offset = offset + 1;
       next.applied = 0;
     }

@@ -10,7 +10,11 @@
 // notices out (their records go to Kafka through the forwarder, log-forwarder.ts). Each commit then
 // also writes, per partition, where in the topic its applied state ends (LogPosition records mark
 // the ends of messages), and a record of an idempotent producer whose seq the partition applied
-// already is skipped here: a re-send may reach Kafka twice, through any host.
+// already is skipped here: a re-send may reach Kafka twice, through any host. Each commit also
+// stages the keys it changed for the changelog topic (changelog-writer.ts). When a partition comes
+// to this worker, the log reader holds the loop between batches while the partition's state is
+// replaced (partition-handover.ts); the partition's records already in the ring are then skipped
+// up to the reader's Resume record.
 //
 // Crash safety: ring records are released only after their commit, and each store's transaction
 // records how far through each ring it has applied (a RingMark). A replacement loop re-reads the
@@ -49,6 +53,8 @@ import { PartitionLogWriter } from './log-writer.js';
 import { WorkerStats } from '../shared/worker-stats.js';
 import { TerminationGuard } from '../shared/termination-guard.js';
 import { AcceptorRings } from './acceptor-rings.js';
+import type { ChangelogWriter } from './changelog-writer.js';
+import { markKey } from '../shared/changelog-format.js';
 
 /** Empty polls (each one event-loop turn) before the loop sleeps on the ring. */
 const SPIN_TURNS = 4;
@@ -69,6 +75,8 @@ export interface LoopRings {
   notices: AcceptorRings[];
   /** Cluster mode: the sources hold the events topic's records and LogPosition marks. */
   fromLog: boolean;
+  /** Cluster mode: where each commit stages what it changed. */
+  changelog?: ChangelogWriter;
 }
 
 export class PartitionLoop {
@@ -77,6 +85,11 @@ export class PartitionLoop {
   /** The acceptors' rings, for change notices (LoopRings.notices). */
   private readonly noticeRings: AcceptorRings[];
   private readonly fromLog: boolean;
+  private readonly changelog: ChangelogWriter | null;
+  /** Cluster mode, per partition: 1 while its records in the ring are from an earlier hold of it (up to its Resume record). */
+  private readonly stale: Uint8Array;
+  /** Cluster mode: a request to hold between batches (hold()). */
+  private holdRequest: { held: (release: () => void) => void } | null = null;
   /** Cluster mode, per partition: the LogPosition its applied state ends at, as of the batch. */
   private readonly logOffset: Float64Array;
   private readonly logApplied: Float64Array;
@@ -146,6 +159,7 @@ export class PartitionLoop {
     this.rings = rings.sources;
     this.noticeRings = rings.notices;
     this.fromLog = rings.fromLog;
+    this.changelog = rings.changelog ?? null;
     this.inbound = this.rings.map((ring) => ring.inbound);
     this.flushThrough = new Uint32Array(Math.max(...this.rings.map((ring) => ring.acceptor)) + 1);
     this.cache = new RecordCache(task.cacheKeys);
@@ -164,6 +178,7 @@ export class PartitionLoop {
     this.runProducer = new Array<string | undefined>(partitions).fill(undefined);
     this.runSeq = new Float64Array(partitions);
     this.runIsNew = new Uint8Array(partitions);
+    this.stale = new Uint8Array(partitions);
     if (this.fromLog) {
       for (const p of task.ownedPartitions) {
         const position = stores.logPosition(p);
@@ -186,6 +201,7 @@ export class PartitionLoop {
     else await this.reportDone(true);
     let idleTurns = 0;
     while (!this.halted) {
+      if (this.holdRequest !== null) await this.holdHere();
       // Read before draining: the producers publish everything before they close their rings.
       const closed = this.inbound.every((ring) => ring.isClosed());
       let drained = this.drainBatch();
@@ -260,6 +276,11 @@ export class PartitionLoop {
       records.read(at);
       const p = records.partition;
       if (this.fromLog) {
+        if (records.kind === RecordKind.Resume) {
+          this.resumePartition(p);
+          continue;
+        }
+        if (this.stale[p] === 1) continue;
         if (records.kind === RecordKind.LogPosition) {
           this.endProducerRun(p);
           this.logOffset[p] = records.ts;
@@ -352,6 +373,39 @@ export class PartitionLoop {
     if (this.halted) return;
     this.halted = true;
     await this.reportFatalToAcceptors(message);
+  }
+
+  /**
+   * Cluster mode: resolves once the loop is between batches (nothing applied and not committed),
+   * with the function that lets it go on; until then it applies nothing.
+   */
+  hold(): Promise<() => void> {
+    return new Promise((held) => (this.holdRequest = { held }));
+  }
+
+  private async holdHere(): Promise<void> {
+    const { held } = this.holdRequest!;
+    this.holdRequest = null;
+    await new Promise<void>((release) => held(release));
+  }
+
+  /**
+   * Cluster mode, while held: the partitions' state in LMDB is being replaced, so nothing of it is
+   * kept in memory, and their records in the ring are skipped up to their Resume record.
+   */
+  resetPartitions(partitions: number[]): void {
+    this.cache.clear();
+    for (const p of partitions) this.stale[p] = 1;
+  }
+
+  /** Cluster mode: the reader reads partition p anew from its stored position: the loop goes on from there. */
+  private resumePartition(p: number): void {
+    const position = this.stores.logPosition(p);
+    this.logOffset[p] = position.offset;
+    this.logApplied[p] = position.applied;
+    this.applied[p] = this.stores.appliedOffset(p);
+    this.runProducer[p] = undefined;
+    this.stale[p] = 0;
   }
 
   /** Cluster mode: the batch will write partition p's LogPosition. */
@@ -460,6 +514,7 @@ export class PartitionLoop {
     if (failure === null) {
       this.maybeFault('after-commit');
       this.collectNotices();
+      this.changelog?.schedule();
       this.events += this.batchEvents;
     } else {
       // In cluster mode the batch's records stay in Kafka, behind the stored positions: only a
@@ -575,11 +630,15 @@ export class PartitionLoop {
   /** Commits the batch's changes of store `s`: `records` and its touched partitions' progress, log and marks. */
   private commitStore(s: number, records: CachedRecord[], seenMs: number): void {
     const store = this.stores.store(s);
-    const { touchedPartitions, batchOffsets } = this;
-    const stores = this.task.layout.stores;
+    const { touchedPartitions, batchOffsets, changelog } = this;
+    const { stores, partitions } = this.task.layout;
     this.guard.critical(() =>
       store.root.transactionSync(() => {
-        for (let i = 0; i < records.length; i++) store.meta.putSync(records[i]!.key, encodeMeta(records[i]!.meta));
+        for (let i = 0; i < records.length; i++) {
+          const record = records[i]!;
+          store.meta.putSync(record.key, encodeMeta(record.meta));
+          changelog?.stage(store, record.keyHash % partitions, record.key);
+        }
         for (let i = 0; i < touchedPartitions.length; i++) {
           const p = touchedPartitions[i]!;
           if (storeOf(p, stores) !== s) continue;
@@ -588,7 +647,9 @@ export class PartitionLoop {
         }
         for (const [producer, marks] of this.batchProducers) {
           for (const p of marks.touched) {
-            if (storeOf(p, stores) === s) store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
+            if (storeOf(p, stores) !== s) continue;
+            store.producers.putSync([p, producer] as ProducerKey, encodeProducerState({ seq: marks.seqs[p]!, seenMs }));
+            changelog?.stage(store, p, markKey(producer));
           }
         }
         for (const p of this.positionPartitions) {

@@ -90,6 +90,12 @@ export class RecordCache {
     this.records--;
   }
 
+  /** Drops every record. Call only when nothing is dirty. */
+  clear(): void {
+    this.byHash.clear();
+    this.records = 0;
+  }
+
   /** Drops the oldest records over the bound. Call only when nothing is dirty. */
   trim(): void {
     if (this.records <= this.maxRecords) return;

@@ -150,9 +150,8 @@ export class Engine {
       const port = await probePort(config.host, config.port);
       // Stable across restarts of this engine, so its own members that a crash left in the group are its own.
       const host = `${os.hostname()}:${config.dataDir}`;
-      if (config.kafka !== undefined) await checkCluster(config.kafka, layout.partitions, config.maxPayloadBytes, host, log);
+      if (config.kafka !== undefined) await checkCluster(config.kafka, layout, config.maxPayloadBytes, host, log);
       const mesh = createRingMesh(config.acceptors, config.workers, config.ringBytes);
-      const since = Date.now();
       const perPartition = () => new Float64Array(new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT));
       const recordsTaken = mesh.map(perPartition);
       const recordsSettled = perPartition();
@@ -174,7 +173,7 @@ export class Engine {
         logRetentionEvents: config.logRetentionEvents,
         logRetentionSeconds: config.logRetentionSeconds,
         ...(hooks.workerFault !== undefined && worker === 0 ? { fault: hooks.workerFault } : {}),
-        ...(config.kafka === undefined ? {} : { cluster: { kafka: config.kafka, logLink: createLogLink(config.ringBytes), host, since, workers: config.workers } }),
+        ...(config.kafka === undefined ? {} : { cluster: { kafka: config.kafka, logLink: createLogLink(config.ringBytes), host, workers: config.workers } }),
       }));
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.

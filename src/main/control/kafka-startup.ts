@@ -1,22 +1,28 @@
 // Cluster mode's start-up check, before anything else starts: the brokers answer, the events topic
-// has exactly the data directory's partition count (engine partition p is Kafka partition p), and
-// no other host is in the group (this version applies every partition on one host: state does not
-// move between hosts yet). A topic that does not exist is created, with `HUNT_KAFKA_REPLICATION`
+// and its changelog topic have exactly the data directory's partition count (engine partition p is
+// Kafka partition p), and the other hosts in the group have the same layout (stores are dealt
+// between hosts by number). A topic that does not exist is created, with `HUNT_KAFKA_REPLICATION`
 // replicas (default: the brokers, at most 3) and at least min(2, replicas) in sync for an
-// `acks=all` write.
-import { AssignerProtocol } from 'kafkajs';
+// `acks=all` write; the changelog is compacted.
+import { AssignerProtocol, type Admin } from 'kafkajs';
 import { ConfigError, type KafkaConfig } from '../../shared/config.js';
 import { createKafka } from '../../shared/kafka-client.js';
+import type { Layout } from '../../shared/partition.js';
+import { changelogTopic } from '../../shared/changelog-format.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Kafka's default max.message.bytes, and what a record adds to an event's bytes (header, batch framing). */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 const RECORD_MARGIN_BYTES = 64 * 1024;
 
+/** How long start-up waits for new topics' partitions to have leaders. */
+const LEADERS_WAIT_MS = 30_000;
+const LEADER_POLL_MS = 250;
+
 /** Client retries at start-up: an unreachable cluster is reported in seconds, not minutes. */
 const STARTUP_RETRIES = 2;
 
-export async function checkCluster(config: KafkaConfig, partitions: number, maxPayloadBytes: number, host: string, log: Logger): Promise<void> {
+export async function checkCluster(config: KafkaConfig, layout: Layout, maxPayloadBytes: number, host: string, log: Logger): Promise<void> {
   const admin = createKafka(config, 'hunt-engine-startup', log, STARTUP_RETRIES).admin();
   try {
     try {
@@ -24,49 +30,58 @@ export async function checkCluster(config: KafkaConfig, partitions: number, maxP
     } catch (error) {
       throw new ConfigError([`HUNT_KAFKA_BROKERS=${JSON.stringify(config.brokers.join(','))}: no broker answers (${(error as Error).message})`]);
     }
-    const topics = await admin.listTopics();
-    if (!topics.includes(config.topic)) {
-      const { brokers } = await admin.describeCluster();
-      const replication = config.replication ?? Math.min(3, brokers.length);
-      if (replication > brokers.length) throw new ConfigError([`HUNT_KAFKA_REPLICATION=${replication}: the cluster has ${brokers.length} broker(s)`]);
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic: config.topic,
-            numPartitions: partitions,
-            replicationFactor: replication,
-            configEntries: [
-              { name: 'min.insync.replicas', value: String(Math.min(2, replication)) },
-              // A message holds one record at least, and a record one event of a pub: room for the largest pub.
-              { name: 'max.message.bytes', value: String(Math.max(DEFAULT_MAX_MESSAGE_BYTES, maxPayloadBytes + RECORD_MARGIN_BYTES)) },
-            ],
-          },
-        ],
-      });
-      log.info({ topic: config.topic, partitions, replication }, 'events topic created');
-    } else {
-      const [metadata] = (await admin.fetchTopicMetadata({ topics: [config.topic] })).topics;
-      const count = metadata!.partitions.length;
-      if (count !== partitions) {
-        throw new ConfigError([`HUNT_KAFKA_TOPIC=${JSON.stringify(config.topic)} has ${count} partitions; the data directory has ${partitions} (HUNT_PARTITIONS): engine partition p is Kafka partition p, so they must be equal`]);
-      }
-    }
+    // A message holds one record at least, and a record one event of a pub (or one key's metadata): room for the largest pub.
+    const maxMessageBytes = { name: 'max.message.bytes', value: String(Math.max(DEFAULT_MAX_MESSAGE_BYTES, maxPayloadBytes + RECORD_MARGIN_BYTES)) };
+    await ensureTopics(admin, config, layout.partitions, [
+      { topic: config.topic, configEntries: [maxMessageBytes] },
+      { topic: changelogTopic(config.topic), configEntries: [maxMessageBytes, { name: 'cleanup.policy', value: 'compact' }] },
+    ], log);
     const [group] = (await admin.describeGroups([config.group])).groups;
-    const others = new Set((group?.members ?? []).map((member) => hostOf(member.memberMetadata)).filter((other) => other !== host));
-    if (others.size > 0) {
-      throw new ConfigError([`HUNT_KAFKA_GROUP=${JSON.stringify(config.group)} already has engine host(s) ${[...others].join(', ')}: this version applies every partition on one host, so run one host per group`]);
+    for (const member of group?.members ?? []) {
+      const other = subscriptionOf(member.memberMetadata);
+      if (other === undefined || other.host === host) continue;
+      if (other.stores !== layout.stores) {
+        throw new ConfigError([`HUNT_KAFKA_GROUP=${JSON.stringify(config.group)} has host ${other.host} with ${other.stores} stores; this data directory has ${layout.stores} (HUNT_STORES): stores move between hosts by number, so every host of a group needs the same`]);
+      }
     }
   } finally {
     await admin.disconnect();
   }
 }
 
-/** The engine host a group member belongs to (store-assigner.ts user data); "unknown" for other clients. */
-function hostOf(metadata: Buffer): string {
+/** Creates the topics that are missing, with the layout's partitions; checks the partition count of the others. */
+async function ensureTopics(admin: Admin, config: KafkaConfig, partitions: number, topics: { topic: string; configEntries: { name: string; value: string }[] }[], log: Logger): Promise<void> {
+  const existing = await admin.listTopics();
+  const missing = topics.filter(({ topic }) => !existing.includes(topic));
+  if (missing.length > 0) {
+    const { brokers } = await admin.describeCluster();
+    const replication = config.replication ?? Math.min(3, brokers.length);
+    if (replication > brokers.length) throw new ConfigError([`HUNT_KAFKA_REPLICATION=${replication}: the cluster has ${brokers.length} broker(s)`]);
+    const minInSync = { name: 'min.insync.replicas', value: String(Math.min(2, replication)) };
+    await admin.createTopics({ topics: missing.map(({ topic, configEntries }) => ({ topic, numPartitions: partitions, replicationFactor: replication, configEntries: [minInSync, ...configEntries] })) });
+    log.info({ topics: missing.map(({ topic }) => topic), partitions, replication }, 'topics created');
+  }
+  for (let waited = 0; ; waited += LEADER_POLL_MS) {
+    const metadata = await admin.fetchTopicMetadata({ topics: topics.map(({ topic }) => topic) }).catch(() => null);
+    if (metadata !== null && metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+      for (const { name, partitions: found } of metadata.topics) {
+        if (found.length !== partitions) {
+          throw new ConfigError([`HUNT_KAFKA_TOPIC=${JSON.stringify(config.topic)}: topic ${name} has ${found.length} partitions; the data directory has ${partitions} (HUNT_PARTITIONS): engine partition p is Kafka partition p, so they must be equal`]);
+        }
+      }
+      return;
+    }
+    if (waited >= LEADERS_WAIT_MS) throw new Error(`the topics ${topics.map(({ topic }) => topic).join(', ')} have no leader for every partition after ${LEADERS_WAIT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
+  }
+}
+
+/** An engine host's group membership (store-assigner.ts user data); undefined for other clients. */
+function subscriptionOf(metadata: Buffer): { host: string; stores: number } | undefined {
   try {
-    return String((JSON.parse(AssignerProtocol.MemberMetadata.decode(metadata)!.userData.toString()) as { host?: unknown }).host ?? 'unknown');
+    const info = JSON.parse(AssignerProtocol.MemberMetadata.decode(metadata)!.userData.toString()) as { host?: unknown; stores?: unknown };
+    return typeof info.host === 'string' && typeof info.stores === 'number' ? { host: info.host, stores: info.stores } : undefined;
   } catch {
-    return 'unknown';
+    return undefined;
   }
 }
