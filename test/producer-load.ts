@@ -3,7 +3,7 @@
 // plus a few that were; and what every key must hold at the end, counted from what they sent.
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { getKey, wire } from './helpers.js';
+import { wire } from './helpers.js';
 
 export const PRODUCERS = 3;
 const KEYS = 37;
@@ -126,11 +126,11 @@ export function drive(port: number, state: ProducerState, workload: Workload, st
   });
 }
 
-/** The engine's records of the expected keys, read as `expected` words them (count, or fields). */
-export async function recordsAsExpected(port: number, expected: Map<string, Record<string, number>>): Promise<Record<string, Record<string, number>>> {
+/** The engine's records of the expected keys, read as `expected` words them (count, or fields); `read` gets a key's record. */
+export async function recordsAsExpected(read: (key: string) => Promise<{ body: any }>, expected: Map<string, Record<string, number>>): Promise<Record<string, Record<string, number>>> {
   const actual: Record<string, Record<string, number>> = {};
   for (const [key, fields] of expected) {
-    const meta = (await getKey(port, key)).body;
+    const meta = (await read(key)).body;
     actual[key] = Object.fromEntries(Object.keys(fields).map((field) => [field, field === 'count' ? (meta?.count ?? 0) : (meta?.fields?.[field] ?? 0)]));
   }
   return actual;

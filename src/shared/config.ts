@@ -68,6 +68,8 @@ export interface KafkaConfig {
   group: string;
   /** Replicas of the topics the engine creates (when they do not exist yet). */
   replication: number | undefined;
+  /** Where other hosts send clients for the partitions this host applies; undefined: derived from HUNT_HOST and the port. */
+  advertisedUrl: string | undefined;
 }
 
 /** LMDB refuses keys over 1978 bytes (default page size); keep a margin. */
@@ -134,6 +136,12 @@ const hostPorts = z
 /** Kafka's legal topic and group names (its own rule: at most 249 of [a-zA-Z0-9._-]). */
 const kafkaName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka name: 1 to 249 of a-z, A-Z, 0-9, ".", "_", "-"');
 
+/** The events topic's name: a Kafka name with room for the changelog topic's suffix. */
+const kafkaTopic = z.string().regex(/^[a-zA-Z0-9._-]{1,239}$/, 'a Kafka name of at most 239 characters (the changelog topic adds "-changelog"): a-z, A-Z, 0-9, ".", "_", "-"');
+
+/** A host's base URL: scheme, host and port, no path. */
+const baseUrl = z.union([z.literal(''), z.string().regex(/^https?:\/\/[^/\s?#]+\/?$/, 'an http:// or https:// URL with no path, e.g. http://host1.example:9001')]);
+
 /** Read by the CLI, not the engine (an env file shared by both must not warn about them). */
 const CLIENT_VARIABLES = new Set(['HUNT_URL']);
 
@@ -187,9 +195,10 @@ const SETTINGS = {
   HUNT_TLS_KEY: [z.string(), ''],
   HUNT_METRICS: [oneOf(['on', 'off']), 'on'],
   HUNT_KAFKA_BROKERS: [hostPorts, ''],
-  HUNT_KAFKA_TOPIC: [kafkaName, 'hunt-events'],
+  HUNT_KAFKA_TOPIC: [kafkaTopic, 'hunt-events'],
   HUNT_KAFKA_GROUP: [kafkaName, 'hunt-engine'],
   HUNT_KAFKA_REPLICATION: [z.union([z.literal('').transform(() => undefined), int(1, 32)]), ''],
+  HUNT_ADVERTISED_URL: [baseUrl, ''],
 } as const satisfies Record<string, readonly [z.ZodTypeAny, string]>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -200,7 +209,8 @@ const DESCRIBED_DEFAULTS: Partial<Record<SettingName, string>> = {
   HUNT_ACCEPTORS: 'two fifths of the cores, at least 1', // DEFAULT_ACCEPTORS
   HUNT_PARTITIONS: 'for a new directory: the smallest multiple of the stores that is at least 64', // newLayout
   HUNT_STORES: 'for a new directory: one per worker (fewer if HUNT_PARTITIONS does not divide evenly)', // newLayout
-  HUNT_KAFKA_REPLICATION: 'the brokers in the cluster, at most 3', // main/control/kafka-startup.ts
+  HUNT_KAFKA_REPLICATION: 'the brokers in the cluster, at most 3', // main/cluster/kafka-startup.ts
+  HUNT_ADVERTISED_URL: 'http(s)://HUNT_HOST:port (the machine\'s host name for a wildcard HUNT_HOST)', // main/cluster/advertised-url.ts
 };
 
 /**
@@ -289,7 +299,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       kafka:
         p.HUNT_KAFKA_BROKERS.length === 0
           ? undefined
-          : { brokers: p.HUNT_KAFKA_BROKERS, topic: p.HUNT_KAFKA_TOPIC, group: p.HUNT_KAFKA_GROUP, replication: p.HUNT_KAFKA_REPLICATION },
+          : { brokers: p.HUNT_KAFKA_BROKERS, topic: p.HUNT_KAFKA_TOPIC, group: p.HUNT_KAFKA_GROUP, replication: p.HUNT_KAFKA_REPLICATION, advertisedUrl: unsetIfEmpty(p.HUNT_ADVERTISED_URL)?.replace(/\/$/, '') },
     },
   };
 }

@@ -160,6 +160,15 @@ export function isWholeEventRecord(view: DataView, at: number, length: number): 
   return declared === length && view.getUint8(at + 24) <= RecordKind.FanOut;
 }
 
+/** Whether the records at `a` and `b` (of one buffer) come from the same pub of one idempotent producer. */
+export function sameProducerPub(bytes: Buffer, view: DataView, a: number, b: number): boolean {
+  const producerBytes = view.getUint16(a + 6, true);
+  if (producerBytes === 0 || producerBytes !== view.getUint16(b + 6, true)) return false;
+  const nameA = a + EVENT_HEADER_BYTES + view.getUint16(a + 2, true) + view.getUint16(a + 4, true);
+  const nameB = b + EVENT_HEADER_BYTES + view.getUint16(b + 2, true) + view.getUint16(b + 4, true);
+  return view.getFloat64(nameA + producerBytes, true) === view.getFloat64(nameB + producerBytes, true) && bytes.compare(bytes, nameB, nameB + producerBytes, nameA, nameA + producerBytes) === 0;
+}
+
 /**
  * Reads a record in place. The key stays as bytes (keyStart/keyEnd, keyHash) until `key()` is
  * asked for; the type and the producer name are interned.

@@ -1,6 +1,6 @@
 // Cluster mode's Kafka clients (kafkajs), made alike on the control thread (start-up checks) and in
 // the partition workers (producer and consumer), with kafkajs's own log lines going to ours.
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type LogEntry, type Message, type RecordMetadata } from 'kafkajs';
 import type { KafkaConfig } from './config.js';
 import type { Logger } from './logger.js';
 
@@ -22,4 +22,25 @@ export function createKafka(config: KafkaConfig, clientId: string, log: Logger, 
         else log.warn({ kafka: fields }, `kafka: ${message}`);
       },
   });
+}
+
+/** Gives up after this many sends that leave partitions unanswered in a row. */
+const UNANSWERED_ROUNDS = 20;
+
+/**
+ * Sends `messages` (each naming its partition) and resolves once every partition has answered.
+ * kafkajs 2.2.4 retries a send per broker and skips the brokers that answered: a partition whose
+ * leader moved to one of those (a broker died mid-send) is never sent, yet the send resolves. The
+ * partitions missing from the answer are sent again (never written, or written and then recognised
+ * by the broker as a duplicate of the idempotent producer's sequence).
+ */
+export async function sendToEveryPartition(send: (messages: Message[]) => Promise<RecordMetadata[]>, messages: Message[], log: Logger): Promise<void> {
+  let pending = messages;
+  for (let round = 1; pending.length > 0; round++) {
+    const answered = new Set((await send(pending)).map((metadata) => metadata.partition));
+    pending = pending.filter((message) => !answered.has(message.partition!));
+    if (pending.length === 0) return;
+    if (round === UNANSWERED_ROUNDS) throw new Error(`Kafka left partitions ${[...new Set(pending.map((m) => m.partition))].join(', ')} unanswered ${round} times`);
+    log.warn({ partitions: [...new Set(pending.map((m) => m.partition))] }, 'kafka: a send left partitions unanswered (a leader moved); sending them again');
+  }
 }

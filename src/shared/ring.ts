@@ -160,6 +160,11 @@ export class RingWriter extends RingEnd {
     this.pendingPayload = -1;
   }
 
+  /** Whether the consumer has published records it has not released yet (it will free room). */
+  consumerHasWork(): boolean {
+    return (Atomics.load(this.header, WRITE) >>> 0) !== (Atomics.load(this.header, READ) >>> 0);
+  }
+
   /** Makes every committed record visible to the consumer and wakes it if it sleeps. */
   publish(): void {
     if ((Atomics.load(this.header, WRITE) >>> 0) === this.writePos) return;

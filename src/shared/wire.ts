@@ -30,6 +30,8 @@ export const ErrorCode = {
   OUT_OF_RANGE: 'OUT_OF_RANGE',
   /** The engine is stopping and takes no new pubs. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** Cluster mode: another host applies the key's partition (the message names its URL), or none does during a rebalance: retry. */
+  NOT_OWNER: 'NOT_OWNER',
   /** A bug on our side; the message was not applied. Reported, logged, never silent. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -47,8 +47,9 @@ export interface ClusterTask {
   kafka: KafkaConfig;
   /** The log ring: the events topic's records in (from the worker's log reader), the loop's reports out. */
   logLink: AcceptorLink;
-  /** This host in the consumer group: its id (stable across restarts). */
+  /** This host in the consumer group: its id (stable across restarts), and where clients reach it. */
   host: string;
+  url: string;
   workers: number;
 }
 

@@ -14,6 +14,7 @@
 // to another host keeps its staged keys, and writes them if it comes back unchanged in between.
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../shared/config.js';
+import { sendToEveryPartition } from '../shared/kafka-client.js';
 import type { Logger } from '../shared/logger.js';
 import { partitionOf } from '../shared/partition.js';
 import { encodeChangelogPosition, type ChangelogPosition, type StoreSet, type Store, type UnloggedKey, type ProducerKey } from '../shared/store.js';
@@ -184,7 +185,7 @@ export class ChangelogWriter {
     try {
       const transaction = await producer.transaction();
       try {
-        for (const chunk of chunks(messages)) await transaction.send({ topic: this.topic, messages: chunk });
+        for (const chunk of chunks(messages)) await sendToEveryPartition((pending) => transaction.send({ topic: this.topic, messages: pending }), chunk, this.log);
         if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: changelogGroup(this.config.group), topics: [{ topic: this.config.topic, partitions: offsets }] });
         await transaction.commit();
         this.committedAt.set(s, Date.now());

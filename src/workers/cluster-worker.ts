@@ -32,7 +32,7 @@ export async function runClusterWorker(task: PartitionWorkerTask, cluster: Clust
   const handover = new PartitionHandover(kafka, cluster.kafka, stores, changelog, loop, `${cluster.host}.w${task.worker}`, log);
   // Every message names its partition (the engine's partition function); the partitioner is never asked.
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-  const member = { host: cluster.host, worker: task.worker, workers: cluster.workers, stores: task.layout.stores, partitions: task.layout.partitions };
+  const member = { host: cluster.host, url: cluster.url, worker: task.worker, workers: cluster.workers, stores: task.layout.stores, partitions: task.layout.partitions };
   const reader = new LogReader(kafka, cluster.kafka, cluster.logLink, stores, member, handover, changelog, log, (error) => void loop.halt(error.message));
   const forwarder = new LogForwarder(acceptorRings, producer, cluster.kafka.topic, task.layout.partitions, log);
   const applying = loop.run();

@@ -6,13 +6,18 @@
 // in-sync replica of the partition has the events.
 //
 // One send is in flight at a time (what the idempotent producer keeps in order); records that
-// arrive meanwhile form the next send, so a busy forwarder sends large batches.
+// arrive meanwhile form the next send, so a busy forwarder sends large batches. A message is cut
+// at MAX_MESSAGE_BYTES, but never inside an idempotent producer's pub: the apply side decides a
+// re-send for a pub's records of a partition in one message as a whole (partition-loop.ts), and
+// the acceptors publish each pub's records together (partition-channel.ts).
 //
 // A send that fails after the client's retries is a failed batch, as a failed commit is on one
 // host: its pubs get STORAGE (Kafka may hold some of its messages, which will then apply). With
 // records of idempotent producers in it, it is fatal instead (see partition-loop.ts): their
 // acceptors have moved the producers' marks past them, so a re-send would be taken for a duplicate.
 import type { Producer } from 'kafkajs';
+import { sameProducerPub } from '../shared/event-record.js';
+import { sendToEveryPartition } from '../shared/kafka-client.js';
 import { LogBatchBuilder } from '../shared/log-batch.js';
 import type { Logger } from '../shared/logger.js';
 import { ProgressKind } from '../shared/progress-record.js';
@@ -29,6 +34,9 @@ export class LogForwarder {
   private readonly batches: LogBatchBuilder[];
   /** Partitions with records in their batch (each once, unless a full message was taken from it). */
   private readonly touched: number[] = [];
+  /** Per partition: the ring and offset of the last record of this drain in its batch (-1: none). */
+  private readonly lastRing: Int32Array;
+  private readonly lastAt: Int32Array;
   /** Messages taken whole before the send, in order. */
   private full: { partition: number; value: Buffer }[] = [];
   private withProducers = false;
@@ -44,6 +52,8 @@ export class LogForwarder {
   ) {
     this.inbound = rings.map((ring) => ring.inbound);
     this.batches = Array.from({ length: partitions }, () => new LogBatchBuilder());
+    this.lastRing = new Int32Array(partitions).fill(-1);
+    this.lastAt = new Int32Array(partitions);
   }
 
   /** Forwards until every acceptor closed its ring and everything in them is sent. */
@@ -60,16 +70,21 @@ export class LogForwarder {
   /** Takes every published record into its partition's batch; returns how many. */
   private drain(): number {
     let read = 0;
-    for (const ring of this.inbound) {
+    for (let r = 0; r < this.inbound.length; r++) {
+      const ring = this.inbound[r]!;
       let at: number;
       while ((at = ring.next()) !== -1) {
         const p = ring.view.getUint16(at, true);
         const batch = this.batches[p]!;
         // A message stays under the brokers' default limit (message.max.bytes, 1 MB, per record
         // batch): a burst to one partition becomes several messages, sent in order.
-        if (batch.records > 0 && batch.bytes + ring.length > MAX_MESSAGE_BYTES) this.full.push({ partition: p, value: batch.take() });
+        if (batch.records > 0 && batch.bytes + ring.length > MAX_MESSAGE_BYTES && !(this.lastRing[p] === r && sameProducerPub(ring.bytes, ring.view, this.lastAt[p]!, at))) {
+          this.full.push({ partition: p, value: batch.take() });
+        }
         if (batch.records === 0) this.touched.push(p);
         batch.append(ring.bytes, at, ring.length);
+        this.lastRing[p] = r;
+        this.lastAt[p] = at;
         // Bytes of the producer name (event-record.ts header).
         if (ring.view.getUint16(at + 6, true) > 0) this.withProducers = true;
         read++;
@@ -83,6 +98,7 @@ export class LogForwarder {
     this.full = [];
     for (const partition of this.touched) if (this.batches[partition]!.records > 0) messages.push({ partition, value: this.batches[partition]!.take() });
     this.touched.length = 0;
+    this.lastRing.fill(-1);
     const withProducers = this.withProducers;
     this.withProducers = false;
     let failure: Error | null = null;
@@ -92,7 +108,7 @@ export class LogForwarder {
       for (let round = messages; round.length > 0; ) {
         const seen = new Set<number>();
         const now = round.filter((message) => !seen.has(message.partition) && seen.add(message.partition));
-        await this.producer.send({ topic: this.topic, acks: -1, messages: now });
+        await sendToEveryPartition((pending) => this.producer.send({ topic: this.topic, acks: -1, messages: pending }), now, this.log);
         round = round.filter((message) => !now.includes(message));
       }
     } catch (error) {

@@ -23,7 +23,8 @@ import type { AcceptorLink } from '../shared/worker-task.js';
 import { storeOf } from '../shared/partition.js';
 import type { ChangelogWriter } from './changelog-writer.js';
 import type { PartitionHandover } from './partition-handover.js';
-import { storeAssigner, type MemberInfo } from './store-assigner.js';
+import { storeAssigner } from './store-assigner.js';
+import type { MemberInfo } from '../shared/group-subscription.js';
 
 const WAIT_FOR_SPACE_MS = 200;
 const SESSION_TIMEOUT_MS = 10_000;

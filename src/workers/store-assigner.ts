@@ -8,24 +8,10 @@
 // that left, and those over a host's fair share (when a host joins), are dealt again, each to the
 // host holding fewest.
 import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
+import { encodeSubscription, subscriptionOfMetadata, type MemberInfo, type Subscription } from '../shared/group-subscription.js';
 
 export const STORE_ASSIGNER = 'HuntStoreAssigner';
 const VERSION = 1;
-
-/** What a member tells the group's leader about itself (the subscription's user data). */
-export interface MemberInfo {
-  host: string;
-  worker: number;
-  workers: number;
-  stores: number;
-  /** The events topic's partitions (the engine checked they are the layout's at start-up). */
-  partitions: number;
-}
-
-/** A member's subscription: who it is, and the stores it holds now. */
-interface Subscription extends MemberInfo {
-  holds: number[];
-}
 
 export function storeAssigner(me: MemberInfo, holds: () => number[]): PartitionAssigner {
   return () => ({
@@ -34,8 +20,8 @@ export function storeAssigner(me: MemberInfo, holds: () => number[]): PartitionA
     async assign({ members, topics }) {
       // Hosts of another layout are refused at their start-up (kafka-startup.ts); any that got in anyway get nothing.
       const infos = members
-        .map(({ memberId, memberMetadata }) => ({ memberId, info: JSON.parse(AssignerProtocol.MemberMetadata.decode(memberMetadata)!.userData.toString()) as Subscription }))
-        .filter(({ info }) => info.stores === me.stores && info.partitions === me.partitions);
+        .map(({ memberId, memberMetadata }) => ({ memberId, info: subscriptionOfMetadata(memberMetadata) }))
+        .filter((m): m is { memberId: string; info: Subscription } => m.info?.stores === me.stores && m.info.partitions === me.partitions);
       const owners = dealStores(infos.map(({ info }) => info), me.stores);
       const assignment = new Map<string, number[]>(members.map(({ memberId }) => [memberId, []]));
       owners.forEach((host, s) => {
@@ -50,8 +36,7 @@ export function storeAssigner(me: MemberInfo, holds: () => number[]): PartitionA
       }));
     },
     protocol({ topics }) {
-      const subscription: Subscription = { ...me, holds: holds() };
-      return { name: STORE_ASSIGNER, metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData: Buffer.from(JSON.stringify(subscription)) }) };
+      return { name: STORE_ASSIGNER, metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData: encodeSubscription({ ...me, holds: holds() }) }) };
     },
   });
 }

@@ -1,6 +1,7 @@
 // What the control thread and an acceptor thread tell each other (postMessage, never per event).
 // Both ask: control asks an acceptor (AcceptorRequest), an acceptor asks control (ControlAsk), and
 // each answers with a reply of the request's id.
+import type { PartitionOwners } from '../cluster/ownership.js';
 import type { EngineConfig } from '../../shared/config.js';
 import type { Layout } from '../../shared/partition.js';
 import type { RingBuffers } from '../../shared/ring.js';
@@ -32,6 +33,8 @@ export interface AcceptorThreadData {
   routesText: string | null;
   /** The credentials' settings and files as the control thread read and checked them. */
   auth: AuthSources;
+  /** Cluster mode: which host applies each partition, as last seen (null: one host, or not seen yet). */
+  owners: PartitionOwners | null;
   producerExpiry?: ProducerExpiryTest;
 }
 
@@ -98,6 +101,8 @@ export type ToAcceptor =
   | { op: 'request'; id: number; request: AcceptorRequest }
   | ({ op: 'answer' } & Reply)
   | { op: 'worker-restarted' }
+  /** Cluster mode: the partitions changed hosts. */
+  | { op: 'partition-owners'; owners: PartitionOwners }
   /** Tests only: throw an uncaught error in the acceptor thread (Engine.faultAcceptor). */
   | { op: 'fault' }
   /**

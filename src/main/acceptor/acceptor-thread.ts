@@ -40,6 +40,7 @@ const acceptor = Acceptor.create(
     stores,
     router,
     auth: data.auth,
+    owners: data.owners,
     control: {
       claimProducer: (name) => ask({ op: 'claim-producer', name }),
       producersForgotten: (names) => post({ op: 'producers-forgotten', names }),
@@ -107,6 +108,8 @@ port.on('message', (message: ToAcceptor) => {
       return asks.settle(message);
     case 'worker-restarted':
       return acceptor.onWorkerRestart();
+    case 'partition-owners':
+      return acceptor.updateOwners(message.owners);
     case 'fault':
       setImmediate(() => {
         throw new Error('test fault: an uncaught error in the acceptor thread');

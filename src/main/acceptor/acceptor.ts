@@ -3,6 +3,7 @@
 // worker, ack tracking, the idempotent producers it holds, subscriptions, replay and follows, and
 // its metrics. The control side (control/engine.ts) creates the rings, starts and supervises the
 // workers and acceptors, hands producers between acceptors, merges metrics, and stops in order.
+import { Ownership, type PartitionOwners } from '../cluster/ownership.js';
 import { redactedConfig, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { ownerOf, storeOf, type Layout } from '../../shared/partition.js';
@@ -56,6 +57,8 @@ export interface AcceptorOptions {
   router: Router | null;
   /** The credentials as the control thread read and checked them. */
   auth: AuthSources;
+  /** Cluster mode: which host applies each partition, as last seen (null: one host, or not seen yet). */
+  owners: PartitionOwners | null;
   control: ControlLink;
   /** The engine cannot go on safely (a worker reported Fatal). */
   onFatal(error: Error): void;
@@ -106,6 +109,7 @@ export class Acceptor {
     private readonly subscriptions: SubscriptionRegistry,
     private readonly follows: LogFollows,
     private readonly gate: AuthGate,
+    private readonly ownership: Ownership,
     private readonly options: AcceptorOptions,
     private readonly metrics: AcceptorMetrics | null,
   ) {
@@ -157,7 +161,8 @@ export class Acceptor {
       ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
     }
     const gate = new AuthGate(options.auth, log);
-    const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, (name) => control.claimProducer(name), gate, log);
+    const ownership = new Ownership(options.owners);
+    const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, (name) => control.claimProducer(name), gate, ownership, log);
     if (metrics !== null) handler.onError = (code) => metrics.errors.inc({ code });
     server = new FrontEndServer(
       {
@@ -172,14 +177,20 @@ export class Acceptor {
         tls: config.tlsCert !== undefined && config.tlsKey !== undefined ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
         welcome: { partitions, durability: config.durability },
         reloadRoutes: (trigger) => control.reloadRoutes(trigger),
+        ownership,
       },
       handler,
       stores,
       gate,
       log,
     );
-    acceptor = new Acceptor(channels, tracker, ingest, server, producers, subscriptions, follows, gate, options, metrics);
+    acceptor = new Acceptor(channels, tracker, ingest, server, producers, subscriptions, follows, gate, ownership, options, metrics);
     return acceptor;
+  }
+
+  /** Cluster mode: the control thread saw the partitions change hosts. */
+  updateOwners(owners: PartitionOwners): void {
+    this.ownership.update(owners);
   }
 
   /** Listens on the configured port (upgrades are refused with 503 until start()); resolves with the port. */

@@ -1,6 +1,7 @@
 // Protocol semantics of one client frame: decode, dispatch by op, answer errors in the encoding of
 // the frame. The policy for bad input is to answer with an error frame and keep the connection:
 // one bad frame never costs a client its other pubs in flight.
+import type { Ownership } from '../cluster/ownership.js';
 import type { Logger } from '../../shared/logger.js';
 import { readMeta, type StoreSet } from '../../shared/store.js';
 import type { Connection } from './connection.js';
@@ -32,6 +33,8 @@ export class MessageHandler {
     /** Asks the control thread for a producer this acceptor does not hold. */
     private readonly claimProducer: (name: string) => Promise<ProducerClaim>,
     private readonly gate: AuthGate,
+    /** Cluster mode: reads of a key go to the host that applies its partition. */
+    private readonly ownership: Ownership,
     private readonly log: Logger,
   ) {}
 
@@ -80,6 +83,7 @@ export class MessageHandler {
       case 'get': {
         const get = checkGet(message, this.limits);
         requireRead(conn.permissions, 'get', get.key, get.id);
+        this.ownership.requireHere(partitionOf(get.key, this.eventLog.partitions), `key ${JSON.stringify(get.key)}`, get.id);
         conn.send({ op: 'meta', id: get.id, key: get.key, meta: readMeta(this.stores, get.key) ?? null }, encoding, true);
         return;
       }
@@ -93,6 +97,7 @@ export class MessageHandler {
         const replay = checkReplay(message, this.limits, this.eventLog.partitions);
         if (replay.key === null) requireReadAll(conn.permissions, 'replay of a partition', replay.id);
         else requireRead(conn.permissions, 'replay', replay.key, replay.id);
+        this.ownership.requireHere(replay.partition, replay.key === null ? 'the replay' : `key ${JSON.stringify(replay.key)}`, replay.id);
         if (!this.eventLog.enabled) throw new ProtocolError(ErrorCode.UNSUPPORTED, 'the event log is off (HUNT_LOG_RETENTION_EVENTS=0)', replay.id);
         if (replay.follow) {
           this.follows.start(conn, replay, encoding);
@@ -200,6 +205,7 @@ export class MessageHandler {
   private sub(conn: Connection, message: Record<string, unknown>, encoding: Encoding): void {
     const sub = checkSub(message, this.limits);
     for (const key of sub.keys) requireRead(conn.permissions, 'sub', key, sub.id);
+    for (const key of sub.keys) this.ownership.requireHere(partitionOf(key, this.eventLog.partitions), `key ${JSON.stringify(key)}`, sub.id);
     for (const prefix of sub.prefixes) requireReadPrefix(conn.permissions, 'sub', prefix, sub.id);
     if (!this.subscriptions.subscribe(conn, sub.keys, sub.prefixes)) {
       throw new ProtocolError(ErrorCode.TOO_LARGE, 'more subscriptions than HUNT_MAX_SUBSCRIPTIONS allows on one connection', sub.id);

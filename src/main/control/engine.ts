@@ -4,7 +4,9 @@
 // and the orderly stop (stop taking, finish and ack what was taken, close storage).
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, type EngineConfig } from '../../shared/config.js';
+import { ConfigError, type EngineConfig, type KafkaConfig } from '../../shared/config.js';
+import { advertisedUrl } from '../cluster/advertised-url.js';
+import { OwnerDirectory } from '../cluster/owner-directory.js';
 import type { Logger } from '../../shared/logger.js';
 import { partitionsOwnedBy, storesOwnedBy, type Layout } from '../../shared/partition.js';
 import { closeRing, isDrained, maxRecordPayload } from '../../shared/ring.js';
@@ -33,7 +35,7 @@ import { ProducerDirectory } from './producer-directory.js';
 import { PartitionWorkerPool } from './worker-pool.js';
 import { RestartBudget } from './restart-budget.js';
 import { createLogLink, createRingMesh, linksOfWorker } from './ring-mesh.js';
-import { checkCluster } from './kafka-startup.js';
+import { checkCluster } from '../cluster/kafka-startup.js';
 
 export interface EngineHooks {
   /**
@@ -74,6 +76,8 @@ export class Engine {
   private readonly expiryTimer: NodeJS.Timeout;
   /** What each acceptor starts from (again, when it is replaced). */
   private readonly acceptorData: AcceptorThreadData[];
+  /** Cluster mode: which host applies each partition, for the acceptors. */
+  private ownerDirectory: OwnerDirectory | null = null;
   /** Each acceptor's open WebSockets (http/connection-slots.ts). */
   private readonly connectionCounts: SharedArrayBuffer;
 
@@ -113,6 +117,7 @@ export class Engine {
       connectionCounts: this.connectionCounts,
       routesText: checked.routesText,
       auth: checked.auth,
+      owners: null,
       ...(hooks.producerExpiry === undefined ? {} : { producerExpiry: hooks.producerExpiry }),
     }));
     this.producers = new ProducerDirectory(
@@ -173,14 +178,17 @@ export class Engine {
         logRetentionEvents: config.logRetentionEvents,
         logRetentionSeconds: config.logRetentionSeconds,
         ...(hooks.workerFault !== undefined && worker === 0 ? { fault: hooks.workerFault } : {}),
-        ...(config.kafka === undefined ? {} : { cluster: { kafka: config.kafka, logLink: createLogLink(config.ringBytes), host, workers: config.workers } }),
+        ...(config.kafka === undefined ? {} : { cluster: { kafka: config.kafka, logLink: createLogLink(config.ringBytes), host, url: '', workers: config.workers } }),
       }));
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.
       const pool = new PartitionWorkerPool(tasks, log, (error) => engine!.fail(error), () => engine!.onWorkerRestart());
       engine = new Engine({ ...config, port }, layout, dataDir, stores, mesh, checked, recordsTaken, recordsSettled, workerStats, pool, hooks, log, config.port);
       await engine.listen();
+      // The workers join the group with the URL clients reach this host at, known once it listens.
+      for (const task of tasks) if (task.cluster !== undefined) task.cluster.url = advertisedUrl(config, engine.port);
       pool.start();
+      if (config.kafka !== undefined) await engine.followOwners(config.kafka, host);
       await Promise.all(engine.acceptors.map((acceptor) => acceptor!.request({ op: 'start' })));
       if (engine.failed) throw new Error('the engine failed while it started');
       log.info(
@@ -226,11 +234,21 @@ export class Engine {
     return handle;
   }
 
+  /** Cluster mode: keeps the acceptors told which host applies each partition. */
+  private async followOwners(kafka: KafkaConfig, host: string): Promise<void> {
+    this.ownerDirectory = new OwnerDirectory(kafka, this.layout.partitions, host, this.log, (owners) => {
+      for (const data of this.acceptorData) data.owners = owners;
+      for (const acceptor of this.running()) acceptor.send({ op: 'partition-owners', owners });
+    });
+    await this.ownerDirectory.start();
+  }
+
   /** A start that failed: every thread started is ended, storage closed (the data directory stays locked). */
   private async abortStart(): Promise<void> {
     // No replacement of a crashed acceptor for an engine that did not start.
     this.failed = true;
     clearInterval(this.expiryTimer);
+    await this.ownerDirectory?.stop();
     await this.closeAcceptors(1001, 'engine failed to start');
     await this.pool.destroy();
     await this.stores.close();
@@ -476,6 +494,7 @@ export class Engine {
   private async doStop(): Promise<void> {
     const timeoutMs = this.config.shutdownTimeoutMs;
     clearInterval(this.expiryTimer);
+    await this.ownerDirectory?.stop().catch(() => undefined);
     // Asked at once (no await before unless a replacement runs): a request that reaches an acceptor
     // after stop() returned is answered as by a stopping engine.
     if (this.replacing.size > 0) await Promise.all(this.replacing.values());

@@ -1,8 +1,10 @@
 // The uWebSockets.js front end: the /v1/stream WebSocket endpoint and the HTTP endpoints.
 // Everything that touches a uWS request, response or socket stays in this file.
+import { notOwnerMessage, type Ownership } from '../cluster/ownership.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import type { Logger } from '../../shared/logger.js';
 import { readMeta, type StoreSet } from '../../shared/store.js';
+import { partitionOf } from '../../shared/partition.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { AuthGate, GrantedOutcome } from '../auth/auth-gate.js';
 import type { Permissions } from '../auth/permissions.js';
@@ -15,7 +17,7 @@ import type { MessageHandler } from '../connections/message-handler.js';
 import type { RoutesReload } from '../routes/routes.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
 import { encodeMessage, ProtocolError } from '../connections/protocol.js';
-import { SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from '../../shared/wire.js';
+import { ErrorCode, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from '../../shared/wire.js';
 import { uws } from './uws.js';
 import { checkKey } from '../ingest/validate.js';
 import type { ConnectionSlots } from './connection-slots.js';
@@ -105,6 +107,8 @@ export interface ServerOptions {
   welcome: { partitions: number; durability: string };
   /** Re-reads HUNT_ROUTES for POST /v1/admin/reload-routes. */
   reloadRoutes: (trigger: string) => Promise<RoutesReload>;
+  /** Cluster mode: a key's record is read from the host that applies its partition. */
+  ownership: Ownership;
 }
 
 export class FrontEndServer {
@@ -289,6 +293,10 @@ export class FrontEndServer {
       return this.json(res, '400 Bad Request', { error: 'BAD_KEY', message: (error as ProtocolError).message });
     }
     if (!permissions.read.allows(key)) return this.forbidden(res, 'get', key, 'read');
+    const partition = partitionOf(key, this.options.welcome.partitions);
+    const owner = this.options.ownership.ownerOf(partition);
+    // Another host applies the key's partition: the client reads it there (the same path and token).
+    if (owner !== null) return this.notOwner(res, owner === undefined ? null : owner + url, notOwnerMessage(partition, `key ${JSON.stringify(key)}`, owner));
     try {
       const meta = readMeta(this.stores, key);
       if (meta === undefined) this.json(res, '404 Not Found', { error: 'NOT_FOUND', key });
@@ -422,6 +430,15 @@ export class FrontEndServer {
 
   private forbidden(res: HttpResponse, op: string, key: string | null, scope: 'read' | 'admin'): void {
     this.json(res, '403 Forbidden', { error: 'FORBIDDEN', op, ...(key === null ? {} : { key }), message: forbiddenMessage(op, key, scope) });
+  }
+
+  /** A redirect to the host that applies a key's partition; a 503 to retry while none does. */
+  private notOwner(res: HttpResponse, location: string | null, message: string): void {
+    res.cork(() => {
+      if (location === null) res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1');
+      else res.writeStatus('307 Temporary Redirect').writeHeader('location', location);
+      res.writeHeader('content-type', 'application/json').end(JSON.stringify({ error: ErrorCode.NOT_OWNER, message }));
+    });
   }
 
   private json(res: HttpResponse, status: string, body: unknown): void {

@@ -5,12 +5,20 @@
 // per-key order holds) and move into the ring as the worker frees space. The backlog is bounded by
 // the in-flight windows and by HUNT_MAX_BACKLOG_BYTES, which the ingest path checks before it
 // accepts a pub; the event loop never blocks on a full ring.
+//
+// A pub's records are published together, from the backlog too (it marks where each pub ends):
+// in cluster mode the worker forwards what is published, and a pub's records of one partition must
+// reach the events topic in one message (the apply side decides a re-send per pub and message,
+// partition-loop.ts). Only a pub too large for the ring's free room while the worker has nothing
+// else to free is published in parts.
 import { eventRecordBytes, eventRecordMaxBytes, RecordKind, writeEventRecord, writeEventRecordFrom, type RecordProducer } from '../../shared/event-record.js';
 import type { PubScanner } from './pub-scanner.js';
 import { covers, outboundKind, ProgressKind, readNoticeRecord, readProgressRecord, type ProgressRecord } from '../../shared/progress-record.js';
 import { RingReader, RingWriter, type RingBuffers } from '../../shared/ring.js';
 
 const BACKLOG_CHUNK_BYTES = 1 << 20;
+/** In the backlog, where a record's length would be: the end of a pub. */
+const PUB_END = 0;
 
 interface BacklogChunk {
   buf: Buffer;
@@ -134,9 +142,17 @@ export class PartitionChannel {
     if (this.backlogBytes > this.peakBacklogBytes) this.peakBacklogBytes = this.backlogBytes;
   }
 
-  /** Makes the records written since the last publish visible to the worker (once per frame). */
+  /** Makes the records written since the last publish visible to the worker (once per pub). */
   publish(): void {
-    this.inbound.publish();
+    if (this.backlog.length === 0) {
+      this.inbound.publish();
+      return;
+    }
+    // The pub's records wait in the backlog (some maybe in the ring already): published as one from there.
+    const chunk = this.backlogChunkFor(4);
+    chunk.view.setUint32(chunk.writeAt, PUB_END, true);
+    chunk.writeAt += 4;
+    this.backlogBytes += 4;
   }
 
   /** Moves backlog records into the ring while it has room. */
@@ -145,9 +161,15 @@ export class PartitionChannel {
       const chunk = this.backlog[0]!;
       while (chunk.readAt < chunk.writeAt) {
         const length = chunk.view.getUint32(chunk.readAt, true);
+        if (length === PUB_END) {
+          this.inbound.publish();
+          chunk.readAt += 4;
+          this.backlogBytes -= 4;
+          continue;
+        }
         const at = this.inbound.reserve(length);
         if (at === -1) {
-          this.inbound.publish();
+          if (!this.inbound.consumerHasWork()) this.inbound.publish();
           return;
         }
         this.inbound.bytes.set(chunk.buf.subarray(chunk.readAt + 4, chunk.readAt + 4 + length), at);

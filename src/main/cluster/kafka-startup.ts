@@ -4,7 +4,8 @@
 // between hosts by number). A topic that does not exist is created, with `HUNT_KAFKA_REPLICATION`
 // replicas (default: the brokers, at most 3) and at least min(2, replicas) in sync for an
 // `acks=all` write; the changelog is compacted.
-import { AssignerProtocol, type Admin } from 'kafkajs';
+import type { Admin } from 'kafkajs';
+import { subscriptionOfMetadata } from '../../shared/group-subscription.js';
 import { ConfigError, type KafkaConfig } from '../../shared/config.js';
 import { createKafka } from '../../shared/kafka-client.js';
 import type { Layout } from '../../shared/partition.js';
@@ -38,7 +39,7 @@ export async function checkCluster(config: KafkaConfig, layout: Layout, maxPaylo
     ], log);
     const [group] = (await admin.describeGroups([config.group])).groups;
     for (const member of group?.members ?? []) {
-      const other = subscriptionOf(member.memberMetadata);
+      const other = subscriptionOfMetadata(member.memberMetadata);
       if (other === undefined || other.host === host) continue;
       if (other.stores !== layout.stores) {
         throw new ConfigError([`HUNT_KAFKA_GROUP=${JSON.stringify(config.group)} has host ${other.host} with ${other.stores} stores; this data directory has ${layout.stores} (HUNT_STORES): stores move between hosts by number, so every host of a group needs the same`]);
@@ -73,15 +74,5 @@ async function ensureTopics(admin: Admin, config: KafkaConfig, partitions: numbe
     }
     if (waited >= LEADERS_WAIT_MS) throw new Error(`the topics ${topics.map(({ topic }) => topic).join(', ')} have no leader for every partition after ${LEADERS_WAIT_MS / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
-  }
-}
-
-/** An engine host's group membership (store-assigner.ts user data); undefined for other clients. */
-function subscriptionOf(metadata: Buffer): { host: string; stores: number } | undefined {
-  try {
-    const info = JSON.parse(AssignerProtocol.MemberMetadata.decode(metadata)!.userData.toString()) as { host?: unknown; stores?: unknown };
-    return typeof info.host === 'string' && typeof info.stores === 'number' ? { host: info.host, stores: info.stores } : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -1,0 +1,44 @@
+// Cluster mode, in each acceptor: which host applies each partition, as the control thread last saw
+// the group (owner-directory.ts). Reads of a key (GET /v1/keys/<key>, get, sub of keys, replay) are
+// served by the host that applies its partition: this one serves its own, sends HTTP clients to the
+// owner with a redirect, and answers WebSocket ops with NOT_OWNER naming the owner's URL.
+import { ErrorCode } from '../../shared/wire.js';
+import { ProtocolError } from '../connections/protocol.js';
+
+/** owners[p]: an index into urls, or one of these. */
+export const OWNER_HERE = -2;
+export const OWNER_NONE = -1;
+
+export interface PartitionOwners {
+  urls: string[];
+  owners: number[];
+}
+
+export class Ownership {
+  /** null: one host, or the group not seen yet; every partition is served here. */
+  constructor(private current: PartitionOwners | null) {}
+
+  update(owners: PartitionOwners): void {
+    this.current = owners;
+  }
+
+  /** The base URL of the host that applies partition p; null when it is this one; undefined while no host does (a rebalance). */
+  ownerOf(p: number): string | null | undefined {
+    const owner = this.current?.owners[p] ?? OWNER_HERE;
+    if (owner === OWNER_HERE) return null;
+    return owner === OWNER_NONE ? undefined : this.current!.urls[owner];
+  }
+
+  /** Throws NOT_OWNER unless this host applies partition p. */
+  requireHere(p: number, what: string, id: number | null): void {
+    const owner = this.ownerOf(p);
+    if (owner === null) return;
+    throw new ProtocolError(ErrorCode.NOT_OWNER, notOwnerMessage(p, what, owner), id);
+  }
+}
+
+export function notOwnerMessage(p: number, what: string, owner: string | undefined): string {
+  return owner === undefined
+    ? `${what} is in partition ${p}, which no host applies right now (the hosts are rebalancing): retry shortly`
+    : `${what} is in partition ${p}, which the host at ${owner} applies: ask it there`;
+}

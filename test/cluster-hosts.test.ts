@@ -1,0 +1,126 @@
+// Cluster mode with several hosts, on a real 3-broker Kafka cluster on loopback: three engine
+// processes form one group. Idempotent producers stream through host 1 while host 2 is SIGKILLed:
+// its stores move to the other hosts, which restore them from the changelog and go on. Then a
+// broker is SIGKILLed and the hosts keep accepting; then host 2 comes back and takes its stores
+// again (restoring what changed meanwhile). Last, the producers reconnect to host 3 and re-send
+// there. Every key's record, read through any host (redirects to the owner), holds each event
+// exactly once, fan-out included.
+import { Kafka, logLevel } from 'kafkajs';
+import fs from 'node:fs';
+import t from 'tap';
+import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
+import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
+import { subscriptionOfMetadata } from '../src/shared/group-subscription.js';
+import { AssignerProtocol } from 'kafkajs';
+import { tempDir, TestClient, until } from './helpers.js';
+import { drive, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
+
+t.setTimeout(900_000);
+
+const TOPIC = 'hosts-events';
+const GROUP = 'hosts';
+const kafka = await startKafkaCluster({ brokers: 3 });
+t.teardown(() => kafka.stop());
+const admin = new Kafka({ clientId: 'hunt-test', brokers: kafka.bootstrap.split(','), logLevel: logLevel.NOTHING }).admin();
+await admin.connect();
+t.teardown(() => admin.disconnect());
+
+const env = { ...ROUTED.env, HUNT_KAFKA_BROKERS: kafka.bootstrap, HUNT_KAFKA_TOPIC: TOPIC, HUNT_KAFKA_GROUP: GROUP, HUNT_DURABILITY: 'async', HUNT_WORKERS: '1', HUNT_ACCEPTORS: '1', HUNT_STORES: '6' };
+const dirs = [tempDir(t), tempDir(t), tempDir(t)];
+const start = (i: number) => startEngineProcess({ ...env, HUNT_DATA_DIR: dirs[i]! }, 90_000);
+const url = (host: EngineProcess) => `http://127.0.0.1:${host.port}`;
+
+/** The hosts the group deals partitions to, once it is stable and every partition has one. */
+async function dealtHosts(): Promise<number> {
+  const [group] = (await admin.describeGroups([GROUP])).groups;
+  if (group?.state !== 'Stable') return 0;
+  const hosts = new Set<string>();
+  let partitions = 0;
+  for (const member of group.members) {
+    const info = subscriptionOfMetadata(member.memberMetadata);
+    const assigned = member.memberAssignment.length === 0 ? [] : (AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[TOPIC] ?? []);
+    if (info !== undefined && assigned.length > 0) hosts.add(info.host);
+    partitions += assigned.length;
+  }
+  return partitions === 66 ? hosts.size : 0; // 6 stores: the smallest multiple of 6 from 64
+}
+
+/** A key's record read through the host at `base`, following its redirect to the owner. */
+async function readKey(base: string, key: string): Promise<{ status: number; body: any }> {
+  for (;;) {
+    const res = await fetch(`${base}/v1/keys/${encodeURIComponent(key)}`);
+    if (res.status !== 503) return { status: res.status, body: res.status === 200 ? await res.json() : null };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const acked = (states: ProducerState[]) => states.reduce((n, s) => n + s.acked.size, 0);
+async function ackedGrows(states: ProducerState[], by: number, what: string): Promise<void> {
+  const from = acked(states);
+  await until(what, async () => acked(states) >= from + by, 120_000);
+}
+
+t.test('hosts die and come back, a broker dies, producers move between hosts: every key exact', async (t) => {
+  const hosts: EngineProcess[] = [];
+  const outputs: string[] = [];
+  t.teardown(() => Promise.all(hosts.map((h) => h.stop('SIGKILL'))));
+  t.teardown(() => outputs.concat(hosts.map((h) => h.output())).forEach((o, i) => fs.writeFileSync(`/tmp/cluster-hosts-${i}.log`, o)));
+  for (let i = 0; i < 3; i++) hosts.push(await start(i));
+  await until('the group to deal partitions to all three hosts', async () => (await dealtHosts()) === 3, 120_000);
+
+  const states = Array.from({ length: PRODUCERS }, (_, i) => new ProducerState(i));
+  let phase = 'streaming';
+  const viaHost1 = states.map((state) => drive(hosts[0]!.port, state, ROUTED, () => phase === 'move'));
+  await ackedGrows(states, 40, 'pubs acked through host 1');
+
+  await hosts[1]!.stop('SIGKILL');
+  outputs.push(hosts[1]!.output());
+  await until('the group to deal host 2\'s stores to the other two', async () => (await dealtHosts()) === 2, 120_000);
+  await ackedGrows(states, 40, 'pubs acked after host 2 died');
+  t.match(hosts[0]!.output() + hosts[2]!.output(), /partitions restored from the changelog/, 'host 2\'s partitions were restored from the changelog by the others');
+
+  await kafka.kill(2);
+  await ackedGrows(states, 40, 'pubs acked with a broker down');
+  t.pass('the hosts keep accepting with a broker down');
+
+  hosts[1] = await start(1);
+  await until('host 2 to take stores again', async () => (await dealtHosts()) === 3, 120_000);
+  await ackedGrows(states, 40, 'pubs acked after host 2 came back');
+  t.match(hosts[1]!.output(), /partitions restored from the changelog/, 'host 2 restored what changed while it was away');
+
+  // The producers move to host 3 and re-send their last acked pubs there.
+  phase = 'move';
+  await Promise.all(viaHost1);
+  const dupsBefore = states.reduce((n, s) => n + s.dups, 0);
+  phase = 'streaming';
+  const viaHost3 = states.map((state) => drive(hosts[2]!.port, state, ROUTED, () => phase === 'done'));
+  await ackedGrows(states, 20, 'pubs acked through host 3');
+  phase = 'done';
+  await Promise.all(viaHost3);
+  for (const state of states) t.equal(state.acked.size, state.nextSeq - 1, `producer ${state.index}: every pub acked`);
+  t.comment(`re-sends acked as dup by host 3's acceptor: ${states.reduce((n, s) => n + s.dups, 0) - dupsBefore} (the apply side skips the others)`);
+
+  const expected = ROUTED.expected(states);
+  for (const [i, host] of hosts.entries()) {
+    let actual = {};
+    await until(
+      `the records read through host ${i + 1} to reach the expected counts`,
+      async () => JSON.stringify((actual = await recordsAsExpected((key) => readKey(url(host), key), expected))) === JSON.stringify(Object.fromEntries(expected)),
+      120_000,
+    ).catch(() => {});
+    t.same(actual, Object.fromEntries(expected), `through host ${i + 1}: every key (fan-out keys included) holds each event exactly once`);
+  }
+
+  // WebSocket reads of a key another host applies are refused with its URL.
+  const client = await TestClient.connect(hosts[0]!.port, ['hunt.v1.json']);
+  await client.welcome();
+  const answers = await Promise.all([...expected.keys()].map((key, i) => client.request({ op: 'get', id: i + 1, key })));
+  t.ok(answers.some((a: any) => a.op === 'meta'), 'host 1 answers get for its own keys');
+  t.ok(answers.some((a: any) => a.op === 'error' && a.code === 'NOT_OWNER' && /applies: ask it there/.test(a.message)), 'and NOT_OWNER naming the owner for the others');
+  await client.close();
+
+  await kafka.restart(2);
+  for (const host of hosts) t.equal(await host.stop(), 0, 'a clean stop');
+  outputs.push(...hosts.map((h) => h.output()));
+  hosts.length = 0;
+});
