@@ -4,6 +4,8 @@ import { Kafka, logLevel, type LogEntry, type Message, type RecordMetadata } fro
 import type { KafkaConfig } from './config.js';
 import type { Logger } from './logger.js';
 
+const CONCURRENT_TRANSACTIONS = /another concurrent operation on the same transaction/;
+
 /** Long enough for a broker on a loaded host, short enough that a dead one is noticed. */
 const CONNECTION_TIMEOUT_MS = 5000;
 
@@ -18,7 +20,9 @@ export function createKafka(config: KafkaConfig, clientId: string, log: Logger, 
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
-        if (level <= logLevel.ERROR) log.error({ kafka: fields }, `kafka: ${message}`);
+        // A transaction begun while the broker still completes the last one: kafkajs retries it (Kafka's own client does so silently).
+        if (CONCURRENT_TRANSACTIONS.test(message) || CONCURRENT_TRANSACTIONS.test(String(fields.error ?? ''))) log.debug({ kafka: fields }, `kafka: ${message}`);
+        else if (level <= logLevel.ERROR) log.error({ kafka: fields }, `kafka: ${message}`);
         else log.warn({ kafka: fields }, `kafka: ${message}`);
       },
   });
