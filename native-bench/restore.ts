@@ -8,6 +8,7 @@ import { HuntClient } from '../src/client/hunt-client.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { startKafkaCluster } from './kafka-cluster.js';
 import fs from 'node:fs';
+import { Kafka, logLevel } from 'kafkajs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -46,9 +47,27 @@ try {
   await Promise.all(pending);
   client.close();
   const written = (performance.now() - started) / 1000;
-  // A clean stop writes what the changelog still lacks.
+  // Acked means in Kafka; applied once the last pub's keys (in every partition) are there.
+  const last = Array.from({ length: Math.min(perPub, keys) }, (_, i) => `key-${keys - 1 - i}`);
+  for (;;) {
+    const found = await Promise.all(last.slice(0, 200).map(async (key) => (await fetch(`http://127.0.0.1:${a.port}/v1/keys/${key}`)).status === 200));
+    if (found.every(Boolean)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const applied = (performance.now() - started) / 1000;
+  // The changelog has caught up once its committed positions reach the events topic's end everywhere.
+  const admin = new Kafka({ clientId: 'restore-bench', brokers: [kafka.bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  const ends = new Map((await admin.fetchTopicOffsets(env.HUNT_KAFKA_TOPIC)).map((o) => [o.partition, Number(o.high)]));
+  for (;;) {
+    const [committed] = await admin.fetchOffsets({ groupId: `${env.HUNT_KAFKA_GROUP}.changelog`, topics: [env.HUNT_KAFKA_TOPIC] });
+    if ((committed?.partitions ?? []).every((p) => Number(p.offset) >= ends.get(p.partition)! || ends.get(p.partition) === 0)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await admin.disconnect();
+  const logged = (performance.now() - started) / 1000;
   await a.stop();
-  console.log(`host A: ${keys} keys written and acked in ${written.toFixed(1)} s; stopped`);
+  console.log(`host A: ${keys} keys acked in ${written.toFixed(1)} s, applied in ${applied.toFixed(1)} s, in the changelog in ${logged.toFixed(1)} s; stopped`);
 
   const bStarted = performance.now();
   const b = await startEngineProcess({ ...env, HUNT_DATA_DIR: dirs[1]! }, 120_000);
