@@ -277,6 +277,8 @@ export class PartitionLoop {
       const p = records.partition;
       if (this.fromLog) {
         if (records.kind === RecordKind.Resume) {
+          // Not a record of the batch: released with the next batch's records.
+          read--;
           this.resumePartition(p);
           continue;
         }

@@ -4,7 +4,7 @@
 // between hosts by number). A topic that does not exist is created, with `HUNT_KAFKA_REPLICATION`
 // replicas (default: the brokers, at most 3) and at least min(2, replicas) in sync for an
 // `acks=all` write; the changelog is compacted.
-import type { Admin } from 'kafkajs';
+import type { Admin, GroupDescription } from 'kafkajs';
 import { subscriptionOfMetadata } from '../../shared/group-subscription.js';
 import { ConfigError, type KafkaConfig } from '../../shared/config.js';
 import { createKafka } from '../../shared/kafka-client.js';
@@ -16,7 +16,7 @@ import type { Logger } from '../../shared/logger.js';
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 const RECORD_MARGIN_BYTES = 64 * 1024;
 
-/** How long start-up waits for new topics' partitions to have leaders. */
+/** How long start-up waits for new topics' partitions to have leaders, and for the group's coordinator. */
 const LEADERS_WAIT_MS = 30_000;
 const LEADER_POLL_MS = 250;
 
@@ -37,8 +37,7 @@ export async function checkCluster(config: KafkaConfig, layout: Layout, maxPaylo
       { topic: config.topic, configEntries: [maxMessageBytes] },
       { topic: changelogTopic(config.topic), configEntries: [maxMessageBytes, { name: 'cleanup.policy', value: 'compact' }] },
     ], log);
-    const [group] = (await admin.describeGroups([config.group])).groups;
-    for (const member of group?.members ?? []) {
+    for (const member of await groupMembers(admin, config.group)) {
       const other = subscriptionOfMetadata(member.memberMetadata);
       if (other === undefined || other.host === host) continue;
       if (other.stores !== layout.stores) {
@@ -47,6 +46,18 @@ export async function checkCluster(config: KafkaConfig, layout: Layout, maxPaylo
     }
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** The group's members; on a new cluster its coordinator (the offsets topic) takes seconds to appear. */
+async function groupMembers(admin: Admin, group: string): Promise<GroupDescription['members']> {
+  for (let waited = 0; ; waited += LEADER_POLL_MS) {
+    try {
+      return (await admin.describeGroups([group])).groups[0]?.members ?? [];
+    } catch (error) {
+      if (waited >= LEADERS_WAIT_MS) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
   }
 }
 
@@ -59,7 +70,8 @@ async function ensureTopics(admin: Admin, config: KafkaConfig, partitions: numbe
     const replication = config.replication ?? Math.min(3, brokers.length);
     if (replication > brokers.length) throw new ConfigError([`HUNT_KAFKA_REPLICATION=${replication}: the cluster has ${brokers.length} broker(s)`]);
     const minInSync = { name: 'min.insync.replicas', value: String(Math.min(2, replication)) };
-    await admin.createTopics({ topics: missing.map(({ topic, configEntries }) => ({ topic, numPartitions: partitions, replicationFactor: replication, configEntries: [minInSync, ...configEntries] })) });
+    // Leaders are waited for below: kafkajs's own wait gives up on a topic the broker does not know yet.
+    await admin.createTopics({ waitForLeaders: false, topics: missing.map(({ topic, configEntries }) => ({ topic, numPartitions: partitions, replicationFactor: replication, configEntries: [minInSync, ...configEntries] })) });
     log.info({ topics: missing.map(({ topic }) => topic), partitions, replication }, 'topics created');
   }
   for (let waited = 0; ; waited += LEADER_POLL_MS) {
