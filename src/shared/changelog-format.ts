@@ -17,7 +17,8 @@ export const changelogTopic = (eventsTopic: string): string => `${eventsTopic}-c
 export const changelogGroup = (group: string): string => `${group}.changelog`;
 
 const MARK_PREFIX = '\u0000m';
-const POSITION_KEY = '\u0000p';
+/** The key of a partition's position entry. */
+export const POSITION_KEY = '\u0000p';
 
 export const markKey = (producer: string): string => MARK_PREFIX + producer;
 
@@ -30,8 +31,6 @@ export function parseChangelogKey(key: string): ChangelogEntry {
   if (key.startsWith('\u0000')) throw new Error(`unknown changelog key ${JSON.stringify(key)}`);
   return { kind: 'record', key };
 }
-
-export const POSITION_MESSAGE_KEY = POSITION_KEY;
 
 /** The committed offset's metadata of a position. */
 export const positionMetadata = (position: ChangelogPosition): string => `${position.applied} ${position.engineOffset}`;

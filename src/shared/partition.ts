@@ -100,6 +100,13 @@ export function storesOwnedBy(worker: number, workers: number, stores: number): 
   return owned;
 }
 
+/** The partitions of store `store`, in partition order. */
+export function partitionsOfStore(store: number, layout: Layout): number[] {
+  const partitions: number[] = [];
+  for (let p = store; p < layout.partitions; p += layout.stores) partitions.push(p);
+  return partitions;
+}
+
 /** The partitions a worker owns: those of its stores, in partition order. */
 export function partitionsOwnedBy(worker: number, workers: number, layout: Layout): number[] {
   const owned: number[] = [];

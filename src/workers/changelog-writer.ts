@@ -16,9 +16,9 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../shared/config.js';
 import { sendToEveryPartition } from '../shared/kafka-client.js';
 import type { Logger } from '../shared/logger.js';
-import { partitionOf } from '../shared/partition.js';
+import { partitionOf, partitionsOfStore } from '../shared/partition.js';
 import { encodeChangelogPosition, type ChangelogPosition, type StoreSet, type Store, type UnloggedKey, type ProducerKey } from '../shared/store.js';
-import { changelogGroup, changelogTopic, parseChangelogKey, POSITION_MESSAGE_KEY, positionMetadata, samePosition } from '../shared/changelog-format.js';
+import { changelogGroup, changelogTopic, parseChangelogKey, POSITION_KEY, positionMetadata, samePosition } from '../shared/changelog-format.js';
 
 /** How often a store writes its changes: longer coalesces more writes of hot keys into one. */
 const FLUSH_INTERVAL_MS = 200;
@@ -154,9 +154,8 @@ export class ChangelogWriter {
 
   /** Store s's partitions with staged keys or a moved position; takes their staged keys. */
   private collect(s: number): PartitionWrite[] {
-    const { partitions, stores } = this.stores.layout;
     const writes: PartitionWrite[] = [];
-    for (let p = s; p < partitions; p += stores) {
+    for (const p of partitionsOfStore(s, this.stores.layout)) {
       const at = this.stores.logPosition(p);
       const keys = this.staged[p]!;
       if (keys.size === 0 && samePosition(at, this.stores.loggedPosition(p) ?? { offset: 0, applied: 0 })) continue;
@@ -173,13 +172,13 @@ export class ChangelogWriter {
     const messages: Message[] = [];
     for (const { partition, keys, position } of writes) {
       for (const key of keys) messages.push({ partition, key, value: valueOf(store, partition, key) });
-      messages.push({ partition, key: POSITION_MESSAGE_KEY, value: encodeChangelogPosition(position) });
+      messages.push({ partition, key: POSITION_KEY, value: encodeChangelogPosition(position) });
     }
     // Every partition of the store with a position, written now or before: see REFRESH_MS.
+    const written = new Map(writes.map((w) => [w.partition, w.position]));
     const offsets = [];
-    const { partitions, stores } = this.stores.layout;
-    for (let p = s; p < partitions; p += stores) {
-      const position = writes.find((w) => w.partition === p)?.position ?? this.stores.loggedPosition(p);
+    for (const p of partitionsOfStore(s, this.stores.layout)) {
+      const position = written.get(p) ?? this.stores.loggedPosition(p);
       if (position !== undefined) offsets.push({ partition: p, offset: String(position.offset), metadata: positionMetadata(position) });
     }
     try {

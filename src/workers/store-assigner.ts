@@ -8,6 +8,7 @@
 // that left, and those over a host's fair share (when a host joins), are dealt again, each to the
 // host holding fewest.
 import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
+import { partitionsOfStore } from '../shared/partition.js';
 import { encodeSubscription, subscriptionOfMetadata, type MemberInfo, type Subscription } from '../shared/group-subscription.js';
 
 export const STORE_ASSIGNER = 'HuntStoreAssigner';
@@ -28,7 +29,7 @@ export function storeAssigner(me: MemberInfo, holds: () => number[]): PartitionA
         const owner = infos.find(({ info }) => info.host === host && info.worker === s % info.workers);
         // A worker of the host that has not joined yet: its stores wait for the rebalance it makes.
         if (owner === undefined) return;
-        for (let p = s; p < me.partitions; p += me.stores) assignment.get(owner.memberId)!.push(p);
+        assignment.get(owner.memberId)!.push(...partitionsOfStore(s, me));
       });
       return [...assignment].map(([memberId, partitions]) => ({
         memberId,
