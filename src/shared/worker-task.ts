@@ -54,8 +54,8 @@ export interface ClusterTask {
 }
 
 /**
- * A test-only fault at `point` of batch number `batch`, once per engine (`fired` is shared by the
- * thread and its replacements). Only Engine.start's hooks can set it; no setting or environment
+ * A test-only fault at `point` of the first batch from number `batch` on that reaches it (a batch
+ * may end before `mid-drain`), once per engine (`fired` is shared by the thread and its replacements). Only Engine.start's hooks can set it; no setting or environment
  * variable reaches it.
  */
 export interface WorkerFault {

@@ -360,7 +360,7 @@ export class PartitionLoop {
    */
   private maybeFault(point: WorkerFault['point'], batch = this.batch): void {
     const fault = this.task.fault;
-    if (fault === undefined || fault.point !== point || fault.batch !== batch) return;
+    if (fault === undefined || fault.point !== point || batch < fault.batch) return;
     if (Atomics.compareExchange(new Int32Array(fault.fired), 0, 0, 1) !== 0) return;
     if (point === 'flush') {
       this.log.warn({ point, batch }, 'test fault: failing this fsync');
