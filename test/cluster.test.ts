@@ -7,7 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
 import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
-import { freePort, getKey, runEngineToExit, startEngine, tempDir, TestClient, until } from './helpers.js';
+import { freePort, getKey, runEngineToExit, scrapeMetrics, startEngine, tempDir, TestClient, until } from './helpers.js';
 import { drive, PLAIN, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
 
 t.setTimeout(600_000);
@@ -94,6 +94,84 @@ t.test('subscribers get the updates applied from the topic', async (t) => {
   t.equal((await getKey(engine.port, 'player:ada')).body.count, 1);
   await Promise.all([subscriber.close(), producer.close()]);
 });
+
+/** The partition function as docs/protocol.md states it for Kafka producers: fnv1a32(utf8(key)) mod P. */
+function documentedPartition(key: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(key, 'utf8')) h = Math.imul(h ^ byte, 0x01000193);
+  return (h >>> 0) % partitions;
+}
+
+t.test('a Kafka producer outside the engine feeds the events topic; what is not an event is skipped and counted', async (t) => {
+  const env = { ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'plain-events', HUNT_KAFKA_GROUP: 'plain-hosts' };
+  let engine = await startEngineProcess(env, 60_000);
+  t.teardown(() => engine.stop('SIGKILL'));
+  const kafka = new Kafka({ clientId: 'outside-producer', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING });
+  const partitions = await getTopicPartitions(kafka, 'plain-events');
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  t.teardown(() => producer.disconnect());
+  const event = (key: string, value: unknown, timestamp?: string) => ({ key, value: JSON.stringify(value), partition: documentedPartition(key, partitions), ...(timestamp === undefined ? {} : { timestamp }) });
+
+  const subscriber = await TestClient.connect(engine.port, ['hunt.v1.json']);
+  await subscriber.welcome();
+  await subscriber.request({ op: 'sub', id: 1, keys: ['door:1'] });
+  const keys = ['door:1', 'door:2', 'door:3', '__proto__', 'ключ'];
+  const messages = [];
+  for (let i = 0; i < 100; i++) messages.push(event(keys[i % keys.length]!, { type: 'opened', data: { n: i } }, String(1_700_000_000_000 + i)));
+  messages.push(event('gate', { key: 'gate', type: 'closed', ts: 42 }));
+  const wrongPartition = documentedPartition('door:1', partitions) === 0 ? 1 : 0;
+  const bad = [
+    { key: 'door:1', value: '{"type":', partition: documentedPartition('door:1', partitions) },
+    { key: 'door:1', value: null, partition: documentedPartition('door:1', partitions) },
+    { key: 'door:1', value: '{"type":"opened","data":{"__proto__":{"admin":true}}}', partition: documentedPartition('door:1', partitions) },
+    event('door:1', { key: 'door:9', type: 'opened' }),
+    event('door:1', { type: 'opened', data: [1, 2] }),
+    event('door:1', { type: 'opened', extra: true }),
+    { key: 'door:1', value: JSON.stringify({ type: 'opened' }), partition: wrongPartition },
+  ];
+  await producer.send({ topic: 'plain-events', acks: -1, messages: [...messages.slice(0, 50), ...bad, ...messages.slice(50)] });
+
+  // Pubs through the engine to the same keys go on beside them.
+  const client = await TestClient.connect(engine.port, ['hunt.v1.json']);
+  await client.welcome();
+  t.equal((await client.request({ op: 'pub', id: 1, events: keys.map((key) => ({ key, type: 'rang' })) })).op, 'ack', 'a pub through the engine is acked');
+  await client.close();
+
+  const expected = { opened: 20, rang: 1 };
+  const applied = async (key: string, types: Record<string, number>) => JSON.stringify((await getKey(engine.port, key).catch(() => null))?.body?.types) === JSON.stringify(types);
+  const settled = async () => (await Promise.all([...keys.map((key) => applied(key, expected)), applied('gate', { closed: 1 })])).every(Boolean);
+  await until('every event to be applied', settled, 60_000).catch(() => t.comment(engine.output().split('\n').filter((line) => /"level":[4-6]0/.test(line)).join('\n').slice(0, 5000)));
+  for (const key of keys) t.same((await getKey(engine.port, key)).body.types, expected, `${key}: each event applied once`);
+  t.equal((await getKey(engine.port, 'door:3')).body.firstTs, 1_700_000_000_002, "without a ts, an event's ts is the message's timestamp");
+  t.equal((await getKey(engine.port, 'gate')).body.firstTs, 42, "a ts in the value is the event's");
+  t.equal((await getKey(engine.port, '__proto__')).body.count, 21, 'a hostile key is an ordinary key');
+  t.equal(({} as Record<string, unknown>).admin, undefined, 'nothing polluted');
+  const update = await subscriber.next((m) => m.op === 'update' && m.meta.types.opened !== undefined, 60_000);
+  t.equal(update.key, 'door:1', "subscribers get the updates of the topic's events");
+  await subscriber.close();
+  const refused = /^hunt_kafka_messages_refused_total\{worker="\d+"\} (\d+)$/gm;
+  const counted = [...(await scrapeMetrics(engine.port)).text.matchAll(refused)].reduce((n, m) => n + Number(m[1]), 0);
+  t.equal(counted, bad.length, 'every message that is not an event is counted as refused');
+  t.match(engine.output(), /skipped, not an event: /, 'and the log says why');
+
+  // Restarted, the host goes on after what it applied: nothing twice.
+  t.equal(await engine.stop(), 0, 'a clean stop');
+  engine = await startEngineProcess(env, 60_000);
+  await producer.send({ topic: 'plain-events', acks: -1, messages: [event('door:1', { type: 'closed' })] });
+  await until('the event sent after the restart to be applied', async () => (await getKey(engine.port, 'door:1')).body?.types?.closed === 1, 60_000);
+  t.same((await getKey(engine.port, 'door:1')).body.types, { opened: 20, rang: 1, closed: 1 }, 'after a restart, each event still applied once');
+});
+
+async function getTopicPartitions(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.length;
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 t.test("a burst to one partition beyond Kafka's message size goes as several messages", async (t) => {
   const engine = await startEngineProcess({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'burst-events', HUNT_KAFKA_GROUP: 'burst-hosts' }, 60_000);

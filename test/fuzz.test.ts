@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { startEngineProcess } from '../native-bench/engine-process.js';
 import { seededRandom } from '../native-bench/random.js';
 import { decodeFrame } from '../src/main/connections/protocol.js';
-import { isPlainObject } from '../src/main/ingest/validate.js';
+import { isPlainObject } from '../src/shared/event-checks.js';
 import { httpGet, tempDir, TestClient, wire } from './helpers.js';
 
 const FRAMES = 100_000;

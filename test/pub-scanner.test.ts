@@ -8,7 +8,7 @@ import { seededRandom } from '../native-bench/random.js';
 import { PubScanner } from '../src/main/ingest/pub-scanner.js';
 import { decodeFrame } from '../src/main/connections/protocol.js';
 import { type Limits, type WireEvent } from '../src/shared/wire.js';
-import { checkEvent } from '../src/main/ingest/validate.js';
+import { checkEvent } from '../src/shared/event-checks.js';
 import { msgpack } from '../src/shared/msgpack.js';
 import { wire } from './helpers.js';
 

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Layout } from './partition.js';
+import type { Limits } from './wire.js';
 
 export type Durability = 'sync' | 'async';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -217,6 +218,18 @@ const DESCRIBED_DEFAULTS: Partial<Record<SettingName, string>> = {
  * Every setting with its default as the settings reference must state it ('unset' for none);
  * test/docs.test.ts holds docs/operations.md to it.
  */
+/** The limits on what clients send, as the welcome message states them. */
+export function limitsOf(config: EngineConfig): Limits {
+  return {
+    maxInFlight: config.maxInFlight,
+    maxEventsPerPub: config.maxEventsPerPub,
+    maxPayloadBytes: config.maxPayloadBytes,
+    maxKeyBytes: config.maxKeyBytes,
+    maxTypeBytes: config.maxTypeBytes,
+    maxDataDepth: config.maxDataDepth,
+  };
+}
+
 export function documentedDefaults(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(SETTINGS).map(([name, [, fallback]]) => [name, DESCRIBED_DEFAULTS[name as SettingName] ?? (fallback === '' ? 'unset' : fallback)]),

@@ -6,7 +6,13 @@
 // A batch is what Kafka stores and counts as one message (one offset); a host applying the
 // partition remembers how far it got as (the message's offset, records of it applied), so a batch
 // cut by a commit resumes exactly (store.ts, LogPosition).
+//
+// Such a message carries the header LOG_BATCH_HEADER; a message without it is an event a Kafka
+// producer outside the engine wrote (workers/plain-message.ts).
 export const LOG_BATCH_FORMAT = 1;
+export const LOG_BATCH_HEADER = 'hunt-log-batch';
+/** The headers of every batch message (one object: kafkajs only reads it). */
+export const LOG_BATCH_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [LOG_BATCH_HEADER]: String(LOG_BATCH_FORMAT) });
 const HEADER_BYTES = 5;
 const LENGTH_BYTES = 4;
 const INITIAL_BYTES = 64 * 1024;

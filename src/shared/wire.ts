@@ -137,3 +137,15 @@ export interface ReplayedEvent {
   /** Present (above 1) when a fan-out entry folds the updates of that many events of one pub. */
   updates?: number;
 }
+
+/** A message refused with an error the client is told (code, and the request id and event index it concerns). */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly id: number | null = null,
+    readonly index?: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,7 +1,8 @@
 // Figures a partition worker keeps for GET /metrics in shared memory, so the front end reads them at
 // scrape time instead of receiving a message per batch: histograms of commit batch sizes (events)
 // and of commit+flush latency (seconds), and counts of route operations skipped for not fitting
-// the record, by operator. The worker is the only writer; a scrape may read a batch's figures
+// the record, by operator, and (cluster mode) of messages of the events topic refused as not being
+// events (workers/plain-message.ts). The worker is the only writer; a scrape may read a batch's figures
 // half-updated, which Prometheus tolerates (the next scrape is whole).
 import { UPDATE_OPERATORS, type UpdateOperator } from './update-ops.js';
 
@@ -47,6 +48,8 @@ export class WorkerStats {
   readonly commitSeconds: SharedHistogram;
   /** Per operator (in UPDATE_OPERATORS' order): operations skipped because they did not fit the record. */
   readonly skippedOperations: Float64Array;
+  /** [0]: messages of the events topic skipped as not being events. */
+  readonly refusedMessages: Float64Array;
 
   constructor(readonly buffer: SharedArrayBuffer) {
     const all = new Float64Array(buffer);
@@ -55,6 +58,7 @@ export class WorkerStats {
     this.batchEvents = new SharedHistogram(BATCH_EVENTS_BUCKETS, all.subarray(0, split));
     this.commitSeconds = new SharedHistogram(COMMIT_SECONDS_BUCKETS, all.subarray(split, skippedAt));
     this.skippedOperations = all.subarray(skippedAt, skippedAt + UPDATE_OPERATORS.length);
+    this.refusedMessages = all.subarray(skippedAt + UPDATE_OPERATORS.length, skippedAt + UPDATE_OPERATORS.length + 1);
   }
 
   countSkipped(operator: UpdateOperator): void {
@@ -62,7 +66,7 @@ export class WorkerStats {
   }
 
   static create(): WorkerStats {
-    const count = slots(BATCH_EVENTS_BUCKETS) + slots(COMMIT_SECONDS_BUCKETS) + UPDATE_OPERATORS.length;
+    const count = slots(BATCH_EVENTS_BUCKETS) + slots(COMMIT_SECONDS_BUCKETS) + UPDATE_OPERATORS.length + 1;
     return new WorkerStats(new SharedArrayBuffer(count * Float64Array.BYTES_PER_ELEMENT));
   }
 }

@@ -2,6 +2,7 @@
 import type { Durability, KafkaConfig, LogLevel } from './config.js';
 import type { Layout } from './partition.js';
 import type { RingBuffers } from './ring.js';
+import type { Limits } from './wire.js';
 
 /** The rings between one acceptor and this worker, and the acceptor's subscription interest. */
 export interface AcceptorLink {
@@ -51,6 +52,10 @@ export interface ClusterTask {
   host: string;
   url: string;
   workers: number;
+  /** What an event written to the topic by a producer outside the engine may be (as a pub's). */
+  limits: Limits;
+  /** Whether routes are set (they do not apply to such events). */
+  routes: boolean;
 }
 
 /**

@@ -12,7 +12,7 @@
 //
 // A store writes only while this worker holds it (claim … activate … release): a store that moved
 // to another host keeps its staged keys, and writes them if it comes back unchanged in between.
-import type { Kafka, Message, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { KafkaConfig } from '../shared/config.js';
 import { sendToEveryPartition } from '../shared/kafka-client.js';
 import type { Logger } from '../shared/logger.js';
@@ -109,7 +109,7 @@ export class ChangelogWriter {
    */
   async claim(s: number): Promise<void> {
     await this.release(s);
-    const producer = this.kafka.producer({ transactionalId: `${this.config.group}.store.${s}`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const producer = this.kafka.producer({ transactionalId: `${this.config.group}.store.${s}`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     // A transaction's start is when kafkajs registers the transactional id (and so fences).
     const fence = await producer.transaction();

@@ -21,6 +21,8 @@ import { PartitionHandover } from './partition-handover.js';
 import { LogForwarder } from './log-forwarder.js';
 import { LogReader } from './log-reader.js';
 import { PartitionLoop } from './partition-loop.js';
+import { PlainMessageReader } from './plain-message.js';
+import { WorkerStats } from '../shared/worker-stats.js';
 
 export async function runClusterWorker(task: PartitionWorkerTask, cluster: ClusterTask, stores: StoreSet, log: Logger): Promise<PartitionWorkerResult> {
   for (const ring of [cluster.logLink.inbound, cluster.logLink.outbound]) dropUnread(new RingReader(ring));
@@ -33,7 +35,8 @@ export async function runClusterWorker(task: PartitionWorkerTask, cluster: Clust
   // Every message names its partition (the engine's partition function); the partitioner is never asked.
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   const member = { host: cluster.host, url: cluster.url, worker: task.worker, workers: cluster.workers, stores: task.layout.stores, partitions: task.layout.partitions };
-  const reader = new LogReader(kafka, cluster.kafka, cluster.logLink, stores, member, handover, changelog, log, (error) => void loop.halt(error.message));
+  const plain = { reader: new PlainMessageReader(cluster.limits, task.layout.partitions), stats: new WorkerStats(task.stats), routes: cluster.routes };
+  const reader = new LogReader(kafka, cluster.kafka, cluster.logLink, stores, member, handover, changelog, plain, log, (error) => void loop.halt(error.message));
   const forwarder = new LogForwarder(acceptorRings, producer, cluster.kafka.topic, task.layout.partitions, log);
   const applying = loop.run();
   await producer.connect();

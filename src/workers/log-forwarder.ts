@@ -18,7 +18,7 @@
 import type { Producer } from 'kafkajs';
 import { sameProducerPub } from '../shared/event-record.js';
 import { sendToEveryPartition } from '../shared/kafka-client.js';
-import { LogBatchBuilder } from '../shared/log-batch.js';
+import { LOG_BATCH_HEADERS, LogBatchBuilder } from '../shared/log-batch.js';
 import type { Logger } from '../shared/logger.js';
 import { ProgressKind } from '../shared/progress-record.js';
 import { waitForAnyRing, type RingReader } from '../shared/ring.js';
@@ -38,7 +38,7 @@ export class LogForwarder {
   private readonly lastRing: Int32Array;
   private readonly lastAt: Int32Array;
   /** Messages taken whole before the send, in order. */
-  private full: { partition: number; value: Buffer }[] = [];
+  private full: { partition: number; value: Buffer; headers: Readonly<Record<string, string>> }[] = [];
   private withProducers = false;
   /** Set once a send failed fatally: nothing more is sent or acked. */
   private halted = false;
@@ -79,7 +79,7 @@ export class LogForwarder {
         // A message stays under the brokers' default limit (message.max.bytes, 1 MB, per record
         // batch): a burst to one partition becomes several messages, sent in order.
         if (batch.records > 0 && batch.bytes + ring.length > MAX_MESSAGE_BYTES && !(this.lastRing[p] === r && sameProducerPub(ring.bytes, ring.view, this.lastAt[p]!, at))) {
-          this.full.push({ partition: p, value: batch.take() });
+          this.full.push({ partition: p, value: batch.take(), headers: LOG_BATCH_HEADERS });
         }
         if (batch.records === 0) this.touched.push(p);
         batch.append(ring.bytes, at, ring.length);
@@ -96,7 +96,7 @@ export class LogForwarder {
   private async send(): Promise<void> {
     const messages = this.full;
     this.full = [];
-    for (const partition of this.touched) if (this.batches[partition]!.records > 0) messages.push({ partition, value: this.batches[partition]!.take() });
+    for (const partition of this.touched) if (this.batches[partition]!.records > 0) messages.push({ partition, value: this.batches[partition]!.take(), headers: LOG_BATCH_HEADERS });
     this.touched.length = 0;
     this.lastRing.fill(-1);
     const withProducers = this.withProducers;

@@ -8,13 +8,17 @@
 // Messages before the position are skipped (fetches may start earlier than a seek); a message
 // after it means the topic lost messages the state never saw (retention), which is fatal.
 //
+// Besides the engine's batches, the topic may hold events that Kafka producers outside the engine
+// wrote (plain-message.ts): each becomes one record; one that is not an event is skipped, counted
+// and logged, and the partition goes on (a bad producer must not stop every host in turn).
+//
 // Partitions new to this worker are paused until their state is the changelog's
 // (partition-handover.ts); then a Resume record tells the loop that what follows in the ring is
 // read anew from the stored position, and the stores start writing their changelog.
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { KafkaConfig } from '../shared/config.js';
-import { isWholeEventRecord, writeLogMarkRecord, EVENT_HEADER_BYTES, RecordKind } from '../shared/event-record.js';
-import { LogBatchReader } from '../shared/log-batch.js';
+import { isWholeEventRecord, writeEventRecord, writeLogMarkRecord, EVENT_HEADER_BYTES, NO_PRODUCER, RecordKind } from '../shared/event-record.js';
+import { LOG_BATCH_HEADER, LogBatchReader } from '../shared/log-batch.js';
 import type { Logger } from '../shared/logger.js';
 import { outboundKind, ProgressKind, readProgressRecord } from '../shared/progress-record.js';
 import { RingReader, RingWriter } from '../shared/ring.js';
@@ -25,9 +29,22 @@ import type { ChangelogWriter } from './changelog-writer.js';
 import type { PartitionHandover } from './partition-handover.js';
 import { storeAssigner } from './store-assigner.js';
 import type { MemberInfo } from '../shared/group-subscription.js';
+import type { WorkerStats } from '../shared/worker-stats.js';
+import { PlainMessageError, type PlainMessageReader } from './plain-message.js';
 
 const WAIT_FOR_SPACE_MS = 200;
 const SESSION_TIMEOUT_MS = 10_000;
+/** Refused plain messages are logged at most this often (the rest are counted in the next line). */
+const REFUSAL_LOG_INTERVAL_MS = 1000;
+
+/** How the reader takes events written by Kafka producers outside the engine. */
+export interface PlainMessages {
+  reader: PlainMessageReader;
+  /** Counts the refused ones (GET /metrics). */
+  stats: WorkerStats;
+  /** Routes are set: say once that they do not apply to these events. */
+  routes: boolean;
+}
 
 export class LogReader {
   private readonly consumer: Consumer;
@@ -45,6 +62,9 @@ export class LogReader {
   /** Take-overs run one after the other. */
   private takingOver: Promise<void> = Promise.resolve();
   private stopping = false;
+  private lastRefusalLog = 0;
+  private refusalsNotLogged = 0;
+  private plainSeen = false;
 
   constructor(
     kafka: Kafka,
@@ -54,6 +74,7 @@ export class LogReader {
     member: MemberInfo,
     private readonly handover: PartitionHandover,
     private readonly changelog: ChangelogWriter,
+    private readonly plain: PlainMessages,
     private readonly log: Logger,
     private readonly onFatal: (error: Error) => void,
   ) {
@@ -132,23 +153,27 @@ export class LogReader {
       const offset = Number(message.offset);
       if (offset < next.offset) continue;
       if (offset > next.offset) return this.fail(new Error(`events topic partition ${p} has no message ${next.offset} (its first is ${offset}): the state of the partition ends there, and the topic no longer holds what follows it`));
-      const value = message.value ?? Buffer.alloc(0);
-      try {
-        this.batch.open(value);
-      } catch (error) {
-        return this.fail(new Error(`events topic partition ${p}, offset ${offset}: ${(error as Error).message}`));
-      }
-      const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
-      for (let i = 0; i < this.batch.count; i++) {
-        this.batch.next();
-        if (i < next.applied) continue;
-        const start = this.batch.recordAt;
-        const length = this.batch.recordLength;
-        if (!isWholeEventRecord(view, start, length) || view.getUint16(start, true) !== p) return this.fail(new Error(`events topic partition ${p}, offset ${offset}: record ${i} is not an event record of partition ${p}`));
-        let at = this.writer.reserve(length);
-        if (at === -1) at = await this.reserve(length, heartbeat); // only when the ring is full: no promise per record
-        value.copy(this.writer.bytes, at, start, start + length);
-        this.writer.commit(length);
+      if (message.headers?.[LOG_BATCH_HEADER] === undefined) {
+        if (next.applied === 0) await this.takePlain(p, offset, message.key, message.value, message.timestamp, heartbeat);
+      } else {
+        const value = message.value ?? Buffer.alloc(0);
+        try {
+          this.batch.open(value);
+        } catch (error) {
+          return this.fail(new Error(`events topic partition ${p}, offset ${offset}: ${(error as Error).message}`));
+        }
+        const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+        for (let i = 0; i < this.batch.count; i++) {
+          this.batch.next();
+          if (i < next.applied) continue;
+          const start = this.batch.recordAt;
+          const length = this.batch.recordLength;
+          if (!isWholeEventRecord(view, start, length) || view.getUint16(start, true) !== p) return this.fail(new Error(`events topic partition ${p}, offset ${offset}: record ${i} is not an event record of partition ${p}`));
+          let at = this.writer.reserve(length);
+          if (at === -1) at = await this.reserve(length, heartbeat); // only when the ring is full: no promise per record
+          value.copy(this.writer.bytes, at, start, start + length);
+          this.writer.commit(length);
+        }
       }
       let at = this.writer.reserve(EVENT_HEADER_BYTES);
       if (at === -1) at = await this.reserve(EVENT_HEADER_BYTES, heartbeat);
@@ -158,6 +183,36 @@ export class LogReader {
     }
     this.writer.publish();
     this.readProgress();
+  }
+
+  /** A message a producer outside the engine wrote: its event as a record, or nothing if it is not one. */
+  private async takePlain(p: number, offset: number, key: Buffer | null, value: Buffer | null, timestamp: string, heartbeat: () => Promise<void>): Promise<void> {
+    const { reader } = this.plain;
+    try {
+      reader.read(p, key, value, timestamp);
+    } catch (error) {
+      if (!(error instanceof PlainMessageError)) throw error;
+      this.refused(p, offset, error.message);
+      return;
+    }
+    if (!this.plainSeen && this.plain.routes) this.log.warn({ partition: p, offset }, 'the events topic holds events written by a producer outside the engine: they are merged into their keys, routes do not apply to them');
+    this.plainSeen = true;
+    const maxBytes = reader.recordMaxBytes();
+    let at = this.writer.reserve(maxBytes);
+    if (at === -1) at = await this.reserve(maxBytes, heartbeat);
+    this.writer.commit(writeEventRecord(this.writer.bytes, this.writer.view, at, p, reader.key, reader.keyHash, reader.type, reader.ts, NO_PRODUCER, RecordKind.Merge, 1, reader.data));
+  }
+
+  private refused(partition: number, offset: number, reason: string): void {
+    this.plain.stats.refusedMessages[0]!++;
+    const now = Date.now();
+    if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) {
+      this.refusalsNotLogged++;
+      return;
+    }
+    this.log.warn({ partition, offset, reason, alsoRefusedSinceLastLog: this.refusalsNotLogged }, `events topic partition ${partition}, offset ${offset}: skipped, not an event: ${reason}`);
+    this.lastRefusalLog = now;
+    this.refusalsNotLogged = 0;
   }
 
   /** Room in the ring for `length` bytes once the ring is full: waits (and heartbeats) while the loop catches up. */

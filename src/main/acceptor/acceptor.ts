@@ -4,7 +4,7 @@
 // its metrics. The control side (control/engine.ts) creates the rings, starts and supervises the
 // workers and acceptors, hands producers between acceptors, merges metrics, and stops in order.
 import { Ownership, type PartitionOwners } from '../cluster/ownership.js';
-import { redactedConfig, type EngineConfig } from '../../shared/config.js';
+import { limitsOf, redactedConfig, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { ownerOf, storeOf, type Layout } from '../../shared/partition.js';
 import type { StoreSet } from '../../shared/store.js';
@@ -12,7 +12,6 @@ import type { AcceptorLink } from '../../shared/worker-task.js';
 import { decodeMeta } from '../../shared/meta-codec.js';
 import { ProgressKind, type ProgressRecord } from '../../shared/progress-record.js';
 import { retainedRange } from '../../shared/event-log.js';
-import type { Limits } from '../../shared/wire.js';
 import { AckTracker } from '../ingest/ack-tracker.js';
 import { Ingest } from '../ingest/ingest.js';
 import { PartitionChannel } from '../ingest/partition-channel.js';
@@ -124,14 +123,7 @@ export class Acceptor {
   static create(options: AcceptorOptions, log: Logger): Acceptor {
     const { config, layout, stores, recordsTaken, recordsSettled, control } = options;
     const { partitions } = layout;
-    const limits: Limits = {
-      maxInFlight: config.maxInFlight,
-      maxEventsPerPub: config.maxEventsPerPub,
-      maxPayloadBytes: config.maxPayloadBytes,
-      maxKeyBytes: config.maxKeyBytes,
-      maxTypeBytes: config.maxTypeBytes,
-      maxDataDepth: config.maxDataDepth,
-    };
+    const limits = limitsOf(config);
     const channels = options.links.map((link, worker) => new PartitionChannel(worker, link));
     const tracker = new AckTracker(channels.length);
     // The backlog bound is dealt out: each acceptor holds at most its share.

@@ -1,7 +1,6 @@
 // The checks of a WebSocket op against its connection's permissions: a refusal is a FORBIDDEN
 // error naming the op and the key, thrown before anything is applied (the connection stays open).
-import { ErrorCode } from '../../shared/wire.js';
-import { ProtocolError } from '../connections/protocol.js';
+import { ErrorCode, ProtocolError } from '../../shared/wire.js';
 import type { Permissions } from './permissions.js';
 
 /** The words of a refusal, over WebSocket and HTTP alike. */

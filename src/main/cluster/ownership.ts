@@ -2,8 +2,7 @@
 // the group (owner-directory.ts). Reads of a key (GET /v1/keys/<key>, get, sub of keys, replay) are
 // served by the host that applies its partition: this one serves its own, sends HTTP clients to the
 // owner with a redirect, and answers WebSocket ops with NOT_OWNER naming the owner's URL.
-import { ErrorCode } from '../../shared/wire.js';
-import { ProtocolError } from '../connections/protocol.js';
+import { ErrorCode, ProtocolError } from '../../shared/wire.js';
 
 /** owners[p]: an index into urls, or one of these. */
 export const OWNER_HERE = -2;

@@ -1,18 +1,7 @@
 // Wire protocol v1 (DESIGN.md): message types, error codes, frame decoding and encoding.
 import { addExtension, Unpackr } from 'msgpackr';
 import { BinaryWriter } from '../../shared/binary-writer.js';
-import { ErrorCode, type Encoding, type ServerMessage } from '../../shared/wire.js';
-
-export class ProtocolError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly id: number | null = null,
-    readonly index?: number,
-  ) {
-    super(message);
-  }
-}
+import { ErrorCode, ProtocolError, type Encoding, type ServerMessage } from '../../shared/wire.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

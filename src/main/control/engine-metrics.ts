@@ -14,6 +14,8 @@ export interface EngineMetricsSources {
   partitionLags(): { partition: number; lag: number }[];
   /** Each worker's histograms in shared memory, by worker index. */
   workerStats: WorkerStats[];
+  /** Whether the engine runs in cluster mode (its metrics of the Kafka side are kept). */
+  cluster: boolean;
   /** The stores' data files (one LMDB environment each). */
   dataFiles: string[];
 }
@@ -89,6 +91,18 @@ export class EngineMetrics {
         });
       },
     });
+    if (sources.cluster) {
+      new Counter({
+        name: 'hunt_kafka_messages_refused_total',
+        help: 'Messages of the events topic skipped as not being events (a Kafka producer outside the engine wrote them; the log says why), by worker',
+        labelNames: ['worker'] as const,
+        registers,
+        collect() {
+          this.reset();
+          sources.workerStats.forEach((stats, worker) => this.inc({ worker: String(worker) }, stats.refusedMessages[0]!));
+        },
+      });
+    }
     sharedHistogram(this.registry, 'hunt_commit_batch_events', 'Events per committed batch', (s) => s.batchEvents, sources.workerStats);
     sharedHistogram(this.registry, 'hunt_commit_seconds', 'From starting a batch commit to its being durable (async: committed; sync: flushed)', (s) => s.commitSeconds, sources.workerStats);
     new Gauge({

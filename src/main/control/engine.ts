@@ -4,7 +4,7 @@
 // and the orderly stop (stop taking, finish and ack what was taken, close storage).
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, type EngineConfig, type KafkaConfig } from '../../shared/config.js';
+import { ConfigError, limitsOf, type EngineConfig, type KafkaConfig } from '../../shared/config.js';
 import { advertisedUrl } from '../cluster/advertised-url.js';
 import { OwnerDirectory } from '../cluster/owner-directory.js';
 import type { Logger } from '../../shared/logger.js';
@@ -133,6 +133,7 @@ export class Engine {
           restarts: () => ({ workers: this.workerRestarts, acceptors: this.acceptorRestarts }),
           partitionLags: () => Array.from({ length: layout.partitions }, (_, partition) => ({ partition, lag: pendingEvents(recordsTaken, recordsSettled, partition) })),
           workerStats,
+          cluster: config.kafka !== undefined,
           dataFiles: Array.from({ length: layout.stores }, (_, s) => `${storePath(config.dataDir, s)}/data.mdb`),
         })
       : null;
@@ -178,7 +179,7 @@ export class Engine {
         logRetentionEvents: config.logRetentionEvents,
         logRetentionSeconds: config.logRetentionSeconds,
         ...(hooks.workerFault !== undefined && worker === 0 ? { fault: hooks.workerFault } : {}),
-        ...(config.kafka === undefined ? {} : { cluster: { kafka: config.kafka, logLink: createLogLink(config.ringBytes), host, url: '', workers: config.workers } }),
+        ...(config.kafka === undefined ? {} : { cluster: { kafka: config.kafka, logLink: createLogLink(config.ringBytes), host, url: '', workers: config.workers, limits: limitsOf(config), routes: config.routes !== undefined } }),
       }));
       // A restarted loop cannot resend the change notices of a batch its predecessor committed:
       // subscribers are told they may have missed updates rather than left believing they are current.

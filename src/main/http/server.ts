@@ -16,10 +16,10 @@ import { DEFAULT_LIST_LIMIT, listKeys, MAX_LIST_LIMIT, type PartitionInfo } from
 import type { MessageHandler } from '../connections/message-handler.js';
 import type { RoutesReload } from '../routes/routes.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
-import { encodeMessage, ProtocolError } from '../connections/protocol.js';
-import { ErrorCode, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from '../../shared/wire.js';
+import { encodeMessage } from '../connections/protocol.js';
+import { ErrorCode, ProtocolError, SUBPROTOCOLS, type Encoding, type Limits, type ServerMessage } from '../../shared/wire.js';
 import { uws } from './uws.js';
-import { checkKey } from '../ingest/validate.js';
+import { checkKey } from '../../shared/event-checks.js';
 import type { ConnectionSlots } from './connection-slots.js';
 
 /** uWS closes a socket whose frame exceeds this; frames between our limit and it get TOO_LARGE. */

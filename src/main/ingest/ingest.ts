@@ -12,14 +12,14 @@ import { lastHashedByteLength, ownerOf, type Layout } from '../../shared/partiti
 import type { AckTracker, PendingPub } from './ack-tracker.js';
 import type { Connection } from '../connections/connection.js';
 import type { PartitionChannel } from './partition-channel.js';
-import { ProtocolError } from '../connections/protocol.js';
-import { ErrorCode, type Encoding, type Limits, type WireEvent } from '../../shared/wire.js';
+import { ErrorCode, ProtocolError, type Encoding, type Limits, type WireEvent } from '../../shared/wire.js';
 import { PubScanner } from './pub-scanner.js';
 import { PubTargets } from './pub-targets.js';
 import type { Router } from '../routes/router.js';
 import { resolveValues, writeUpdateDocument, type CompiledRoute, type EventContext } from '../routes/routes.js';
 import { FoldedUpdate, MAX_FOLDED_UPDATES } from '../routes/update-fold.js';
-import { checkEvent, checkKey, checkSeq, isPlainObject, requireId } from './validate.js';
+import { checkEvent, checkKey, isPlainObject } from '../../shared/event-checks.js';
+import { checkSeq, requireId } from './validate.js';
 import { forbidden } from '../auth/scope-checks.js';
 import type { KeyScope } from '../auth/permissions.js';
 

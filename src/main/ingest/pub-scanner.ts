@@ -15,7 +15,7 @@ import { arrayHeaderBytes, collectionSize, mapHeaderBytes, numberBytes, readNumb
 import { fnv1a32Bytes } from '../../shared/partition.js';
 import { type Limits } from '../../shared/wire.js';
 import { FORBIDDEN_NAMES } from '../../shared/update-ops.js';
-import { isAllowedKeyBytes } from './validate.js';
+import { isAllowedKeyBytes } from '../../shared/event-checks.js';
 
 /** Names the general path refuses as a type or a data field (ASCII, so bytes compare with char codes). */
 const FORBIDDEN = [...FORBIDDEN_NAMES];

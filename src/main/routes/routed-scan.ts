@@ -24,7 +24,7 @@ import { type Limits } from '../../shared/wire.js';
 import { writeKey, writeTemplate, type RoutePlan, type ScannedEvents } from './route-bytes.js';
 import type { FieldKind } from './routes.js';
 import type { Router } from './router.js';
-import { isAllowedKeyBytes } from '../ingest/validate.js';
+import { isAllowedKeyBytes } from '../../shared/event-checks.js';
 
 export class RoutedScan {
   readonly targets: PubTargets;

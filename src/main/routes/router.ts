@@ -2,8 +2,7 @@
 // check of its required data fields. Matching by type goes through a bounded cache, since an
 // engine sees few distinct types.
 import { sameBytes } from '../../shared/byte-ranges.js';
-import { ProtocolError } from '../connections/protocol.js';
-import { ErrorCode } from '../../shared/wire.js';
+import { ErrorCode, ProtocolError } from '../../shared/wire.js';
 import { planRoute, type RoutePlan } from './route-bytes.js';
 import type { CompiledRoute, FieldKind, RoutesConfig } from './routes.js';
 

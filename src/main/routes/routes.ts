@@ -21,7 +21,7 @@
 // that starts with "$". `$push` also takes {"$each": [values], "$slice": N}, `$addToSet` {"$each": [values]}.
 import { BinaryWriter } from '../../shared/binary-writer.js';
 import { FORBIDDEN_NAMES, UPDATE_OPERATORS, type UpdateOperator } from '../../shared/update-ops.js';
-import { isPlainObject } from '../ingest/validate.js';
+import { isPlainObject } from '../../shared/event-checks.js';
 
 export const FIELD_KINDS = ['number', 'string', 'boolean', 'array', 'map', 'any'] as const;
 export type FieldKind = (typeof FIELD_KINDS)[number];

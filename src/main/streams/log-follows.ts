@@ -17,8 +17,8 @@ import type { Logger } from '../../shared/logger.js';
 import type { StoreSet } from '../../shared/store.js';
 import { INTEREST_COMMITS } from '../../shared/interest.js';
 import type { Connection } from '../connections/connection.js';
-import { errorMessage, ProtocolError } from '../connections/protocol.js';
-import { ErrorCode, type Encoding, type ReplayMessage, type ReplayedEvent } from '../../shared/wire.js';
+import { errorMessage } from '../connections/protocol.js';
+import { ErrorCode, ProtocolError, type Encoding, type ReplayMessage, type ReplayedEvent } from '../../shared/wire.js';
 import { replayPage } from './replay.js';
 
 /** How often paused follows are retried when no drain event comes. */

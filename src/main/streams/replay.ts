@@ -4,8 +4,7 @@
 import { forEachSegmentEntry, retainedRange, segmentEntryCount, segmentLastOffset, type LogEntry, type LogKey } from '../../shared/event-log.js';
 import { RecordKind } from '../../shared/event-record.js';
 import type { Store } from '../../shared/store.js';
-import { ProtocolError } from '../connections/protocol.js';
-import { ErrorCode, type ReplayedEvent } from '../../shared/wire.js';
+import { ErrorCode, ProtocolError, type ReplayedEvent } from '../../shared/wire.js';
 
 export interface ReplayPage {
   events: ReplayedEvent[];
