@@ -4,13 +4,16 @@
 // broker is SIGKILLed and the hosts keep accepting; then host 2 comes back and takes its stores
 // again (restoring what changed meanwhile). Last, the producers reconnect to host 3 and re-send
 // there. Every key's record, read through any host (redirects to the owner), holds each event
-// exactly once, fan-out included.
+// exactly once, fan-out included. Subscriptions on host 1 to keys whose partitions go to host 2
+// when it comes back end with `moved`; the TypeScript client's follow them there, and its `get`
+// reads any key from its owner.
 import { Kafka, logLevel } from 'kafkajs';
 import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
 import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
 import { subscriptionOfMetadata } from '../src/shared/group-subscription.js';
 import { AssignerProtocol } from 'kafkajs';
+import { HuntClient, type Update } from '../src/client/index.js';
 import { tempDir, TestClient, until } from './helpers.js';
 import { drive, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
 
@@ -107,6 +110,20 @@ t.test('hosts die and come back, a broker dies, producers move between hosts: ev
   await ackedGrows(states, 40, 'pubs acked after host 2 died');
   t.pass('host 2\'s stores were restored from the changelog by the others, and they go on');
 
+  // Subscriptions on host 1 to a key of every partition: raw, and through the TypeScript client.
+  const watchKeys = Array.from({ length: 64 }, (_, i) => `player:watch-${i}`);
+  const watcher = await TestClient.connect(hosts[0]!.port, ['hunt.v1.json']);
+  t.teardown(() => watcher.close());
+  await watcher.welcome();
+  const subAnswers = await Promise.all(watchKeys.map((key, i) => watcher.request({ op: 'sub', id: 1000 + i, keys: [key] })));
+  const watchedHere = watchKeys.filter((_, i) => subAnswers[i].op === 'ack');
+  t.ok(watchedHere.length > 0, `host 1 takes subscriptions of keys it applies (${watchedHere.length} of 64)`);
+  t.ok(subAnswers.every((a: any) => a.op === 'ack' || (a.code === 'NOT_OWNER' && typeof a.owner === 'string' && a.owner.startsWith('http://127.0.0.1:'))), "and answers NOT_OWNER with the owner's URL for the others");
+  const client = await HuntClient.connect({ url: `ws://127.0.0.1:${hosts[0]!.port}/v1/stream`, encoding: 'json' });
+  t.teardown(() => client.close());
+  const seen = new Map<string, Update['meta']>();
+  for (const key of watchKeys) await client.subscribe(key, (update) => seen.set(update.key, update.meta));
+
   await kafka.kill(2);
   await ackedGrows(states, 40, 'pubs acked with a broker down');
   t.pass('the hosts keep accepting with a broker down');
@@ -117,6 +134,18 @@ t.test('hosts die and come back, a broker dies, producers move between hosts: ev
   await until('host 2 to restore what changed while it was away', async () => /partitions restored from the changelog/.test(hosts[1]!.output()), 120_000);
   await ackedGrows(states, 40, 'pubs acked after host 2 came back');
   t.pass('host 2 restored what changed while it was away, and goes on');
+
+  await until('host 1 to end the subscriptions of the keys that went to host 2', async () => watcher.received.some((m) => m.op === 'moved'), 60_000);
+  const moved = watcher.received.filter((m) => m.op === 'moved');
+  t.ok(moved.every((m) => m.owner === url(hosts[1]!) && m.keys.every((key: string) => watchedHere.includes(key))), `each with host 2's URL (${moved.map((m) => m.keys.length).join(', ')} keys)`);
+  // The TypeScript client's subscriptions follow their keys: an event to each, published through host 3, reaches it.
+  const publisher = await TestClient.connect(hosts[2]!.port, ['hunt.v1.json']);
+  await publisher.welcome();
+  const ack = await publisher.request({ op: 'pub', id: 1, events: watchKeys.map((key) => ({ key, type: 'join', data: { hunt: 'watch', name: 'after the move' } })) });
+  t.equal(ack.op, 'ack', 'the watched keys\' events are acked');
+  await publisher.close();
+  await until("the client's subscriptions to see each watched key's event", async () => watchKeys.every((key) => seen.get(key)?.fields.name === 'after the move'), 60_000).catch(() => {});
+  t.same(watchKeys.filter((key) => seen.get(key)?.fields.name !== 'after the move'), [], "the client's subscriptions got every key's update, the moved keys' from host 2");
 
   // The producers move to host 3 and re-send their last acked pubs there.
   phase = 'move';
@@ -141,13 +170,19 @@ t.test('hosts die and come back, a broker dies, producers move between hosts: ev
     t.same(actual, Object.fromEntries(expected), `through host ${i + 1}: every key (fan-out keys included) holds each event exactly once`);
   }
 
-  // WebSocket reads of a key another host applies are refused with its URL.
-  const client = await TestClient.connect(hosts[0]!.port, ['hunt.v1.json']);
-  await client.welcome();
-  const answers = await Promise.all([...expected.keys()].map((key, i) => client.request({ op: 'get', id: i + 1, key })));
+  // WebSocket reads of a key another host applies are refused with its URL; the client follows it.
+  const answers = await Promise.all([...expected.keys()].map((key, i) => watcher.request({ op: 'get', id: i + 1, key })));
   t.ok(answers.some((a: any) => a.op === 'meta'), 'host 1 answers get for its own keys');
   t.ok(answers.some((a: any) => a.op === 'error' && a.code === 'NOT_OWNER' && /applies: ask it there/.test(a.message)), 'and NOT_OWNER naming the owner for the others');
-  await client.close();
+  const viaClient = new Map<string, unknown>();
+  const viaRedirect = new Map<string, unknown>();
+  for (const key of expected.keys()) {
+    viaClient.set(key, await client.get(key));
+    viaRedirect.set(key, (await readKey(url(hosts[0]!), key)).body);
+  }
+  t.same(Object.fromEntries(viaClient), Object.fromEntries(viaRedirect), "the client's get reads every key from its owner");
+  client.close();
+  await watcher.close();
 
   await kafka.restart(2);
   for (const host of hosts) t.equal(await host.stop(), 0, 'a clean stop');

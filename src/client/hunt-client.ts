@@ -3,6 +3,11 @@
 // re-send of unacknowledged pubs after a reconnect (exactly-once effects end to end), key and
 // prefix subscriptions that survive reconnects (recovering missed updates from the event log when
 // it holds them), `get`, and reconnects with exponential backoff and jitter.
+//
+// Cluster mode: a key's reads are served by the host that applies its partition. `get` and key
+// subscriptions refused with NOT_OWNER go to the host it names (the client opens a connection
+// there, with the same options, and keeps it), and a key subscription whose partition moves
+// (`moved`) follows it; prefix subscriptions see the partitions of the host they were made on.
 import { decodeServerMessage, encodeClientMessage } from './codec.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { CloseCode } from '../shared/wire.js';
@@ -72,6 +77,8 @@ export class HuntError extends Error {
     /** An engine error code (docs/protocol.md), or DISCONNECTED / CLOSED / FENCED from the client. */
     readonly code: string,
     message: string,
+    /** NOT_OWNER: the base URL of the host that applies the key's partition, if one does. */
+    readonly owner?: string,
   ) {
     super(message);
     this.name = 'HuntError';
@@ -103,6 +110,8 @@ interface Subscription {
   onUpdate: (update: Update) => void;
   /** Exact keys: the last version seen, for recovery after a reconnect. */
   version: number | null;
+  /** Ends it wherever it is now (here, or at the host its key's partition moved to). */
+  end: () => Promise<void>;
 }
 
 interface Welcome {
@@ -139,6 +148,10 @@ type ServerMessage = Record<string, any>;
 
 const OPEN = 1;
 const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 5000 };
+/** NOT_OWNER answers followed for one read at most (hosts can disagree for a moment during a rebalance). */
+const MAX_OWNER_HOPS = 20;
+/** Wait before asking again when no host applies the partition (a rebalance). */
+const REBALANCE_RETRY_MS = 250;
 
 /** What makes an event malformed whatever the engine's settings (caught before batching it with others). */
 function shapeProblem(event: ClientEvent): string | null {
@@ -171,6 +184,8 @@ export class HuntClient {
   /** The connection is welcomed and, for a producer, its hello answered: pubs may go out. */
   private isReady = false;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Cluster mode: connections to the hosts that NOT_OWNER and `moved` named, by base URL. */
+  private readonly ownerClients = new Map<string, Promise<HuntClient>>();
   private readonly options: Required<Omit<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>> & Pick<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>;
 
   private constructor(options: HuntClientOptions) {
@@ -233,10 +248,38 @@ export class HuntClient {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** A key's metadata record, or null if the key has none. */
-  async get(key: string): Promise<MetaRecord | null> {
-    const reply = await this.request({ op: 'get', key });
-    return reply.meta as MetaRecord | null;
+  /** A key's metadata record, or null if the key has none (asked of the host that applies it). */
+  get(key: string): Promise<MetaRecord | null> {
+    return this.followingOwners(async (client) => (await client.request({ op: 'get', key })).meta as MetaRecord | null);
+  }
+
+  /** Runs a read here; if it is refused with NOT_OWNER, at the host named (or here again after a rebalance). */
+  private async followingOwners<T>(read: (client: HuntClient) => Promise<T>): Promise<T> {
+    let client: HuntClient = this;
+    for (let hops = 0; ; hops++) {
+      try {
+        return await read(client);
+      } catch (error) {
+        if (!(error instanceof HuntError) || error.code !== 'NOT_OWNER' || hops >= MAX_OWNER_HOPS) throw error;
+        if (error.owner === undefined) await new Promise((resolve) => setTimeout(resolve, REBALANCE_RETRY_MS));
+        else client = await this.ownerClient(error.owner);
+      }
+    }
+  }
+
+  /** The connection to the host at `owner` (a base URL), opened on first use. */
+  private ownerClient(owner: string): Promise<HuntClient> {
+    if (this.closed) return Promise.reject(new HuntError('CLOSED', 'the client is closed'));
+    let client = this.ownerClients.get(owner);
+    if (client === undefined) {
+      const url = new URL('/v1/stream', owner);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      const { producer: _producer, ...options } = this.options;
+      client = HuntClient.connect({ ...options, url: url.toString() });
+      this.ownerClients.set(owner, client);
+      client.catch(() => this.ownerClients.delete(owner));
+    }
+    return client;
   }
 
   /**
@@ -244,22 +287,55 @@ export class HuntClient {
    * of every key that starts with a prefix. Returns a function that ends the subscription.
    */
   async subscribe(keyOrPrefix: string, onUpdate: (update: Update) => void, options: { prefix?: boolean } = {}): Promise<() => Promise<void>> {
-    const subscription: Subscription = { keyOrPrefix, prefix: options.prefix ?? false, onUpdate, version: null };
+    const subscription: Subscription = { keyOrPrefix, prefix: options.prefix ?? false, onUpdate, version: null, end: () => Promise.resolve() };
+    // Where another host applies the key, the subscription is made there (and follows it on from there).
+    subscription.end = await this.followingOwners((client) => (client === this ? this.subscribeHere(subscription) : client.subscribe(keyOrPrefix, onUpdate)));
+    return () => subscription.end();
+  }
+
+  private async subscribeHere(subscription: Subscription): Promise<() => Promise<void>> {
     this.subscriptions.add(subscription);
-    await this.request(this.subMessage(subscription));
-    return async () => {
+    try {
+      await this.request(this.subMessage(subscription));
+    } catch (error) {
       this.subscriptions.delete(subscription);
-      const field = subscription.prefix ? 'prefixes' : 'keys';
-      if (![...this.subscriptions].some((s) => s.prefix === subscription.prefix && s.keyOrPrefix === keyOrPrefix)) {
-        await this.request({ op: 'unsub', [field]: [keyOrPrefix] });
-      }
+      throw error;
+    }
+    return () => this.unsubscribe(subscription);
+  }
+
+  private async unsubscribe(subscription: Subscription): Promise<void> {
+    if (!this.subscriptions.delete(subscription)) return;
+    const field = subscription.prefix ? 'prefixes' : 'keys';
+    if (![...this.subscriptions].some((s) => s.prefix === subscription.prefix && s.keyOrPrefix === subscription.keyOrPrefix)) {
+      await this.request({ op: 'unsub', [field]: [subscription.keyOrPrefix] });
+    }
+  }
+
+  /** The key's partition went to the host at `owner`: the subscription goes on there (retried until it takes, or is ended). */
+  private async move(subscription: Subscription, owner: string): Promise<void> {
+    this.subscriptions.delete(subscription);
+    let ended = false;
+    subscription.end = async () => {
+      ended = true;
     };
+    for (let attempt = 0; !this.closed && !ended; attempt++) {
+      try {
+        const end = await (await this.ownerClient(owner)).subscribe(subscription.keyOrPrefix, subscription.onUpdate);
+        if (ended || this.closed) return void (await end().catch(() => {}));
+        subscription.end = end;
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
+      }
+    }
   }
 
   /** Closes the connection; pubs not yet acknowledged fail with CLOSED. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const client of this.ownerClients.values()) client.then((c) => c.close(), () => {});
     this.stopRefreshing();
     this.failAll(new HuntError('CLOSED', 'the client was closed before the engine acknowledged this'), true);
     this.ws?.close(1000, 'client closed');
@@ -342,7 +418,12 @@ export class HuntClient {
       // Pubs of this client keep their seqs (re-sends); new ones go above what the engine has taken.
       this.nextSeq = Math.max(this.nextSeq, (ack.seq as number) + 1);
     }
-    for (const subscription of this.subscriptions) void this.request(this.subMessage(subscription), true).catch(() => {});
+    for (const subscription of [...this.subscriptions]) {
+      void this.request(this.subMessage(subscription), true).catch((error: unknown) => {
+        // Its key's partition went to another host while this client was away.
+        if (error instanceof HuntError && error.code === 'NOT_OWNER' && error.owner !== undefined) void this.move(subscription, error.owner);
+      });
+    }
     this.isReady = true;
     this.markReady();
     this.pump();
@@ -367,7 +448,7 @@ export class HuntClient {
         const request = this.requests.get(id);
         if (request === undefined) return;
         this.requests.delete(id);
-        if (message.op === 'error') request.reject(new HuntError(message.code, message.message));
+        if (message.op === 'error') request.reject(new HuntError(message.code, message.message, message.owner));
         else request.resolve(message);
         return;
       }
@@ -377,6 +458,11 @@ export class HuntClient {
         request?.resolve(message);
         return;
       }
+      case 'moved':
+        for (const subscription of [...this.subscriptions]) {
+          if (!subscription.prefix && (message.keys as string[]).includes(subscription.keyOrPrefix)) void this.move(subscription, message.owner as string);
+        }
+        return;
       default:
       // missed, lagging and events need nothing here: the snapshot update after a recovery, and
       // the resubscription after a lagging close, bring the subscriber up to date.

@@ -114,7 +114,8 @@ export interface Limits {
 export type ServerMessage =
   | ({ op: 'welcome'; v: 1; encoding: Encoding; partitions: number; durability: string } & Limits)
   | { op: 'ack'; id: number; dup?: true; recovered?: boolean; seq?: number }
-  | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number }
+  | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number; owner?: string }
+  | { op: 'moved'; keys: string[]; owner: string }
   | { op: 'meta'; id: number; key: string; meta: MetaRecord | null }
   | { op: 'update'; key: string; meta: MetaRecord }
   | { op: 'lagging'; message: string }
@@ -145,6 +146,8 @@ export class ProtocolError extends Error {
     message: string,
     readonly id: number | null = null,
     readonly index?: number,
+    /** NOT_OWNER: the base URL of the host that applies the partition (none while no host does). */
+    readonly owner?: string,
   ) {
     super(message);
   }

@@ -6,7 +6,7 @@
 import { Ownership, type PartitionOwners } from '../cluster/ownership.js';
 import { limitsOf, redactedConfig, type EngineConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
-import { ownerOf, storeOf, type Layout } from '../../shared/partition.js';
+import { ownerOf, partitionOf, storeOf, type Layout } from '../../shared/partition.js';
 import type { StoreSet } from '../../shared/store.js';
 import type { AcceptorLink } from '../../shared/worker-task.js';
 import { decodeMeta } from '../../shared/meta-codec.js';
@@ -153,7 +153,7 @@ export class Acceptor {
       ingest.onTaken = (events) => metrics.eventsReceived.inc(events);
     }
     const gate = new AuthGate(options.auth, log);
-    const ownership = new Ownership(options.owners);
+    const ownership = new Ownership(options.owners, partitions);
     const handler = new MessageHandler(ingest, producers, subscriptions, follows, stores, limits, { partitions, enabled: config.logRetentionEvents > 0 }, (name) => control.claimProducer(name), gate, ownership, log);
     if (metrics !== null) handler.onError = (code) => metrics.errors.inc({ code });
     server = new FrontEndServer(
@@ -182,7 +182,12 @@ export class Acceptor {
 
   /** Cluster mode: the control thread saw the partitions change hosts. */
   updateOwners(owners: PartitionOwners): void {
-    this.ownership.update(owners);
+    const left = this.ownership.update(owners);
+    if (left.length === 0) return;
+    const movedTo = (p: number): string | undefined => (left.includes(p) ? this.ownership.ownerOf(p)! : undefined);
+    const { partitions } = this.options.layout;
+    this.subscriptions.endMoved((key) => movedTo(partitionOf(key, partitions)));
+    this.follows.endMoved(movedTo);
   }
 
   /** Listens on the configured port (upgrades are refused with 503 until start()); resolves with the port. */

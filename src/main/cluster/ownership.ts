@@ -14,11 +14,30 @@ export interface PartitionOwners {
 }
 
 export class Ownership {
-  /** null: one host, or the group not seen yet; every partition is served here. */
-  constructor(private current: PartitionOwners | null) {}
+  /** Per partition, 1 while the last host seen applying it is this one (it stays so through a rebalance). */
+  private readonly servedHere: Uint8Array;
 
-  update(owners: PartitionOwners): void {
+  /** null: one host, or the group not seen yet; every partition is served here. */
+  constructor(
+    private current: PartitionOwners | null,
+    partitions: number,
+  ) {
+    this.servedHere = new Uint8Array(partitions).fill(1);
+    if (current !== null) this.update(current);
+  }
+
+  /** Takes the group as last seen; returns the partitions this host served until now and another host applies now. */
+  update(owners: PartitionOwners): number[] {
     this.current = owners;
+    const left: number[] = [];
+    owners.owners.forEach((owner, p) => {
+      if (owner === OWNER_HERE) this.servedHere[p] = 1;
+      else if (owner !== OWNER_NONE && this.servedHere[p] === 1) {
+        this.servedHere[p] = 0;
+        left.push(p);
+      }
+    });
+    return left;
   }
 
   /** The base URL of the host that applies partition p; null when it is this one; undefined while no host does (a rebalance). */
@@ -32,7 +51,7 @@ export class Ownership {
   requireHere(p: number, what: string, id: number | null): void {
     const owner = this.ownerOf(p);
     if (owner === null) return;
-    throw new ProtocolError(ErrorCode.NOT_OWNER, notOwnerMessage(p, what, owner), id);
+    throw new ProtocolError(ErrorCode.NOT_OWNER, notOwnerMessage(p, what, owner), id, undefined, owner);
   }
 }
 

@@ -92,5 +92,6 @@ export function encodeMessage(message: ServerMessage, encoding: Encoding): strin
 export function errorMessage(error: ProtocolError): ServerMessage {
   const message: ServerMessage = { op: 'error', id: error.id, code: error.code, message: error.message };
   if (error.index !== undefined) message.index = error.index;
+  if (error.owner !== undefined) message.owner = error.owner;
   return message;
 }

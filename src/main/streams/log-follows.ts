@@ -7,7 +7,8 @@
 // survives worker restarts, and it costs nothing while nobody follows. A slow consumer is paused
 // (not dropped) while its connection has more than `maxBufferedBytes` unsent, and resumed from its
 // position when the socket drains; if the retention removes that position meanwhile, it gets
-// OUT_OF_RANGE with the earliest offset held and the follow ends.
+// OUT_OF_RANGE with the earliest offset held and the follow ends. In cluster mode a follow of a
+// partition that goes to another host ends with NOT_OWNER naming it (the log goes on there).
 //
 // Seen here with uWS 20.30: a message sent from inside the `drain` callback that does not fit the
 // socket stays in uWS's buffer and is never written (no further drain either). So sends never
@@ -111,6 +112,20 @@ export class LogFollows {
     if (follows.size === 0) partitions.delete(follow.partition);
     this.paused.delete(follow);
     return true;
+  }
+
+  /** Ends the follows of the partitions `movedTo` gives a host for, with NOT_OWNER naming it. */
+  endMoved(movedTo: (partition: number) => string | undefined): void {
+    for (const [conn, own] of [...this.byConnection]) {
+      for (const follow of [...own.values()]) {
+        const owner = movedTo(follow.partition);
+        if (owner === undefined) continue;
+        this.stop(conn, follow.id);
+        const what = follow.key === null ? `the follow of partition ${follow.partition}` : `the follow of key ${JSON.stringify(follow.key)}`;
+        const message = `${what} ended: partition ${follow.partition} is applied by the host at ${owner} now; follow it there from offset ${follow.next}`;
+        if (!conn.closed) conn.send(errorMessage(new ProtocolError(ErrorCode.NOT_OWNER, message, follow.id, undefined, owner)), follow.encoding, false);
+      }
+    }
   }
 
   removeConnection(conn: Connection): void {

@@ -12,6 +12,9 @@
 // fresh snapshot. The same happens to every subscriber when a partition worker is restarted (the
 // notices of the batch it died in are gone). A subscriber never silently misses updates while
 // believing it is current.
+//
+// Cluster mode: when a key's partition goes to another host, its subscriptions here end with a
+// `moved` message naming that host (the changes are applied, and announced, there now).
 import { fnv1a32Utf8 } from '../../shared/partition.js';
 import type { MetaRecord } from '../../shared/metadata.js';
 import { INTEREST_ALL, INTEREST_BUCKETS } from '../../shared/interest.js';
@@ -125,6 +128,27 @@ export class SubscriptionRegistry {
       if (subscribers !== undefined) for (const conn of subscribers) recipients.add(conn);
     }
     for (const conn of recipients) send(conn);
+  }
+
+  /**
+   * Ends the key subscriptions whose key `movedTo` gives a host for (its partition left this one):
+   * each connection gets one `moved` per host, naming its keys that went there.
+   */
+  endMoved(movedTo: (key: string) => string | undefined): void {
+    for (const [conn, own] of [...this.byConnection]) {
+      const byOwner = new Map<string, string[]>();
+      for (const key of own.keys) {
+        const owner = movedTo(key);
+        if (owner === undefined) continue;
+        let keys = byOwner.get(owner);
+        if (keys === undefined) byOwner.set(owner, (keys = []));
+        keys.push(key);
+      }
+      for (const [owner, keys] of byOwner) {
+        this.unsubscribe(conn, keys, []);
+        if (!conn.closed) conn.send({ op: 'moved', keys, owner }, conn.encoding, false);
+      }
+    }
   }
 
   /** Tells every subscriber it may have missed updates, and drops it (see dropLagging). */

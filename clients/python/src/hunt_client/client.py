@@ -470,6 +470,15 @@ class HuntClient:
                         subscription.version = message["meta"]["version"]
                     self._deliver(subscription, Update(key, message["meta"]))
             return
+        if op == "moved":
+            # Cluster mode: these keys' partition went to another host, which sends their updates
+            # now. This client does not follow it there; it says so rather than wait in silence.
+            moved = set(message["keys"])
+            for subscription in list(self._subscriptions):
+                if not subscription.prefix and subscription.key_or_prefix in moved:
+                    self._subscriptions.remove(subscription)
+            log.warning("subscriptions of %s ended: their partition is applied by %s now; subscribe there", sorted(moved), message["owner"])
+            return
         ident = message.get("id")
         if op == "events" and ident in self._follows:
             self._follows[ident]._on_events(message)
@@ -478,14 +487,14 @@ class HuntClient:
             self._settle(self._in_flight.pop(ident), message)
             return
         if op == "error" and ident in self._follows:
-            self._follows.pop(ident)._end(HuntError(message["code"], message["message"]))
+            self._follows.pop(ident)._end(HuntError(message["code"], message["message"], owner=message.get("owner")))
             return
         if op in ("ack", "error", "meta", "events") and ident in self._requests:
             future = self._requests.pop(ident)
             if future.done():
                 return
             if op == "error":
-                future.set_exception(HuntError(message["code"], message["message"], message.get("index")))
+                future.set_exception(HuntError(message["code"], message["message"], message.get("index"), message.get("owner")))
             else:
                 future.set_result(message)
         # missed and lagging need nothing here: the snapshot update after a recovery, and the

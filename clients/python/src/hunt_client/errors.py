@@ -8,9 +8,11 @@ class HuntError(Exception):
     the client's own: DISCONNECTED (the connection dropped before an answer), CLOSED (the client was
     closed), FENCED (another connection said hello as this producer)."""
 
-    def __init__(self, code: str, message: str, index: int | None = None) -> None:
+    def __init__(self, code: str, message: str, index: int | None = None, owner: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         #: The event of a pub the engine refused, when it named one.
         self.index = index
+        #: NOT_OWNER (cluster mode): the base URL of the host that applies the key's partition.
+        self.owner = owner
