@@ -1,7 +1,31 @@
 // HTTP listings: keys in key order with their metadata, by prefix and paged; the partitions with
 // their owners and offsets.
 import t from 'tap';
+import { mergePages, type KeyPage } from '../src/main/http/listings.js';
+import type { MetaRecord } from '../src/shared/metadata.js';
 import { httpGet, startEngine, tempDir, TestClient } from './helpers.js';
+
+t.test("hosts' pages merge into the page of the whole keyspace (cluster mode)", async (t) => {
+  const meta = (n: number) => ({ version: n }) as MetaRecord;
+  const sets = [['a', 'd', 'ü', 'z'], ['b', 'c', 'e'], ['é', 'f']];
+  /** Each host's page: its first `limit` keys after `after`, as listKeys makes it. */
+  const pageOf = (keys: string[], after: string | null, limit: number): KeyPage => {
+    const later = keys.filter((key) => after === null || Buffer.compare(Buffer.from(key), Buffer.from(after)) > 0).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const taken = later.slice(0, limit);
+    return { keys: taken.map((key) => ({ key, meta: meta(1) })), next: later.length > limit ? taken[taken.length - 1]! : null };
+  };
+  const listed: string[] = [];
+  let after: string | null = null;
+  for (let pages = 0; pages < 10; pages++) {
+    const page = mergePages(sets.map((keys) => pageOf(keys, after, 2)), 2);
+    listed.push(...page.keys.map((entry) => entry.key));
+    if (page.next === null) break;
+    after = page.next;
+  }
+  t.same(listed, ['a', 'b', 'c', 'd', 'e', 'f', 'z', 'é', 'ü'], 'paging the merge lists every key once, in UTF-8 byte order');
+  const twice = mergePages([pageOf(['a', 'b'], null, 5), pageOf(['b', 'c'], null, 5)], 5);
+  t.same(twice, { keys: ['a', 'b', 'c'].map((key) => ({ key, meta: meta(1) })), next: null }, 'a key two hosts list (a rebalance) is listed once');
+});
 
 t.test('GET /v1/keys pages through keys in order; GET /v1/partitions shows owners and offsets', async (t) => {
   const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'sync', HUNT_WORKERS: '2' });

@@ -47,6 +47,19 @@ export class Ownership {
     return owner === OWNER_NONE ? undefined : this.current!.urls[owner];
   }
 
+  /** Whether the group has been seen (cluster mode): until then every partition counts as served here. */
+  get clustered(): boolean {
+    return this.current !== null;
+  }
+
+  /** The other hosts that apply partitions (base URLs); undefined while some partition has none (a rebalance). */
+  otherHosts(): string[] | undefined {
+    const current = this.current;
+    if (current === null) return [];
+    if (current.owners.includes(OWNER_NONE)) return undefined;
+    return [...new Set(current.owners.filter((owner) => owner >= 0))].map((owner) => current.urls[owner]!);
+  }
+
   /** Throws NOT_OWNER unless this host applies partition p. */
   requireHere(p: number, what: string, id: number | null): void {
     const owner = this.ownerOf(p);

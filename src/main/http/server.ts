@@ -12,7 +12,8 @@ import { forbiddenMessage } from '../auth/scope-checks.js';
 import type { Connection } from '../connections/connection.js';
 import type { Producer } from '../ingest/producers.js';
 import type { TlsFiles } from './tls.js';
-import { DEFAULT_LIST_LIMIT, listKeys, MAX_LIST_LIMIT, type PartitionInfo } from './listings.js';
+import { DEFAULT_LIST_LIMIT, listKeys, MAX_LIST_LIMIT, mergePages, type KeyPage, type PartitionInfo } from './listings.js';
+import { ListingUnavailable, pagesOfHosts, type Credentials } from '../cluster/cluster-listing.js';
 import type { MessageHandler } from '../connections/message-handler.js';
 import type { RoutesReload } from '../routes/routes.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
@@ -310,10 +311,11 @@ export class FrontEndServer {
   /** GET /v1/keys?prefix=&after=&limit= : a page of keys with their records, in key order. */
   private listKeys(res: HttpResponse, req: HttpRequest): void {
     const queryText = req.getQuery() ?? '';
-    this.authenticate(res, req, (permissions) => this.answerListing(res, queryText, permissions));
+    const credentials = { authorization: req.getHeader('authorization'), token: req.getQuery('token') ?? '' };
+    this.authenticate(res, req, (permissions) => this.answerListing(res, queryText, permissions, credentials));
   }
 
-  private answerListing(res: HttpResponse, queryText: string, permissions: Permissions): void {
+  private answerListing(res: HttpResponse, queryText: string, permissions: Permissions, credentials: Credentials): void {
     let query: URLSearchParams;
     try {
       query = new URLSearchParams(queryText);
@@ -332,13 +334,30 @@ export class FrontEndServer {
         return this.json(res, '400 Bad Request', { error: 'BAD_QUERY', message: `${name} must be valid Unicode without NUL, at most maxKeyBytes` });
       }
     }
+    const scope = query.get('scope') ?? 'all';
+    if (scope !== 'all' && scope !== 'local') return this.json(res, '400 Bad Request', { error: 'BAD_QUERY', message: 'scope must be all or local' });
     if (!permissions.read.covers(prefix)) return this.forbidden(res, 'list', prefix, 'read');
+    const { ownership } = this.options;
+    const { partitions } = this.options.welcome;
+    let page: KeyPage;
     try {
-      this.json(res, '200 OK', listKeys(this.stores, prefix, after, limit));
+      page = listKeys(this.stores, prefix, after, limit, ownership.clustered ? (key) => ownership.ownerOf(partitionOf(key, partitions)) === null : null);
     } catch (error) {
       this.log.error({ err: error }, 'listing keys failed');
-      this.json(res, '503 Service Unavailable', { error: 'STORAGE', message: 'the keys could not be read' });
+      return this.json(res, '503 Service Unavailable', { error: 'STORAGE', message: 'the keys could not be read' });
     }
+    const others = scope === 'local' ? [] : ownership.otherHosts();
+    if (others === undefined) return this.notOwner(res, null, 'some partitions have no host right now (the hosts are rebalancing): retry shortly');
+    if (others.length === 0) return this.json(res, '200 OK', page);
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    pagesOfHosts(others, { prefix, after, limit }, credentials).then(
+      (pages) => !aborted && this.json(res, '200 OK', mergePages([page, ...pages], limit)),
+      (error: Error) => {
+        if (!(error instanceof ListingUnavailable)) this.log.error({ err: error }, 'listing keys across hosts failed');
+        if (!aborted) res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: 'HOST_UNAVAILABLE', message: error.message })));
+      },
+    );
   }
 
   private metrics(res: HttpResponse, req: HttpRequest): void {
