@@ -82,18 +82,30 @@ $('lookup').addEventListener('submit', async (event) => {
   const key = $('key').value;
   if (key === '') return;
   follow?.close();
-  const response = await fetch(`/v1/keys/${encodeURIComponent(key)}`, { headers });
-  $('key-meta').textContent = response.ok ? JSON.stringify(await response.json(), null, 2) : `${key}: HTTP ${response.status}`;
-  // Then follow it: the sub's snapshot and every later change replace what is shown.
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  // In cluster mode another host may apply the key: its redirect is not followed (another origin),
+  // the subscription below finds that host and brings the record.
+  const response = await fetch(`/v1/keys/${encodeURIComponent(key)}`, { headers, redirect: 'manual' });
+  $('key-meta').textContent = response.ok ? JSON.stringify(await response.json(), null, 2) : response.type === 'opaqueredirect' ? `${key}: applied by another host, asking it` : `${key}: HTTP ${response.status}`;
+  followKey(key, location.origin);
+});
+
+/** Follows a key at the host at `base`: the sub's snapshot and every later change replace what is shown; it moves with the key's partition. */
+function followKey(key, base) {
+  const url = new URL(`/v1/stream${token ? `?token=${encodeURIComponent(token)}` : ''}`, base);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(url, ['hunt.v1.json']);
   follow = ws;
   ws.onmessage = (message) => {
     const data = JSON.parse(message.data);
     if (data.op === 'welcome') ws.send(JSON.stringify({ op: 'sub', id: 1, keys: [key] }));
     else if (data.op === 'update' && data.key === key) $('key-meta').textContent = JSON.stringify({ key, ...data.meta }, null, 2);
+    else if ((data.op === 'error' && data.code === 'NOT_OWNER') || (data.op === 'moved' && data.keys.includes(key))) {
+      ws.close();
+      // No owner named: a rebalance; ask this host again shortly.
+      if (follow === ws) setTimeout(() => follow === ws && followKey(key, data.owner ?? base), data.owner === undefined ? 1000 : 0);
+    }
   };
-});
+}
 
 poll();
 setInterval(poll, 1000);

@@ -6,7 +6,8 @@
 // there. Every key's record, read through any host (redirects to the owner), holds each event
 // exactly once, fan-out included. Subscriptions on host 1 to keys whose partitions go to host 2
 // when it comes back end with `moved`; the TypeScript client's follow them there, and its `get`
-// reads any key from its owner. Listings through any host list every host's partitions.
+// reads any key from its owner, and its prefix subscription reaches every host. Listings through
+// any host list every host's partitions.
 import { Kafka, logLevel } from 'kafkajs';
 import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
@@ -141,6 +142,8 @@ t.test('hosts die and come back, a broker dies, producers move between hosts: ev
   t.teardown(() => client.close());
   const seen = new Map<string, Update['meta']>();
   for (const key of watchKeys) await client.subscribe(key, (update) => seen.set(update.key, update.meta));
+  const underPrefix = new Map<string, number>();
+  await client.subscribe('player:watch-', ({ key, meta }) => meta.fields.name === 'after the move' && underPrefix.set(key, (underPrefix.get(key) ?? 0) + 1), { prefix: true });
 
   await kafka.kill(2);
   await ackedGrows(states, 40, 'pubs acked with a broker down');
@@ -167,6 +170,8 @@ t.test('hosts die and come back, a broker dies, producers move between hosts: ev
   await publisher.close();
   await until("the client's subscriptions to see each watched key's event", async () => watchKeys.every((key) => seen.get(key)?.fields.name === 'after the move'), 60_000).catch(() => {});
   t.same(watchKeys.filter((key) => seen.get(key)?.fields.name !== 'after the move'), [], "the client's subscriptions got every key's update, the moved keys' from their new owner");
+  await until("the client's prefix subscription to see each watched key's event", async () => underPrefix.size === watchKeys.length, 60_000).catch(() => {});
+  t.same(watchKeys.filter((key) => underPrefix.get(key) !== 1), [], 'its prefix subscription, made on host 1, got each key\'s update once, from whichever host applies it');
 
   // The producers move to host 3 and re-send their last acked pubs there.
   phase = 'move';

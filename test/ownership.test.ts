@@ -6,7 +6,7 @@ import { OWNER_HERE, OWNER_NONE, Ownership } from '../src/main/cluster/ownership
 import { ErrorCode, ProtocolError } from '../src/shared/wire.js';
 
 const urls = ['http://b:1', 'http://c:1'];
-const view = (...owners: number[]) => ({ urls, owners });
+const view = (...owners: number[]) => ({ here: 'http://a:1', urls, owners });
 
 t.test('a partition leaves when another host is seen applying it, through a rebalance too', async (t) => {
   const ownership = new Ownership(null, 4);
@@ -28,4 +28,6 @@ t.test('a view given at construction (a replacement acceptor) counts as the star
   t.equal(refused.code, ErrorCode.NOT_OWNER);
   t.equal(refused.owner, 'http://c:1', 'NOT_OWNER carries the owner\'s URL');
   t.equal(refused.id, 7);
+  t.same(ownership.prefixHosts(), { host: 'http://a:1', hosts: ['http://a:1', 'http://c:1'] }, 'a prefix subscriber is sent to this host and every host applying partitions');
+  t.equal(new Ownership(null, 2).prefixHosts(), null, 'one host: nowhere else');
 });

@@ -7,7 +7,8 @@
 // Cluster mode: a key's reads are served by the host that applies its partition. `get` and key
 // subscriptions refused with NOT_OWNER go to the host it names (the client opens a connection
 // there, with the same options, and keeps it), and a key subscription whose partition moves
-// (`moved`) follows it; prefix subscriptions see the partitions of the host they were made on.
+// (`moved`) follows it. A prefix spans every host's partitions: a prefix subscription is made at
+// each host that applies partitions (the ack names them) and at each host `moved` names later.
 import { decodeServerMessage, encodeClientMessage } from './codec.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { CloseCode } from '../shared/wire.js';
@@ -112,6 +113,17 @@ interface Subscription {
   version: number | null;
   /** Ends it wherever it is now (here, or at the host its key's partition moved to). */
   end: () => Promise<void>;
+  /** Prefix subscriptions in cluster mode: the hosts it is made at (shared by its copies on each). */
+  spread?: PrefixSpread;
+}
+
+/** A prefix subscription and the hosts it is made at (base URLs); the client it was made on spreads it. */
+interface PrefixSpread {
+  client: HuntClient;
+  hosts: Set<string>;
+  /** Its copies on the other hosts. */
+  copies: (() => Promise<void>)[];
+  ended: boolean;
 }
 
 interface Welcome {
@@ -184,18 +196,20 @@ export class HuntClient {
   /** The connection is welcomed and, for a producer, its hello answered: pubs may go out. */
   private isReady = false;
   private readonly idleWaiters: (() => void)[] = [];
-  /** Cluster mode: connections to the hosts that NOT_OWNER and `moved` named, by base URL. */
-  private readonly ownerClients = new Map<string, Promise<HuntClient>>();
   private readonly options: Required<Omit<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>> & Pick<HuntClientOptions, 'token' | 'producer' | 'WebSocket'>;
 
-  private constructor(options: HuntClientOptions) {
+  private constructor(
+    options: HuntClientOptions,
+    /** Cluster mode: connections to the other hosts, by base URL (one map for the client and its connections). */
+    private readonly ownerClients = new Map<string, Promise<HuntClient>>(),
+  ) {
     this.options = { encoding: 'msgpack', lingerMs: 2, maxBatchEvents: 1000, reconnect: true, backoff: DEFAULT_BACKOFF, ...options };
     this.ready = new Promise((resolve) => (this.markReady = resolve));
   }
 
   /** Connects (and says hello as the producer, if any); rejects if the first attempt fails. */
-  static async connect(options: HuntClientOptions): Promise<HuntClient> {
-    const client = new HuntClient(options);
+  static async connect(options: HuntClientOptions, ownerClients?: Map<string, Promise<HuntClient>>): Promise<HuntClient> {
+    const client = new HuntClient(options, ownerClients);
     await client.open();
     return client;
   }
@@ -275,7 +289,7 @@ export class HuntClient {
       const url = new URL('/v1/stream', owner);
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
       const { producer: _producer, ...options } = this.options;
-      client = HuntClient.connect({ ...options, url: url.toString() });
+      client = HuntClient.connect({ ...options, url: url.toString() }, this.ownerClients);
       this.ownerClients.set(owner, client);
       client.catch(() => this.ownerClients.delete(owner));
     }
@@ -288,6 +302,15 @@ export class HuntClient {
    */
   async subscribe(keyOrPrefix: string, onUpdate: (update: Update) => void, options: { prefix?: boolean } = {}): Promise<() => Promise<void>> {
     const subscription: Subscription = { keyOrPrefix, prefix: options.prefix ?? false, onUpdate, version: null, end: () => Promise.resolve() };
+    if (subscription.prefix) {
+      const spread: PrefixSpread = (subscription.spread = { client: this, hosts: new Set(), copies: [], ended: false });
+      const endHere = await this.subscribeHere(subscription);
+      subscription.end = async () => {
+        spread.ended = true;
+        await Promise.all([endHere(), ...spread.copies.map((end) => end())]);
+      };
+      return () => subscription.end();
+    }
     // Where another host applies the key, the subscription is made there (and follows it on from there).
     subscription.end = await this.followingOwners((client) => (client === this ? this.subscribeHere(subscription) : client.subscribe(keyOrPrefix, onUpdate)));
     return () => subscription.end();
@@ -296,12 +319,43 @@ export class HuntClient {
   private async subscribeHere(subscription: Subscription): Promise<() => Promise<void>> {
     this.subscriptions.add(subscription);
     try {
-      await this.request(this.subMessage(subscription));
+      this.subscribed(subscription, await this.request(this.subMessage(subscription)));
     } catch (error) {
       this.subscriptions.delete(subscription);
       throw error;
     }
     return () => this.unsubscribe(subscription);
+  }
+
+  /** A sub's ack: in cluster mode, a prefix subscription spreads to the hosts it names. */
+  private subscribed(subscription: Subscription, ack: ServerMessage): void {
+    if (subscription.spread !== undefined && typeof ack.host === 'string' && Array.isArray(ack.hosts)) subscription.spread.client.spreadTo(subscription, [ack.host, ...(ack.hosts as string[])]);
+  }
+
+  /** Makes the prefix subscription at each of `hosts` it is not made at yet (retried until it takes, or is ended). */
+  private spreadTo(subscription: Subscription, hosts: string[]): void {
+    const spread = subscription.spread!;
+    // The first host named is the one answering: for the subscription made here, this client's.
+    for (const host of hosts) {
+      if (spread.hosts.has(host)) continue;
+      spread.hosts.add(host);
+      if (spread.hosts.size > 1) void this.copyTo(subscription, host);
+    }
+  }
+
+  private async copyTo(subscription: Subscription, host: string): Promise<void> {
+    const spread = subscription.spread!;
+    for (let attempt = 0; !this.closed && !spread.ended; attempt++) {
+      try {
+        const copy: Subscription = { ...subscription, end: () => Promise.resolve() };
+        const end = await (await this.ownerClient(host)).subscribeHere(copy);
+        if (spread.ended) return void (await end().catch(() => {}));
+        spread.copies.push(end);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
+      }
+    }
   }
 
   private async unsubscribe(subscription: Subscription): Promise<void> {
@@ -419,7 +473,7 @@ export class HuntClient {
       this.nextSeq = Math.max(this.nextSeq, (ack.seq as number) + 1);
     }
     for (const subscription of [...this.subscriptions]) {
-      void this.request(this.subMessage(subscription), true).catch((error: unknown) => {
+      void this.request(this.subMessage(subscription), true).then((ack) => this.subscribed(subscription, ack), (error: unknown) => {
         // Its key's partition went to another host while this client was away.
         if (error instanceof HuntError && error.code === 'NOT_OWNER' && error.owner !== undefined) void this.move(subscription, error.owner);
       });
@@ -461,6 +515,8 @@ export class HuntClient {
       case 'moved':
         for (const subscription of [...this.subscriptions]) {
           if (!subscription.prefix && (message.keys as string[]).includes(subscription.keyOrPrefix)) void this.move(subscription, message.owner as string);
+          // Some of the prefix's partitions are at that host now: the prefix is subscribed there too.
+          if (subscription.spread !== undefined && ((message.prefixes as string[] | undefined) ?? []).includes(subscription.keyOrPrefix)) subscription.spread.client.spreadTo(subscription, [message.owner as string]);
         }
         return;
       default:

@@ -186,7 +186,7 @@ export class Acceptor {
     if (left.length === 0) return;
     const movedTo = (p: number): string | undefined => (left.includes(p) ? this.ownership.ownerOf(p)! : undefined);
     const { partitions } = this.options.layout;
-    this.subscriptions.endMoved((key) => movedTo(partitionOf(key, partitions)));
+    this.subscriptions.partitionsMoved((key) => movedTo(partitionOf(key, partitions)), [...new Set(left.map((p) => this.ownership.ownerOf(p)!))]);
     this.follows.endMoved(movedTo);
   }
 

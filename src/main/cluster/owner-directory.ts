@@ -19,8 +19,9 @@ export class OwnerDirectory {
   constructor(
     private readonly config: KafkaConfig,
     private readonly partitions: number,
-    /** This host's id in the group (its members' `host`). */
+    /** This host's id in the group (its members' `host`), and its URL. */
     private readonly host: string,
+    private readonly url: string,
     private readonly log: Logger,
     private readonly onChange: (owners: PartitionOwners) => void,
   ) {
@@ -66,6 +67,6 @@ export class OwnerDirectory {
     if (key === this.last) return;
     this.last = key;
     this.log.info({ hosts: urls.length + 1, partitionsHere: owners.filter((o) => o === OWNER_HERE).length, partitionsWithoutHost: owners.filter((o) => o === OWNER_NONE).length }, 'partitions dealt between hosts');
-    this.onChange({ urls, owners });
+    this.onChange({ here: this.url, urls, owners });
   }
 }

@@ -9,6 +9,8 @@ export const OWNER_HERE = -2;
 export const OWNER_NONE = -1;
 
 export interface PartitionOwners {
+  /** This host's URL (as the others see it). */
+  here: string;
   urls: string[];
   owners: number[];
 }
@@ -58,6 +60,18 @@ export class Ownership {
     if (current === null) return [];
     if (current.owners.includes(OWNER_NONE)) return undefined;
     return [...new Set(current.owners.filter((owner) => owner >= 0))].map((owner) => current.urls[owner]!);
+  }
+
+  /**
+   * Cluster mode: this host's URL and those of every host that applies partitions (this one too),
+   * for a prefix subscriber, who subscribes the prefix at each (a prefix spans every partition);
+   * null on one host.
+   */
+  prefixHosts(): { host: string; hosts: string[] } | null {
+    const current = this.current;
+    if (current === null) return null;
+    const others = new Set(current.owners.filter((owner) => owner >= 0));
+    return { host: current.here, hosts: [current.here, ...[...others].map((owner) => current.urls[owner]!)] };
   }
 
   /** Throws NOT_OWNER unless this host applies partition p. */

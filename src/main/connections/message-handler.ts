@@ -221,7 +221,9 @@ export class MessageHandler {
       if (meta !== undefined) conn.send({ op: 'update', key, meta }, encoding, true);
       return;
     }
-    conn.send({ op: 'ack', id: sub.id }, encoding, true);
+    // Cluster mode: a prefix spans every host's partitions; the ack names the hosts to subscribe it at too.
+    const spread = sub.prefixes.length > 0 ? this.ownership.prefixHosts() : null;
+    conn.send(spread === null ? { op: 'ack', id: sub.id } : { op: 'ack', id: sub.id, ...spread }, encoding, true);
     for (const key of sub.keys) {
       const meta = readMeta(this.stores, key);
       if (meta !== undefined) conn.send({ op: 'update', key, meta }, encoding, true);

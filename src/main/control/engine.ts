@@ -189,7 +189,7 @@ export class Engine {
       // The workers join the group with the URL clients reach this host at, known once it listens.
       for (const task of tasks) if (task.cluster !== undefined) task.cluster.url = advertisedUrl(config, engine.port);
       pool.start();
-      if (config.kafka !== undefined) await engine.followOwners(config.kafka, host);
+      if (config.kafka !== undefined) await engine.followOwners(config.kafka, host, advertisedUrl(config, engine.port));
       await Promise.all(engine.acceptors.map((acceptor) => acceptor!.request({ op: 'start' })));
       if (engine.failed) throw new Error('the engine failed while it started');
       log.info(
@@ -236,8 +236,8 @@ export class Engine {
   }
 
   /** Cluster mode: keeps the acceptors told which host applies each partition. */
-  private async followOwners(kafka: KafkaConfig, host: string): Promise<void> {
-    this.ownerDirectory = new OwnerDirectory(kafka, this.layout.partitions, host, this.log, (owners) => {
+  private async followOwners(kafka: KafkaConfig, host: string, url: string): Promise<void> {
+    this.ownerDirectory = new OwnerDirectory(kafka, this.layout.partitions, host, url, this.log, (owners) => {
       for (const data of this.acceptorData) data.owners = owners;
       for (const acceptor of this.running()) acceptor.send({ op: 'partition-owners', owners });
     });

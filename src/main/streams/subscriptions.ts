@@ -14,7 +14,9 @@
 // believing it is current.
 //
 // Cluster mode: when a key's partition goes to another host, its subscriptions here end with a
-// `moved` message naming that host (the changes are applied, and announced, there now).
+// `moved` message naming that host (the changes are applied, and announced, there now); prefix
+// subscriptions stay (the prefix's other partitions are still here), and the message names them
+// too, for the subscriber to subscribe the prefix at that host as well.
 import { fnv1a32Utf8 } from '../../shared/partition.js';
 import type { MetaRecord } from '../../shared/metadata.js';
 import { INTEREST_ALL, INTEREST_BUCKETS } from '../../shared/interest.js';
@@ -131,10 +133,10 @@ export class SubscriptionRegistry {
   }
 
   /**
-   * Ends the key subscriptions whose key `movedTo` gives a host for (its partition left this one):
-   * each connection gets one `moved` per host, naming its keys that went there.
+   * Partitions left this host for `owners`: ends the key subscriptions whose key `movedTo` gives a
+   * host for, and tells each connection, per host, its keys that went there and its prefixes.
    */
-  endMoved(movedTo: (key: string) => string | undefined): void {
+  partitionsMoved(movedTo: (key: string) => string | undefined, owners: string[]): void {
     for (const [conn, own] of [...this.byConnection]) {
       const byOwner = new Map<string, string[]>();
       for (const key of own.keys) {
@@ -144,9 +146,12 @@ export class SubscriptionRegistry {
         if (keys === undefined) byOwner.set(owner, (keys = []));
         keys.push(key);
       }
-      for (const [owner, keys] of byOwner) {
+      const prefixes = [...own.prefixes];
+      for (const owner of owners) {
+        const keys = byOwner.get(owner) ?? [];
+        if (keys.length === 0 && prefixes.length === 0) continue;
         this.unsubscribe(conn, keys, []);
-        if (!conn.closed) conn.send({ op: 'moved', keys, owner }, conn.encoding, false);
+        if (!conn.closed) conn.send({ op: 'moved', keys, prefixes, owner }, conn.encoding, false);
       }
     }
   }

@@ -471,13 +471,16 @@ class HuntClient:
                     self._deliver(subscription, Update(key, message["meta"]))
             return
         if op == "moved":
-            # Cluster mode: these keys' partition went to another host, which sends their updates
-            # now. This client does not follow it there; it says so rather than wait in silence.
+            # Cluster mode: partitions went to another host, which sends their updates now. This
+            # client does not follow them there; it says so rather than wait in silence.
             moved = set(message["keys"])
             for subscription in list(self._subscriptions):
                 if not subscription.prefix and subscription.key_or_prefix in moved:
                     self._subscriptions.remove(subscription)
-            log.warning("subscriptions of %s ended: their partition is applied by %s now; subscribe there", sorted(moved), message["owner"])
+            if moved:
+                log.warning("subscriptions of %s ended: their partition is applied by %s now; subscribe there", sorted(moved), message["owner"])
+            if message.get("prefixes"):
+                log.warning("prefix subscriptions %s no longer see the partitions %s applies now; subscribe them there too", message["prefixes"], message["owner"])
             return
         ident = message.get("id")
         if op == "events" and ident in self._follows:
