@@ -201,14 +201,19 @@ export class HuntClient {
   private constructor(
     options: HuntClientOptions,
     /** Cluster mode: connections to the other hosts, by base URL (one map for the client and its connections). */
-    private readonly ownerClients = new Map<string, Promise<HuntClient>>(),
+    private readonly ownerClients: Map<string, Promise<HuntClient>>,
   ) {
     this.options = { encoding: 'msgpack', lingerMs: 2, maxBatchEvents: 1000, reconnect: true, backoff: DEFAULT_BACKOFF, ...options };
     this.ready = new Promise((resolve) => (this.markReady = resolve));
   }
 
   /** Connects (and says hello as the producer, if any); rejects if the first attempt fails. */
-  static async connect(options: HuntClientOptions, ownerClients?: Map<string, Promise<HuntClient>>): Promise<HuntClient> {
+  static connect(options: HuntClientOptions): Promise<HuntClient> {
+    return HuntClient.connectSharing(options, new Map());
+  }
+
+  /** connect(), for a connection to another host that shares the connections to the hosts with the client that opens it. */
+  private static async connectSharing(options: HuntClientOptions, ownerClients: Map<string, Promise<HuntClient>>): Promise<HuntClient> {
     const client = new HuntClient(options, ownerClients);
     await client.open();
     return client;
@@ -289,7 +294,7 @@ export class HuntClient {
       const url = new URL('/v1/stream', owner);
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
       const { producer: _producer, ...options } = this.options;
-      client = HuntClient.connect({ ...options, url: url.toString() }, this.ownerClients);
+      client = HuntClient.connectSharing({ ...options, url: url.toString() }, this.ownerClients);
       this.ownerClients.set(owner, client);
       client.catch(() => this.ownerClients.delete(owner));
     }

@@ -28,6 +28,24 @@ export function createKafka(config: KafkaConfig, clientId: string, log: Logger, 
   });
 }
 
+/** Whether this thread's handler of kafkajs's stray rejections is installed (a thread may run several tasks). */
+let strayRejectionsHandled = false;
+
+/**
+ * kafkajs can reject a promise it hands to no caller: a request that timed out while a broker
+ * restarted (tulios/kafkajs#1686). Node ends the thread (the process, on the control thread) for an
+ * unhandled rejection. The calls the engine awaits fail on their own, so such a rejection is logged
+ * and the thread goes on; any other still ends it. Called by each thread that uses kafkajs.
+ */
+export function handleStrayKafkaRejections(log: Logger): void {
+  if (strayRejectionsHandled) return;
+  strayRejectionsHandled = true;
+  process.on('unhandledRejection', (reason) => {
+    if (!(reason instanceof Error) || !reason.name.startsWith('KafkaJS')) throw reason;
+    log.warn({ err: reason }, 'kafkajs rejected a promise no call awaits (a request to a broker that went away); ignored');
+  });
+}
+
 /** Gives up after this many sends that leave partitions unanswered in a row. */
 const UNANSWERED_ROUNDS = 20;
 

@@ -11,7 +11,7 @@
 // reader reads the topic again from the committed positions.
 import { Partitioners } from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
-import { createKafka } from '../shared/kafka-client.js';
+import { createKafka, handleStrayKafkaRejections } from '../shared/kafka-client.js';
 import { RingReader } from '../shared/ring.js';
 import type { StoreSet } from '../shared/store.js';
 import type { ClusterTask, PartitionWorkerResult, PartitionWorkerTask } from '../shared/worker-task.js';
@@ -25,6 +25,7 @@ import { PlainMessageReader } from './plain-message.js';
 import { WorkerStats } from '../shared/worker-stats.js';
 
 export async function runClusterWorker(task: PartitionWorkerTask, cluster: ClusterTask, stores: StoreSet, log: Logger): Promise<PartitionWorkerResult> {
+  handleStrayKafkaRejections(log);
   for (const ring of [cluster.logLink.inbound, cluster.logLink.outbound]) dropUnread(new RingReader(ring));
   const acceptorRings = task.acceptors.map((link, acceptor) => new AcceptorRings(acceptor, link, stores, task.ownedStores));
   const logRings = new AcceptorRings(task.acceptors.length, cluster.logLink, stores, task.ownedStores);

@@ -36,6 +36,7 @@ import { PartitionWorkerPool } from './worker-pool.js';
 import { RestartBudget } from './restart-budget.js';
 import { createLogLink, createRingMesh, linksOfWorker } from './ring-mesh.js';
 import { checkCluster } from '../cluster/kafka-startup.js';
+import { handleStrayKafkaRejections } from '../../shared/kafka-client.js';
 
 export interface EngineHooks {
   /**
@@ -156,7 +157,10 @@ export class Engine {
       const port = await probePort(config.host, config.port);
       // Stable across restarts of this engine, so its own members that a crash left in the group are its own.
       const host = `${os.hostname()}:${config.dataDir}`;
-      if (config.kafka !== undefined) await checkCluster(config.kafka, layout, config.maxPayloadBytes, host, log);
+      if (config.kafka !== undefined) {
+        handleStrayKafkaRejections(log);
+        await checkCluster(config.kafka, layout, config.maxPayloadBytes, host, log);
+      }
       const mesh = createRingMesh(config.acceptors, config.workers, config.ringBytes);
       const perPartition = () => new Float64Array(new SharedArrayBuffer(layout.partitions * Float64Array.BYTES_PER_ELEMENT));
       const recordsTaken = mesh.map(perPartition);
