@@ -71,7 +71,7 @@ async function fillThroughEngine(topic: string): Promise<void> {
 
 /** Fills `topic` with plain messages from a Kafka producer of its own. */
 async function fillAsPlain(topic: string): Promise<void> {
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }] });
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: false });
   const producer: Producer = client.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   for (let i = 0; i < events; i += 10_000) {

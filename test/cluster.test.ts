@@ -223,7 +223,9 @@ t.test('the broker down for a while: pubs wait or are refused, nothing acked is 
 t.test('bad cluster settings stop the start with an error naming the setting', async (t) => {
   const admin = new Kafka({ clientId: 'hunt-test', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: 'three-partitions', numPartitions: 3 }], waitForLeaders: true });
+  // kafkajs's waitForLeaders gives up on a topic the broker does not list yet (its metadata lags a
+  // restart); the start-up check needs only the partition count.
+  await admin.createTopics({ topics: [{ topic: 'three-partitions', numPartitions: 3 }], waitForLeaders: false });
   await admin.disconnect();
   const wrongCount = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_KAFKA_TOPIC: 'three-partitions' });
   t.equal(wrongCount.status, 2);

@@ -28,6 +28,12 @@ export function createKafka(config: KafkaConfig, clientId: string, log: Logger, 
   });
 }
 
+/** Whether an error comes from kafkajs (its errors' names start with KafkaJS), itself or as the cause. */
+export function isKafkaError(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) if (e.name.startsWith('KafkaJS')) return true;
+  return false;
+}
+
 /** Whether this thread's handler of kafkajs's stray rejections is installed (a thread may run several tasks). */
 let strayRejectionsHandled = false;
 
@@ -41,7 +47,7 @@ export function handleStrayKafkaRejections(log: Logger): void {
   if (strayRejectionsHandled) return;
   strayRejectionsHandled = true;
   process.on('unhandledRejection', (reason) => {
-    if (!(reason instanceof Error) || !reason.name.startsWith('KafkaJS')) throw reason;
+    if (!isKafkaError(reason)) throw reason;
     log.warn({ err: reason }, 'kafkajs rejected a promise no call awaits (a request to a broker that went away); ignored');
   });
 }

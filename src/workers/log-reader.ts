@@ -19,6 +19,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { KafkaConfig } from '../shared/config.js';
 import { isWholeEventRecord, writeEventRecord, writeLogMarkRecord, EVENT_HEADER_BYTES, NO_PRODUCER, RecordKind } from '../shared/event-record.js';
 import { LOG_BATCH_HEADER, LogBatchReader } from '../shared/log-batch.js';
+import { isKafkaError } from '../shared/kafka-client.js';
 import type { Logger } from '../shared/logger.js';
 import { outboundKind, ProgressKind, readProgressRecord } from '../shared/progress-record.js';
 import { RingReader, RingWriter } from '../shared/ring.js';
@@ -34,6 +35,9 @@ import { PlainMessageError, type PlainMessageReader } from './plain-message.js';
 
 const WAIT_FOR_SPACE_MS = 200;
 const SESSION_TIMEOUT_MS = 10_000;
+/** First wait before taking partitions over again after a Kafka error; it doubles up to the most. */
+const TAKE_OVER_RETRY_MS = 500;
+const MAX_TAKE_OVER_RETRY_MS = 10_000;
 /** Refused plain messages are logged at most this often (the rest are counted in the next line). */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
 
@@ -121,9 +125,28 @@ export class LogReader {
     for (const p of this.next.keys()) this.consumer.seek({ topic, partition: p, offset: String(this.next.get(p)!.offset) });
     if (fresh.length > 0) {
       this.consumer.pause([{ topic, partitions: fresh }]);
-      this.takingOver = this.takingOver.then(() => this.takeOver(fresh, generation)).catch((error: unknown) => this.fail(new Error(`taking over partitions ${fresh.join(', ')}: ${(error as Error).message}`)));
+      this.takingOver = this.takingOver.then(() => this.takeOverRetrying(fresh, generation)).catch((error: unknown) => this.fail(new Error(`taking over partitions ${fresh.join(', ')}: ${(error as Error).message}`)));
     }
     this.log.info({ partitions, fresh }, 'events topic partitions assigned');
+  }
+
+  /**
+   * takeOver, again after a Kafka error (a broker or the group's coordinator away for a while),
+   * until it is done or a new assignment supersedes it: every step of it can be done again. Any
+   * other error is fatal.
+   */
+  private async takeOverRetrying(partitions: number[], generation: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.takeOver(partitions, generation);
+      } catch (error) {
+        if (!isKafkaError(error)) throw error;
+        if (generation !== this.generation || this.stopping) return;
+        const waitMs = Math.min(TAKE_OVER_RETRY_MS * 2 ** attempt, MAX_TAKE_OVER_RETRY_MS);
+        this.log.warn({ err: error, partitions, attempt, waitMs }, 'taking partitions over failed on a Kafka error; trying again');
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
   }
 
   /** Brings new partitions' state to the changelog's, then reads them from their stored positions. */
