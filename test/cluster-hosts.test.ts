@@ -143,7 +143,15 @@ t.test('hosts die and come back, a broker dies, producers move between hosts: ev
   const seen = new Map<string, Update['meta']>();
   for (const key of watchKeys) await client.subscribe(key, (update) => seen.set(update.key, update.meta));
   const underPrefix = new Map<string, number>();
-  await client.subscribe('player:watch-', ({ key, meta }) => meta.fields.name === 'after the move' && underPrefix.set(key, (underPrefix.get(key) ?? 0) + 1), { prefix: true });
+  const probed = new Set<string>();
+  await client.subscribe(
+    'player:watch-',
+    ({ key, meta }) => {
+      if (meta.fields.name === 'probe') probed.add(key);
+      if (meta.fields.name === 'after the move') underPrefix.set(key, (underPrefix.get(key) ?? 0) + 1);
+    },
+    { prefix: true },
+  );
 
   await kafka.kill(2);
   await ackedGrows(states, 40, 'pubs acked with a broker down');
@@ -165,7 +173,18 @@ t.test('hosts die and come back, a broker dies, producers move between hosts: ev
   // The TypeScript client's subscriptions follow their keys: an event to each, published through host 3, reaches it.
   const publisher = await TestClient.connect(hosts[2]!.port, ['hunt.v1.json']);
   await publisher.welcome();
-  const ack = await publisher.request({ op: 'pub', id: 1, events: watchKeys.map((key) => ({ key, type: 'join', data: { hunt: 'watch', name: 'after the move' } })) });
+  let pubId = 0;
+  const publish = (keys: string[], name: string) => publisher.request({ op: 'pub', id: ++pubId, events: keys.map((key) => ({ key, type: 'join', data: { hunt: 'watch', name } })) });
+  // A prefix subscription sees what a host applies after it is made there (no snapshot): the client
+  // makes it at the new owner on `moved`, which comes up to a second after the move. Probes until
+  // every key's change reaches it show that it has been made at every owner.
+  await until('the prefix subscription to be made at every owner', async () => {
+    await publish(watchKeys.filter((key) => !probed.has(key)), 'probe');
+    await new Promise((r) => setTimeout(r, 500));
+    return probed.size === watchKeys.length;
+  }, 60_000).catch(() => {});
+  t.equal(probed.size, watchKeys.length, 'the prefix subscription reaches every owner');
+  const ack = await publish(watchKeys, 'after the move');
   t.equal(ack.op, 'ack', 'the watched keys\' events are acked');
   await publisher.close();
   await until("the client's subscriptions to see each watched key's event", async () => watchKeys.every((key) => seen.get(key)?.fields.name === 'after the move'), 60_000).catch(() => {});
