@@ -220,7 +220,7 @@ export class LogReader {
     }
     if (!this.plainSeen && this.plain.routes) this.log.warn({ partition: p, offset }, 'the events topic holds events written by a producer outside the engine: they are merged into their keys, routes do not apply to them');
     this.plainSeen = true;
-    const maxBytes = reader.recordMaxBytes();
+    const maxBytes = reader.recordMaxBytes;
     let at = this.writer.reserve(maxBytes);
     if (at === -1) at = await this.reserve(maxBytes, heartbeat);
     this.writer.commit(writeEventRecord(this.writer.bytes, this.writer.view, at, p, reader.key, reader.keyHash, reader.type, reader.ts, NO_PRODUCER, RecordKind.Merge, 1, reader.data));

@@ -33,6 +33,8 @@ export class PlainMessageReader {
   ts = 0;
   /** The event's data as MessagePack (valid until the next read), or null when it has none. */
   data: Uint8Array | null = null;
+  /** Bytes of the event's record at most. */
+  recordMaxBytes = 0;
 
   constructor(
     private readonly limits: Limits,
@@ -80,11 +82,7 @@ export class PlainMessageReader {
       this.data = this.dataWriter.bytes();
     }
     // The rings take records up to this size (control/engine.ts checks them against the payload limit).
-    if (this.recordMaxBytes() > this.limits.maxPayloadBytes + EVENT_HEADER_BYTES) throw new PlainMessageError(`the event is ${this.recordMaxBytes()} bytes as a record, more than maxPayloadBytes ${this.limits.maxPayloadBytes}`);
-  }
-
-  /** Bytes of the event's record at most. */
-  recordMaxBytes(): number {
-    return eventRecordMaxBytes(this.keyBytes, this.type, NO_PRODUCER, this.data);
+    this.recordMaxBytes = eventRecordMaxBytes(this.keyBytes, this.type, NO_PRODUCER, this.data);
+    if (this.recordMaxBytes > this.limits.maxPayloadBytes + EVENT_HEADER_BYTES) throw new PlainMessageError(`the event is ${this.recordMaxBytes} bytes as a record, more than maxPayloadBytes ${this.limits.maxPayloadBytes}`);
   }
 }

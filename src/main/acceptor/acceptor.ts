@@ -184,9 +184,11 @@ export class Acceptor {
   updateOwners(owners: PartitionOwners): void {
     const left = this.ownership.update(owners);
     if (left.length === 0) return;
-    const movedTo = (p: number): string | undefined => (left.includes(p) ? this.ownership.ownerOf(p)! : undefined);
+    // Each partition that left, with the host it went to.
+    const moved = new Map(left.map((p) => [p, this.ownership.ownerOf(p)!]));
+    const movedTo = (p: number): string | undefined => moved.get(p);
     const { partitions } = this.options.layout;
-    this.subscriptions.partitionsMoved((key) => movedTo(partitionOf(key, partitions)), [...new Set(left.map((p) => this.ownership.ownerOf(p)!))]);
+    this.subscriptions.partitionsMoved((key) => movedTo(partitionOf(key, partitions)), [...new Set(moved.values())]);
     this.follows.endMoved(movedTo);
   }
 

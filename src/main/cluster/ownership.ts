@@ -56,10 +56,8 @@ export class Ownership {
 
   /** The other hosts that apply partitions (base URLs); undefined while some partition has none (a rebalance). */
   otherHosts(): string[] | undefined {
-    const current = this.current;
-    if (current === null) return [];
-    if (current.owners.includes(OWNER_NONE)) return undefined;
-    return [...new Set(current.owners.filter((owner) => owner >= 0))].map((owner) => current.urls[owner]!);
+    if (this.current === null) return [];
+    return this.current.owners.includes(OWNER_NONE) ? undefined : otherHostsOf(this.current);
   }
 
   /**
@@ -69,9 +67,7 @@ export class Ownership {
    */
   prefixHosts(): { host: string; hosts: string[] } | null {
     const current = this.current;
-    if (current === null) return null;
-    const others = new Set(current.owners.filter((owner) => owner >= 0));
-    return { host: current.here, hosts: [current.here, ...[...others].map((owner) => current.urls[owner]!)] };
+    return current === null ? null : { host: current.here, hosts: [current.here, ...otherHostsOf(current)] };
   }
 
   /** Throws NOT_OWNER unless this host applies partition p. */
@@ -80,6 +76,11 @@ export class Ownership {
     if (owner === null) return;
     throw new ProtocolError(ErrorCode.NOT_OWNER, notOwnerMessage(p, what, owner), id, undefined, owner);
   }
+}
+
+/** The URLs of the other hosts that apply partitions in `owners`. */
+function otherHostsOf(owners: PartitionOwners): string[] {
+  return [...new Set(owners.owners.filter((owner) => owner >= 0))].map((owner) => owners.urls[owner]!);
 }
 
 export function notOwnerMessage(p: number, what: string, owner: string | undefined): string {

@@ -191,9 +191,10 @@ export class Engine {
       engine = new Engine({ ...config, port }, layout, dataDir, stores, mesh, checked, recordsTaken, recordsSettled, workerStats, pool, hooks, log, config.port);
       await engine.listen();
       // The workers join the group with the URL clients reach this host at, known once it listens.
-      for (const task of tasks) if (task.cluster !== undefined) task.cluster.url = advertisedUrl(config, engine.port);
+      const url = advertisedUrl(config, engine.port);
+      for (const task of tasks) if (task.cluster !== undefined) task.cluster.url = url;
       pool.start();
-      if (config.kafka !== undefined) await engine.followOwners(config.kafka, host, advertisedUrl(config, engine.port));
+      if (config.kafka !== undefined) await engine.followOwners(config.kafka, host, url);
       await Promise.all(engine.acceptors.map((acceptor) => acceptor!.request({ op: 'start' })));
       if (engine.failed) throw new Error('the engine failed while it started');
       log.info(

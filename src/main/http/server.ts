@@ -355,7 +355,7 @@ export class FrontEndServer {
       (pages) => !aborted && this.json(res, '200 OK', mergePages([page, ...pages], limit)),
       (error: Error) => {
         if (!(error instanceof ListingUnavailable)) this.log.error({ err: error }, 'listing keys across hosts failed');
-        if (!aborted) res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: 'HOST_UNAVAILABLE', message: error.message })));
+        if (!aborted) this.retryLater(res, 'HOST_UNAVAILABLE', error.message);
       },
     );
   }
@@ -453,11 +453,13 @@ export class FrontEndServer {
 
   /** A redirect to the host that applies a key's partition; a 503 to retry while none does. */
   private notOwner(res: HttpResponse, location: string | null, message: string): void {
-    res.cork(() => {
-      if (location === null) res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1');
-      else res.writeStatus('307 Temporary Redirect').writeHeader('location', location);
-      res.writeHeader('content-type', 'application/json').end(JSON.stringify({ error: ErrorCode.NOT_OWNER, message }));
-    });
+    if (location === null) return this.retryLater(res, ErrorCode.NOT_OWNER, message);
+    res.cork(() => res.writeStatus('307 Temporary Redirect').writeHeader('location', location).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: ErrorCode.NOT_OWNER, message })));
+  }
+
+  /** 503 with Retry-After: the hosts are between states (a rebalance, a host not answering). */
+  private retryLater(res: HttpResponse, error: string, message: string): void {
+    res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(JSON.stringify({ error, message })));
   }
 
   private json(res: HttpResponse, status: string, body: unknown): void {
