@@ -15,7 +15,7 @@ import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
 import { subscriptionOfMetadata } from '../src/shared/group-subscription.js';
 import { AssignerProtocol } from 'kafkajs';
 import { HuntClient, type Update } from '../src/client/index.js';
-import { tempDir, TestClient, until } from './helpers.js';
+import { tempDir, TestClient, until as untilOrThrow } from './helpers.js';
 import { drive, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
 
 t.setTimeout(900_000);
@@ -103,14 +103,24 @@ async function ackedGrows(states: ProducerState[], by: number, what: string): Pr
   await until(what, async () => acked(states) >= from + by, 120_000);
 }
 
+/** The engine hosts of the test, for what they said when a wait fails. */
+const hosts: EngineProcess[] = [];
+
+/**
+ * until(), whose timeout names what the hosts said about partitions moving (kafkajs's own noise
+ * left out) in its message, which CI's report shows.
+ */
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  try {
+    await untilOrThrow(what, condition, timeoutMs);
+  } catch (error) {
+    const said = hosts.map((host, i) => `host ${i + 1}:\n${host.output().split('\n').filter((l) => /taken over|assigned|restored|replaced|"level":[456]0,(?!.*"kafka")/.test(l)).join('\n').slice(-3000)}`);
+    throw new Error(`${(error as Error).message}; the hosts said:\n${said.join('\n')}`);
+  }
+}
+
 t.test('hosts die and come back, a broker dies, producers move between hosts: every key exact', async (t) => {
-  const hosts: EngineProcess[] = [];
   t.teardown(() => Promise.all(hosts.map((h) => h.stop('SIGKILL'))));
-  // On a failure, what the hosts said about partitions moving (kafkajs's own noise left out).
-  t.teardown(() => {
-    if (t.passing()) return;
-    for (const [i, host] of hosts.entries()) t.comment(`host ${i + 1}:\n${host.output().split('\n').filter((l) => /taken over|assigned|restored|replaced|"level":[456]0,(?!.*"kafka")/.test(l)).join('\n').slice(-4000)}`);
-  });
   for (let i = 0; i < 3; i++) hosts.push(await start(i));
   await until('the group to deal partitions to all three hosts', async () => (await dealtHosts()) === 3, 120_000);
 
