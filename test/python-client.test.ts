@@ -1,12 +1,15 @@
 // The Python client's own tests (clients/python, pytest), run as part of `npm test` against the
 // engine this build made: the shared test vectors with the client's codec, and the client against
-// real engine processes (SIGKILLed under load, exact counts). They need the Python environment
-// that `npm run setup:python` makes (and `.ci/run` runs); without it this file is skipped, saying so.
+// real engine processes (SIGKILLed under load, exact counts), and in cluster mode on a real Kafka
+// broker (`native-bench/kafka-cluster.ts`). They need the Python environment that `npm run
+// setup:python` makes (and `.ci/run` runs); without it this file is skipped, saying so.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { ROOT } from './vectors/replay.js';
+
+t.setTimeout(600_000);
 
 const python = path.join(ROOT, '.venv/bin/python');
 const ready = fs.existsSync(python) && spawnSync(python, ['-c', 'import hunt_client, pytest, pytest_asyncio'], { cwd: ROOT }).status === 0;

@@ -3,6 +3,7 @@ build`) on port 0 with a temporary data directory, stopped or SIGKILLed by the t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -11,32 +12,48 @@ import signal
 import socket
 import subprocess
 import threading
+import time
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 ENGINE_ENTRY = ROOT / "dist" / "src" / "main" / "index.js"
 LISTENING = re.compile(r'"port":(\d+)[^\n]*"msg":"listening on')
+KAFKA_ENTRY = ROOT / "dist" / "native-bench" / "kafka-cluster.js"
+KAFKA_READY = re.compile(r"Kafka is ready: bootstrap servers (\S+)")
+
+
+async def until(what: str, condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def node() -> str:
+    found = os.environ.get("HUNT_NODE") or shutil.which("node")
+    if found is None:
+        raise RuntimeError("node is not on the PATH (set HUNT_NODE)")
+    return found
 
 
 class Engine:
     """One engine process; its output is collected so a failed start says why."""
 
     def __init__(self, data_dir: Path, env: dict[str, str], port: int = 0) -> None:
-        node = os.environ.get("HUNT_NODE") or shutil.which("node")
-        if node is None:
-            raise RuntimeError("node is not on the PATH (set HUNT_NODE)")
         if not ENGINE_ENTRY.exists():
             raise RuntimeError(f"{ENGINE_ENTRY} is missing: run `npm run build` first")
         self.data_dir = data_dir
         self.env = env
         full_env = {**os.environ, "HUNT_DATA_DIR": str(data_dir), "HUNT_PORT": str(port), "HUNT_LOG_LEVEL": "info", **env}
-        self.process = subprocess.Popen([node, str(ENGINE_ENTRY)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen([node(), str(ENGINE_ENTRY)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
         started = threading.Event()
         self.port = 0
@@ -52,7 +69,7 @@ class Engine:
             started.set()
 
         threading.Thread(target=read, daemon=True).start()
-        if not started.wait(30) or self.port == 0:
+        if not started.wait(90) or self.port == 0:
             self.process.kill()
             raise RuntimeError("the engine did not start:\n" + "".join(self.output))
 
@@ -70,6 +87,15 @@ class Engine:
             if error.code == 404:
                 return None
             raise
+
+    def status(self, key: str) -> int:
+        """The HTTP status of GET /v1/keys/:key here, redirects not followed (cluster mode: 307 where another host applies the key)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", "/v1/keys/" + urllib.parse.quote(key, safe=""))
+            return connection.getresponse().status
+        finally:
+            connection.close()
 
     def metric(self, name: str) -> float:
         """A metric of GET /metrics, summed over its label sets."""
@@ -127,3 +153,45 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
     started = Engines(tmp_path_factory)
     yield started
     started.stop_all()
+
+
+class Kafka:
+    """A real one-broker Apache Kafka on loopback (`native-bench/kafka-cluster.js`, the cluster tests' own)."""
+
+    def __init__(self) -> None:
+        if not KAFKA_ENTRY.exists():
+            raise RuntimeError(f"{KAFKA_ENTRY} is missing: run `npm run build` first")
+        self.process = subprocess.Popen([node(), str(KAFKA_ENTRY), "--brokers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        self.bootstrap = ""
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+                match = KAFKA_READY.search(line)
+                if match:
+                    self.bootstrap = match.group(1)
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(180) or self.bootstrap == "":
+            self.process.kill()
+            raise RuntimeError("Kafka did not start:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        # SIGINT stops the broker and removes its data.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="module")
+def kafka() -> Iterator[Kafka]:
+    broker = Kafka()
+    yield broker
+    broker.stop()

@@ -11,18 +11,10 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import Engine, Engines
+from conftest import Engine, Engines, until
 from hunt_client import HuntClient, HuntError, Update
 
 FAST_BACKOFF = (0.02, 0.2)
-
-
-async def until(what: str, condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("encoding", ["msgpack", "json"])

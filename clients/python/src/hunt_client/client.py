@@ -3,6 +3,12 @@ idempotent producers that re-send unacknowledged pubs after a reconnect (each ev
 once), `get`, key and prefix subscriptions renewed after a reconnect (recovering missed updates from
 the event log when it holds them), `replay` with `follow`, and reconnects with exponential backoff.
 It follows the TypeScript client (src/client/hunt-client.ts) rule for rule.
+
+Cluster mode: a key's reads are served by the host that applies its partition. `get`, key
+subscriptions and paged replays refused with NOT_OWNER go to the host it names (the client opens a
+connection there, with the same options, and keeps it), and a key subscription whose partition
+moves (`moved`) follows it. A prefix spans every host's partitions: a prefix subscription is made
+at each host that applies partitions (the ack names them) and at each host `moved` names later.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import logging
 import time
 import math
 import random
+import urllib.parse
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
+from dataclasses import dataclass, field, replace
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar, Union
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -46,6 +53,17 @@ MAX_SAFE_INTEGER = 2**53 - 1
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 #: Bytes of a pub frame besides its events (op, id, seq, the array header), with room to spare.
 PUB_ENVELOPE_BYTES = 64
+#: NOT_OWNER answers followed for one read at most (hosts can disagree for a moment during a rebalance).
+MAX_OWNER_HOPS = 20
+#: Wait before asking again when no host applies the partition (a rebalance).
+REBALANCE_RETRY_S = 0.25
+
+T = TypeVar("T")
+Unsubscribe = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -81,12 +99,27 @@ class _Batch:
 
 
 @dataclass(eq=False)
+class _PrefixSpread:
+    """A prefix subscription in cluster mode and the hosts (base URLs) it is made at; the client it was made on spreads it."""
+
+    client: "HuntClient"
+    hosts: set[str] = field(default_factory=set)
+    #: Its copies on the other hosts, each as the function that ends it.
+    copies: list[Unsubscribe] = field(default_factory=list)
+    ended: bool = False
+
+
+@dataclass(eq=False)
 class _Subscription:
     key_or_prefix: str
     prefix: bool
     on_update: UpdateHandler
     #: Exact keys: the last version seen, for recovery after a reconnect.
     version: int | None = None
+    #: Ends it wherever it is now (here, or at the host its key's partition moved to).
+    end: Unsubscribe = _nothing
+    #: Prefix subscriptions in cluster mode: the hosts it is made at (shared by its copies on each).
+    spread: _PrefixSpread | None = None
 
 
 def _shape_problem(event: Any) -> str | None:
@@ -159,6 +192,12 @@ class HuntClient:
         if encoding not in SUBPROTOCOLS:
             raise ValueError(f"encoding must be 'msgpack' or 'json', not {encoding!r}")
         self._url = url
+        #: What a connection to another host (cluster mode) is opened with: these options, no producer.
+        self._options: dict[str, Any] = {"token": token, "encoding": encoding, "linger": linger, "max_batch_events": max_batch_events, "reconnect": reconnect, "backoff": backoff}
+        #: Cluster mode: connections to the other hosts, by base URL (one map for the client and its connections).
+        self._hosts: dict[str, asyncio.Task[HuntClient]] = {}
+        #: The client the user made, which closes the connections to the other hosts with it.
+        self._root = True
         self._token = token
         self._encoding: Encoding = encoding
         self._producer = producer
@@ -190,15 +229,17 @@ class HuntClient:
     @classmethod
     async def connect(cls, url: str, **options: Any) -> "HuntClient":
         """Connects (and says hello as the producer, if any); raises HuntError if the first attempt fails."""
-        client = cls(url, **options)
+        return await cls(url, **options)._start()
+
+    async def _start(self) -> "HuntClient":
         first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        client._runner = asyncio.create_task(client._run(first))
+        self._runner = asyncio.create_task(self._run(first))
         try:
             await first
         except BaseException:
-            await client.close()
+            await self.close()
             raise
-        return client
+        return self
 
     async def __aenter__(self) -> "HuntClient":
         return self
@@ -265,23 +306,32 @@ class HuntClient:
     # ---- reading ----
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        """A key's metadata record, or None if the key has none."""
-        reply = await self._request({"op": "get", "key": key})
+        """A key's metadata record, or None if the key has none (asked of the host that applies it)."""
+        reply = await self._following_owners(lambda client: client._request({"op": "get", "key": key}))
         meta: dict[str, Any] | None = reply["meta"]
         return meta
 
-    async def subscribe(self, key_or_prefix: str, on_update: UpdateHandler, *, prefix: bool = False) -> Callable[[], Awaitable[None]]:
+    async def subscribe(self, key_or_prefix: str, on_update: UpdateHandler, *, prefix: bool = False) -> Unsubscribe:
         """Calls `on_update` with each committed change of a key (starting with its current record),
         or of every key that starts with a prefix. Returns a coroutine function that ends it."""
         subscription = _Subscription(key_or_prefix, prefix, on_update)
-        self._subscriptions.append(subscription)
-        await self._request(self._sub_message(subscription))
+        if prefix:
+            spread = subscription.spread = _PrefixSpread(self)
+            end_here = await self._subscribe_here(subscription)
+
+            async def end_everywhere() -> None:
+                spread.ended = True
+                await asyncio.gather(end_here(), *(end() for end in spread.copies))
+
+            subscription.end = end_everywhere
+        else:
+            # Where another host applies the key, the subscription is made there (and follows it on from there).
+            subscription.end = await self._following_owners(
+                lambda client: self._subscribe_here(subscription) if client is self else client.subscribe(key_or_prefix, on_update)
+            )
 
         async def unsubscribe() -> None:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
-            if not any(s.prefix == prefix and s.key_or_prefix == key_or_prefix for s in self._subscriptions):
-                await self._request({"op": "unsub", ("prefixes" if prefix else "keys"): [key_or_prefix]})
+            await subscription.end()
 
         return unsubscribe
 
@@ -294,6 +344,135 @@ class HuntClient:
             raise ValueError("give exactly one of partition and key")
         return ReplayStream(self, partition, key, start, limit, follow)
 
+    # ---- cluster mode: the hosts that apply the keys ----
+
+    async def _following_owners(self, read: Callable[["HuntClient"], Awaitable[T]]) -> T:
+        """Runs a read here; if it is refused with NOT_OWNER, at the host named (or here again after a rebalance)."""
+        client = self
+        hops = 0
+        while True:
+            try:
+                return await read(client)
+            except HuntError as error:
+                if error.code != "NOT_OWNER" or hops >= MAX_OWNER_HOPS:
+                    raise
+                hops += 1
+                if error.owner is None:
+                    await asyncio.sleep(REBALANCE_RETRY_S)
+                else:
+                    client = await self._host(error.owner)
+
+    async def _host(self, owner: str) -> "HuntClient":
+        """The connection to the host at `owner` (a base URL), opened on first use."""
+        if self._closed:
+            raise HuntError("CLOSED", "the client is closed")
+        host = self._hosts.get(owner)
+        if host is None:
+            parts = urllib.parse.urlsplit(urllib.parse.urljoin(owner, "/v1/stream"))
+            client = HuntClient(parts._replace(scheme="wss" if parts.scheme == "https" else "ws").geturl(), **self._options)
+            client._hosts = self._hosts
+            client._root = False
+            host = self._hosts[owner] = asyncio.ensure_future(client._start())
+
+            def forget_failed(task: asyncio.Task[HuntClient]) -> None:
+                if (task.cancelled() or task.exception() is not None) and self._hosts.get(owner) is task:
+                    del self._hosts[owner]
+
+            host.add_done_callback(forget_failed)
+        # Shielded: a caller that gives up must not cancel the connection other callers share.
+        return await asyncio.shield(host)
+
+    async def _subscribe_here(self, subscription: _Subscription) -> Unsubscribe:
+        self._subscriptions.append(subscription)
+        try:
+            self._subscribed(subscription, await self._request(self._sub_message(subscription)))
+        except BaseException:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+            raise
+
+        async def unsubscribe() -> None:
+            await self._unsubscribe(subscription)
+
+        return unsubscribe
+
+    def _subscribed(self, subscription: _Subscription, ack: dict[str, Any]) -> None:
+        """A sub's ack: in cluster mode, a prefix subscription spreads to the hosts it names."""
+        host, hosts = ack.get("host"), ack.get("hosts")
+        if subscription.spread is not None and isinstance(host, str) and isinstance(hosts, list):
+            subscription.spread.client._spread_to(subscription, [host, *hosts])
+
+    def _spread_to(self, subscription: _Subscription, hosts: list[str]) -> None:
+        """Makes the prefix subscription at each of `hosts` it is not made at yet (retried until it takes, or is ended)."""
+        spread = subscription.spread
+        assert spread is not None
+        # The first host named is the one answering: for the subscription made here, this client's.
+        for host in hosts:
+            if host in spread.hosts:
+                continue
+            spread.hosts.add(host)
+            if len(spread.hosts) > 1:
+                self._spawn(self._copy_to(subscription, host))
+
+    async def _copy_to(self, subscription: _Subscription, host: str) -> None:
+        spread = subscription.spread
+        assert spread is not None
+        attempt = 0
+        while not self._closed and not spread.ended:
+            try:
+                end = await (await self._host(host))._subscribe_here(replace(subscription, end=_nothing))
+            except HuntError:
+                await asyncio.sleep(self._backoff_delay(attempt))
+                attempt += 1
+                continue
+            if spread.ended:
+                await self._quietly(end())
+            else:
+                spread.copies.append(end)
+            return
+
+    async def _unsubscribe(self, subscription: _Subscription) -> None:
+        if subscription not in self._subscriptions:
+            return
+        self._subscriptions.remove(subscription)
+        if not any(s.prefix == subscription.prefix and s.key_or_prefix == subscription.key_or_prefix for s in self._subscriptions):
+            await self._request({"op": "unsub", ("prefixes" if subscription.prefix else "keys"): [subscription.key_or_prefix]})
+
+    async def _move(self, subscription: _Subscription, owner: str) -> None:
+        """The key's partition went to the host at `owner`: the subscription goes on there (retried until it takes, or is ended)."""
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+        ended = False
+
+        async def end_while_moving() -> None:
+            nonlocal ended
+            ended = True
+
+        subscription.end = end_while_moving
+        attempt = 0
+        while not self._closed and not ended:
+            try:
+                end = await (await self._host(owner)).subscribe(subscription.key_or_prefix, subscription.on_update)
+            except HuntError:
+                await asyncio.sleep(self._backoff_delay(attempt))
+                attempt += 1
+                continue
+            if ended or self._closed:
+                await self._quietly(end())
+            else:
+                subscription.end = end
+            return
+
+    async def _resubscribe(self, subscription: _Subscription) -> None:
+        """Renews a subscription on a new connection."""
+        try:
+            self._subscribed(subscription, await self._request(self._sub_message(subscription), now=True))
+        except HuntError as error:
+            # Its key's partition went to another host while this client was away. Any other
+            # failure: a renewal lost with its connection is sent again on the next one.
+            if error.code == "NOT_OWNER" and error.owner is not None:
+                await self._move(subscription, error.owner)
+
     # ---- closing ----
 
     async def close(self) -> None:
@@ -305,6 +484,13 @@ class HuntClient:
         self._fail_requests(HuntError("CLOSED", "the client is closed"))
         for stream in list(self._follows.values()):
             stream._end(HuntError("CLOSED", "the client is closed"))
+        if self._root:
+            hosts = list(self._hosts.values())
+            self._hosts.clear()
+            for host in hosts:
+                host.cancel()  # one still connecting closes itself
+                if host.done() and not host.cancelled() and host.exception() is None:
+                    await host.result().close()
         ws = self._ws
         if ws is not None:
             await ws.close(1000, "client closed")
@@ -356,8 +542,7 @@ class HuntClient:
                 return
             if self._closed or not self._reconnect:
                 return
-            initial, most = self._backoff
-            await asyncio.sleep(min(most, initial * 2 ** min(attempt, 20)) * (0.5 + random.random()))
+            await asyncio.sleep(self._backoff_delay(attempt))
             attempt += 1
 
     async def _current_token(self) -> str | None:
@@ -404,7 +589,7 @@ class HuntClient:
                 # Pubs of this client keep their seqs (re-sends); new ones go above what the engine has taken.
                 self._next_seq = max(self._next_seq, int(ack["seq"]) + 1)
             for subscription in list(self._subscriptions):
-                self._spawn(self._quietly(self._request(self._sub_message(subscription), now=True)))
+                self._spawn(self._resubscribe(subscription))
             for stream in list(self._follows.values()):
                 stream._resume()
         except HuntError as error:
@@ -471,16 +656,13 @@ class HuntClient:
                     self._deliver(subscription, Update(key, message["meta"]))
             return
         if op == "moved":
-            # Cluster mode: partitions went to another host, which sends their updates now. This
-            # client does not follow them there; it says so rather than wait in silence.
-            moved = set(message["keys"])
+            keys, prefixes, owner = set(message["keys"]), set(message.get("prefixes") or ()), message["owner"]
             for subscription in list(self._subscriptions):
-                if not subscription.prefix and subscription.key_or_prefix in moved:
-                    self._subscriptions.remove(subscription)
-            if moved:
-                log.warning("subscriptions of %s ended: their partition is applied by %s now; subscribe there", sorted(moved), message["owner"])
-            if message.get("prefixes"):
-                log.warning("prefix subscriptions %s no longer see the partitions %s applies now; subscribe them there too", message["prefixes"], message["owner"])
+                if not subscription.prefix and subscription.key_or_prefix in keys:
+                    self._spawn(self._move(subscription, owner))
+                # Some of the prefix's partitions are at that host now: the prefix is subscribed there too.
+                if subscription.spread is not None and subscription.key_or_prefix in prefixes:
+                    subscription.spread.client._spread_to(subscription, [owner])
             return
         ident = message.get("id")
         if op == "events" and ident in self._follows:
@@ -608,6 +790,11 @@ class HuntClient:
 
     # ---- helpers ----
 
+    def _backoff_delay(self, attempt: int) -> float:
+        """Seconds before retry `attempt` (from 0): doubling from the initial backoff up to its most, ±50% jitter."""
+        initial, most = self._backoff
+        return min(most, initial * 2.0 ** min(attempt, 20)) * (0.5 + random.random())
+
     def _most_per_pub(self) -> int:
         limit = self._welcome.get("maxEventsPerPub") if self._welcome else None
         return min(self._max_batch_events, limit) if isinstance(limit, int) else self._max_batch_events
@@ -726,7 +913,7 @@ class ReplayStream:
         while not self._events:
             if self.next is None or self._closed:
                 raise StopAsyncIteration
-            page = await self._client._request(self._message(follow=False))
+            page = await self._client._following_owners(lambda client: client._request(self._message(follow=False)))
             self._events.extend(page["events"])
             self.next = page["next"]
         return self._events.popleft()
