@@ -4,8 +4,9 @@
 // re-sends what was not acknowledged) versus DISCONNECTED failures without one.
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { HuntClient, HuntError, type Update, type WebSocketConstructor } from '../src/client/index.js';
+import { HuntClient, HuntError, type ReplayedEvent, type Update, type WebSocketConstructor } from '../src/client/index.js';
 import { decodeServerMessage } from '../src/client/codec.js';
+import { partitionOf } from '../src/shared/partition.js';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
 import { freePort, getKey, httpGet, metricSum, scrapeMetrics, startEngine, tempDir, TestClient, until } from './helpers.js';
 import type { Engine } from '../src/main/control/engine.js';
@@ -244,6 +245,41 @@ t.test('SHUTTING_DOWN answers are retried on the next connection; subscriptions 
   await until('the renewed subscription to deliver version 3', () => versions.at(-1) === 3);
   t.ok(sent.some((m) => m.op === 'sub' && m.from === 2), 'the subscription was renewed with from: the last version seen');
   t.ok(received.some((m) => m.op === 'ack' && m.recovered === true), 'and the engine recovered from its log');
+});
+
+t.test('replay: pages from an offset to the log\'s end; a follow goes on across a SIGKILL and restart, every event once, and ends with close', async (t) => {
+  const env = { HUNT_DATA_DIR: tempDir(t), HUNT_PORT: String(await freePort()), HUNT_DURABILITY: 'sync', HUNT_LOG_RETENTION_EVENTS: '100000' };
+  let engine = await startEngineProcess(env);
+  t.teardown(() => engine.stop('SIGKILL'));
+  const client = await HuntClient.connect({ url: `ws://127.0.0.1:${engine.port}/v1/stream`, producer: 'replayer', backoff: { initialMs: 20, maxMs: 200 } });
+  t.teardown(() => client.close());
+  await Promise.all(Array.from({ length: 250 }, (_, i) => client.publish({ key: 'log:k', type: 't', data: { i } })));
+  await client.publish({ key: 'log:other', type: 't' });
+
+  const paged: ReplayedEvent[] = [];
+  for await (const event of client.replay({ key: 'log:k', limit: 100 })) paged.push(event);
+  t.same(paged.map((e) => (e.data as { i: number }).i), Array.from({ length: 250 }, (_, i) => i), 'pages from offset 0 to the end, only the key\'s events');
+  const fromPartition: ReplayedEvent[] = [];
+  for await (const event of client.replay({ partition: partitionOf('log:k', client.limits!.partitions), from: paged[100]!.offset, limit: 7 })) fromPartition.push(event);
+  t.same(fromPartition.filter((e) => e.key === 'log:k').map((e) => (e.data as { i: number }).i), Array.from({ length: 150 }, (_, i) => i + 100), 'a partition\'s log from an offset');
+
+  const follow = client.replay({ key: 'log:k', from: paged.at(-1)!.offset + 1, follow: true });
+  const seen: number[] = [];
+  const consumer = (async () => {
+    for await (const event of follow) seen.push((event.data as { i: number }).i);
+  })();
+  await client.publish(Array.from({ length: 50 }, (_, i) => ({ key: 'log:k', type: 't', data: { i: 250 + i } })));
+  await until('the followed events', () => seen.length === 50);
+  await engine.stop('SIGKILL');
+  engine = await startEngineProcess(env);
+  await client.publish(Array.from({ length: 50 }, (_, i) => ({ key: 'log:k', type: 't', data: { i: 300 + i } })));
+  await until('the events after the restart', () => seen.length === 100, 30_000);
+  await follow.close();
+  await consumer;
+  t.same(seen, Array.from({ length: 100 }, (_, i) => 250 + i), 'every event once, in order, across the restart');
+  await t.rejects(async () => {
+    for await (const _ of client.replay({ key: 'log:k', from: 0, limit: 5000 })) break;
+  }, { name: 'HuntError', code: 'BAD_FRAME' }, 'an engine error rejects the iteration');
 });
 
 t.test('a producer fenced by another connection: its unsent publishes fail with FENCED, later ones with CLOSED', async (t) => {

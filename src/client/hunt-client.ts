@@ -2,14 +2,16 @@
 // publishes (linger and size), the in-flight window from the welcome, idempotent producers with
 // re-send of unacknowledged pubs after a reconnect (exactly-once effects end to end), key and
 // prefix subscriptions that survive reconnects (recovering missed updates from the event log when
-// it holds them), `get`, and reconnects with exponential backoff and jitter.
+// it holds them), `get`, `replay` of the event log (pages, or a follow resumed across reconnects),
+// and reconnects with exponential backoff and jitter.
 //
-// Cluster mode: a key's reads are served by the host that applies its partition. `get` and key
-// subscriptions refused with NOT_OWNER go to the host it names (the client opens a connection
+// Cluster mode: a key's reads are served by the host that applies its partition. `get`, key
+// subscriptions and replay pages refused with NOT_OWNER go to the host it names (the client opens a connection
 // there, with the same options, and keeps it), and a key subscription whose partition moves
 // (`moved`) follows it. A prefix spans every host's partitions: a prefix subscription is made at
 // each host that applies partitions (the ack names them) and at each host `moved` names later.
 import { decodeServerMessage, encodeClientMessage } from './codec.js';
+import { ReplayStream, type ReplayOptions, type ReplayedEvent } from './replay-stream.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { CloseCode } from '../shared/wire.js';
 
@@ -191,6 +193,8 @@ export class HuntClient {
   private readonly inFlight = new Map<number, Batch>();
   private readonly requests = new Map<number, { resolve(message: ServerMessage): void; reject(error: Error): void }>();
   private readonly subscriptions = new Set<Subscription>();
+  /** Follows by the id of the `replay` that runs them on the current connection (a new one on each). */
+  private readonly follows = new Map<number, ReplayStream>();
   private ready: Promise<void>;
   private markReady!: () => void;
   /** The connection is welcomed and, for a producer, its hello answered: pubs may go out. */
@@ -390,6 +394,49 @@ export class HuntClient {
     }
   }
 
+  /**
+   * The events of a partition's log (or one key's, `key`) from offset `from`, as an async iterator.
+   * Without `follow` it ends at the log's end (pages asked of the host that applies the partition);
+   * with it, it goes on with each newly committed event, across reconnects (resuming at the last
+   * `next`), until closed or its loop ends. Needs the engine's event log (HUNT_LOG_RETENTION_EVENTS).
+   */
+  replay(options: ReplayOptions): ReplayStream {
+    return new ReplayStream(options, {
+      page: async (message) => (await this.followingOwners((client) => client.request(message))) as { events: ReplayedEvent[]; next: number | null },
+      follow: (stream) => this.follow(stream),
+      unfollow: (stream) => this.unfollow(stream),
+    });
+  }
+
+  /** Runs a follow under a new id: now if the connection is ready, else when the next one is (onWelcome). */
+  private follow(stream: ReplayStream): void {
+    this.forgetFollow(stream);
+    if (this.closed) return stream.end(new HuntError('CLOSED', 'the client is closed'));
+    const id = this.nextId++;
+    this.follows.set(id, stream);
+    if (this.isReady) this.ws?.send(this.encode({ ...stream.message(), id }));
+  }
+
+  private async unfollow(stream: ReplayStream): Promise<void> {
+    const id = this.forgetFollow(stream);
+    if (id !== null && this.isReady) await this.request({ op: 'unfollow', replay: id }, true).catch(() => {}); // a lost connection ended it anyway
+  }
+
+  /** Drops a follow from the connection's; its id, if it had one. */
+  private forgetFollow(stream: ReplayStream): number | null {
+    for (const [id, running] of this.follows) {
+      if (running !== stream) continue;
+      this.follows.delete(id);
+      return id;
+    }
+    return null;
+  }
+
+  private endFollows(error: HuntError): void {
+    for (const stream of this.follows.values()) stream.end(error);
+    this.follows.clear();
+  }
+
   /** Closes the connection; pubs not yet acknowledged fail with CLOSED. */
   close(): void {
     if (this.closed) return;
@@ -397,6 +444,7 @@ export class HuntClient {
     for (const client of this.ownerClients.values()) client.then((c) => c.close(), () => {});
     this.stopRefreshing();
     this.failAll(new HuntError('CLOSED', 'the client was closed before the engine acknowledged this'), true);
+    this.endFollows(new HuntError('CLOSED', 'the client is closed'));
     this.ws?.close(1000, 'client closed');
   }
 
@@ -485,6 +533,7 @@ export class HuntClient {
     }
     this.isReady = true;
     this.markReady();
+    for (const stream of [...this.follows.values()]) this.follow(stream);
     this.pump();
   }
 
@@ -504,11 +553,25 @@ export class HuntClient {
         if (id === null) return;
         const batch = this.inFlight.get(id);
         if (batch !== undefined) return this.settle(batch, message);
+        const stream = this.follows.get(id);
+        if (stream !== undefined && message.op === 'error') {
+          // A follow whose partition went to another host (NOT_OWNER) or past the retention (OUT_OF_RANGE).
+          this.follows.delete(id);
+          return stream.end(new HuntError(message.code, message.message, message.owner));
+        }
         const request = this.requests.get(id);
         if (request === undefined) return;
         this.requests.delete(id);
         if (message.op === 'error') request.reject(new HuntError(message.code, message.message, message.owner));
         else request.resolve(message);
+        return;
+      }
+      case 'events': {
+        const stream = this.follows.get(message.id);
+        if (stream !== undefined) return stream.received(message.events, message.next);
+        const request = this.requests.get(message.id);
+        this.requests.delete(message.id);
+        request?.resolve(message);
         return;
       }
       case 'meta': {
@@ -525,7 +588,7 @@ export class HuntClient {
         }
         return;
       default:
-      // missed, lagging and events need nothing here: the snapshot update after a recovery, and
+      // missed and lagging need nothing here: the snapshot update after a recovery, and
       // the resubscription after a lagging close, bring the subscriber up to date.
     }
   }
@@ -580,6 +643,7 @@ export class HuntClient {
       this.failAll(new HuntError('FENCED', `producer ${this.options.producer ?? ''} connected elsewhere: ${reason}`), true);
       for (const [, request] of this.requests) request.reject(new HuntError('FENCED', reason));
       this.requests.clear();
+      this.endFollows(new HuntError('FENCED', reason));
       return;
     }
     this.isReady = false;
@@ -598,6 +662,7 @@ export class HuntClient {
     } else this.failAll(lost, false);
     if (this.closed || !this.options.reconnect) {
       this.failAll(this.closed ? new HuntError('CLOSED', 'the client is closed') : lost, true);
+      this.endFollows(this.closed ? new HuntError('CLOSED', 'the client is closed') : lost);
       return;
     }
     setTimeout(() => this.reconnect(), this.backoffMs(this.attempts++));
