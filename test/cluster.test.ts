@@ -7,7 +7,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
 import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
-import { freePort, getKey, runEngineToExit, scrapeMetrics, startEngine, tempDir, TestClient, until, type Message } from './helpers.js';
+import { HuntClient } from '../src/client/index.js';
+import { freePort, getKey, metricSum, runEngineToExit, scrapeMetrics, startEngine, tempDir, TestClient, until, type Message } from './helpers.js';
 import { drive, PLAIN, PRODUCERS, ProducerState, recordsAsExpected, ROUTED } from './producer-load.js';
 
 t.setTimeout(600_000);
@@ -257,4 +258,41 @@ t.test('bad cluster settings stop the start with an error naming the setting', a
   const second = runEngineToExit({ ...base, HUNT_DATA_DIR: tempDir(t), HUNT_STORES: '4', HUNT_KAFKA_TOPIC: 'two-hosts', HUNT_KAFKA_GROUP: 'two-hosts' });
   t.equal(second.status, 2);
   t.match(second.stdout, /HUNT_KAFKA_GROUP=\\"two-hosts\\" has host .* with 2 stores; this data directory has 4 \(HUNT_STORES\)/);
+});
+
+t.test("a second host joins: the TypeScript client's log follows go on at the new owner, every event once", async (t) => {
+  const env = { ...base, HUNT_WORKERS: '1', HUNT_STORES: '4', HUNT_LOG_RETENTION_EVENTS: '1000', HUNT_KAFKA_TOPIC: 'follow-events', HUNT_KAFKA_GROUP: 'follow-hosts' };
+  const first = await startEngineProcess({ ...env, HUNT_DATA_DIR: tempDir(t) }, 60_000);
+  t.teardown(() => first.stop('SIGKILL'));
+  const client = await HuntClient.connect({ url: `ws://127.0.0.1:${first.port}/v1/stream`, encoding: 'json', backoff: { initialMs: 50, maxMs: 1000 } });
+  t.teardown(() => client.close());
+  // Busy keys have an event before the move; quiet keys none, so their follows' positions move
+  // only with the other keys of their partitions, which the old host's `next` tells.
+  const busy = Array.from({ length: 64 }, (_, i) => `busy:${i}`);
+  const quiet = Array.from({ length: 64 }, (_, i) => `quiet:${i}`);
+  await client.publish(busy.map((key) => ({ key, type: 'seen', data: { name: 'before' } })));
+  await until('the first host to apply its partitions', async () => (await getKey(first.port, busy[0]!)).status === 200, 60_000);
+  const seen = new Map<string, number[]>();
+  const failures: string[] = [];
+  const follows = [...busy, ...quiet].map((key) => {
+    const follow = client.replay({ key, follow: true });
+    seen.set(key, []);
+    const consume = async () => {
+      for await (const event of follow) seen.get(key)!.push(event.version);
+    };
+    return { follow, consumed: consume().catch((error: Error) => failures.push(`${key}: ${error.message}`)) };
+  });
+  await until('the follows to run', async () => busy.every((key) => seen.get(key)!.length === 1) && metricSum((await scrapeMetrics(first.port)).text, 'hunt_log_follows') === follows.length, 30_000);
+
+  const second = await startEngineProcess({ ...env, HUNT_DATA_DIR: tempDir(t) }, 60_000);
+  t.teardown(() => second.stop('SIGKILL'));
+  const moved = async () => (await Promise.all(busy.map(async (key) => (await getKey(second.port, key)).status))).filter((status) => status === 200).length;
+  await until('the second host to apply partitions', async () => (await moved()) > 0 && (await Promise.all(busy.map(async (key) => (await getKey(first.port, key)).status))).some((s) => s === 307), 120_000);
+  await client.publish([...busy, ...quiet].map((key) => ({ key, type: 'seen', data: { name: 'after' } })));
+  await until('every follow to see its key\'s last event', () => failures.length > 0 || (busy.every((key) => seen.get(key)!.length === 2) && quiet.every((key) => seen.get(key)!.length === 1)), 60_000).catch(() => {});
+  t.same(failures.slice(0, 3), [], 'no follow ended');
+  t.same(busy.map((key) => seen.get(key)), busy.map(() => [1, 2]), `each busy key's follow: both versions once, in order (${await moved()} of 64 keys moved)`);
+  t.same(quiet.map((key) => seen.get(key)), quiet.map(() => [1]), "each quiet key's follow: its event once");
+  await Promise.all(follows.map(({ follow }) => follow.close()));
+  await Promise.all(follows.map(({ consumed }) => consumed));
 });

@@ -167,7 +167,10 @@ t.test('retention overtaking a paused follow: OUT_OF_RANGE naming the earliest o
   const error = await consumer.next((m) => m.op === 'error' && m.id === 3);
   const earliest = Number(/earliest held is (\d+)/.exec(error.message)?.[1]);
   t.match(error, { code: 'OUT_OF_RANGE' });
-  t.ok(earliest > events.at(-1)!.offset + 1, `the follow stopped at ${events.at(-1)!.offset}; the log starts at ${earliest}`);
+  // The retention may overtake it before its first page went out (commits can outrun the pump on a
+  // busy machine): then it got nothing, and its position is still the log's first offset, 1.
+  const stoppedAt = events.at(-1)?.offset ?? 0;
+  t.ok(earliest > stoppedAt + 1, `the follow stopped at ${stoppedAt}; the log starts at ${earliest}`);
   t.same(events.map((e) => e.offset), Array.from({ length: events.length }, (_, i) => i + 1), 'what it got has no gap');
   t.match(await consumer.request({ op: 'unfollow', id: 5, replay: 3 }), { op: 'error', code: 'BAD_FRAME' }, 'the follow has ended');
   await close();

@@ -11,7 +11,7 @@
 // (`moved`) follows it. A prefix spans every host's partitions: a prefix subscription is made at
 // each host that applies partitions (the ack names them) and at each host `moved` names later.
 import { decodeServerMessage, encodeClientMessage } from './codec.js';
-import { ReplayStream, type ReplayOptions, type ReplayedEvent } from './replay-stream.js';
+import { ReplayStream, type ReplayOptions, type ReplayTransport, type ReplayedEvent } from './replay-stream.js';
 import type { MetaRecord } from '../shared/metadata.js';
 import { CloseCode } from '../shared/wire.js';
 
@@ -401,16 +401,41 @@ export class HuntClient {
    * `next`), until closed or its loop ends. Needs the engine's event log (HUNT_LOG_RETENTION_EVENTS).
    */
   replay(options: ReplayOptions): ReplayStream {
-    return new ReplayStream(options, {
+    return new ReplayStream(options, this.replayTransport());
+  }
+
+  /** Replays through this connection: pages from here on follow owners; a follow runs here. */
+  private replayTransport(): ReplayTransport {
+    return {
       page: async (message) => (await this.followingOwners((client) => client.request(message))) as { events: ReplayedEvent[]; next: number | null },
       follow: (stream) => this.follow(stream),
       unfollow: (stream) => this.unfollow(stream),
-    });
+    };
+  }
+
+  /**
+   * A follow whose partition went to another host goes on at that host from its position: the
+   * owner re-applies from the changelog's position, giving the same offsets, so nothing is skipped
+   * or repeated (a follow that lags behind that position gets OUT_OF_RANGE there). Each move waits
+   * a moment first, so hosts that disagree for a moment during a rebalance are not asked in a loop.
+   */
+  private async followOwner(stream: ReplayStream, owner: string | undefined, next: unknown): Promise<void> {
+    if (typeof next === 'number') stream.skipTo(next);
+    await new Promise((resolve) => setTimeout(resolve, REBALANCE_RETRY_MS));
+    if (owner === undefined) return this.follow(stream);
+    try {
+      const client = await this.ownerClient(owner);
+      stream.moveTo(client.replayTransport());
+      client.follow(stream);
+    } catch (error) {
+      stream.end(error as Error);
+    }
   }
 
   /** Runs a follow under a new id: now if the connection is ready, else when the next one is (onWelcome). */
   private follow(stream: ReplayStream): void {
     this.forgetFollow(stream);
+    if (!stream.running) return;
     if (this.closed) return stream.end(new HuntError('CLOSED', 'the client is closed'));
     const id = this.nextId++;
     this.follows.set(id, stream);
@@ -555,9 +580,9 @@ export class HuntClient {
         if (batch !== undefined) return this.settle(batch, message);
         const stream = this.follows.get(id);
         if (stream !== undefined && message.op === 'error') {
-          // A follow whose partition went to another host (NOT_OWNER) or past the retention (OUT_OF_RANGE).
           this.follows.delete(id);
-          return stream.end(new HuntError(message.code, message.message, message.owner));
+          if (message.code === 'NOT_OWNER') return void this.followOwner(stream, message.owner, message.next);
+          return stream.end(new HuntError(message.code, message.message, message.owner)); // e.g. OUT_OF_RANGE: overtaken by the retention
         }
         const request = this.requests.get(id);
         if (request === undefined) return;

@@ -39,7 +39,8 @@ export class ReplayStream implements AsyncIterableIterator<ReplayedEvent> {
 
   constructor(
     private readonly options: ReplayOptions,
-    private readonly transport: ReplayTransport,
+    /** The connection it runs on; another host's once a followed partition moved there. */
+    private transport: ReplayTransport,
   ) {
     if ((options.partition === undefined) === (options.key === undefined)) throw new TypeError('replay: give exactly one of partition and key');
     this.position = options.from ?? 0;
@@ -75,6 +76,24 @@ export class ReplayStream implements AsyncIterableIterator<ReplayedEvent> {
     this.closed = true;
     this.wakeUp();
     if (this.started) await this.transport.unfollow(this);
+  }
+
+  /** A follow that runs: started, and neither closed nor ended. */
+  get running(): boolean {
+    return this.started && !this.closed && this.failure === null;
+  }
+
+  /**
+   * The engine's own position of the follow, when it ended it: past what it sent, and for a key's
+   * follow past the other keys' entries too (which the new owner's log may no longer hold).
+   */
+  skipTo(next: number): void {
+    if (this.position !== null && next > this.position) this.position = next;
+  }
+
+  /** The follow goes on over another connection (its partition's new host). */
+  moveTo(transport: ReplayTransport): void {
+    this.transport = transport;
   }
 
   /** The `replay` request from the current position (the client adds the id). */

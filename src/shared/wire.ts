@@ -114,7 +114,7 @@ export interface Limits {
 export type ServerMessage =
   | ({ op: 'welcome'; v: 1; encoding: Encoding; partitions: number; durability: string } & Limits)
   | { op: 'ack'; id: number; dup?: true; recovered?: boolean; seq?: number; host?: string; hosts?: string[] }
-  | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number; owner?: string }
+  | { op: 'error'; id: number | null; code: ErrorCode; message: string; index?: number; owner?: string; next?: number }
   | { op: 'moved'; keys: string[]; prefixes: string[]; owner: string }
   | { op: 'meta'; id: number; key: string; meta: MetaRecord | null }
   | { op: 'update'; key: string; meta: MetaRecord }

@@ -89,8 +89,8 @@ export function encodeMessage(message: ServerMessage, encoding: Encoding): strin
   return Buffer.from(messageWriter.bytes());
 }
 
-export function errorMessage(error: ProtocolError): ServerMessage {
-  const message: ServerMessage = { op: 'error', id: error.id, code: error.code, message: error.message };
+export function errorMessage(error: ProtocolError): Extract<ServerMessage, { op: 'error' }> {
+  const message: Extract<ServerMessage, { op: 'error' }> = { op: 'error', id: error.id, code: error.code, message: error.message };
   if (error.index !== undefined) message.index = error.index;
   if (error.owner !== undefined) message.owner = error.owner;
   return message;

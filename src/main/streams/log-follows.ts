@@ -123,7 +123,9 @@ export class LogFollows {
         this.stop(conn, follow.id);
         const what = follow.key === null ? `the follow of partition ${follow.partition}` : `the follow of key ${JSON.stringify(follow.key)}`;
         const message = `${what} ended: partition ${follow.partition} is applied by the host at ${owner} now; follow it there from offset ${follow.next}`;
-        if (!conn.closed) conn.send(errorMessage(new ProtocolError(ErrorCode.NOT_OWNER, message, follow.id, undefined, owner)), follow.encoding, false);
+        // `next` is past every entry sent, and for a key's follow past the other keys' entries too,
+        // which the consumer has not seen: resuming there needs nothing the new owner's log lacks.
+        if (!conn.closed) conn.send({ ...errorMessage(new ProtocolError(ErrorCode.NOT_OWNER, message, follow.id, undefined, owner)), next: follow.next }, follow.encoding, false);
       }
     }
   }

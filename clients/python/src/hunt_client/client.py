@@ -463,6 +463,19 @@ class HuntClient:
                 subscription.end = end
             return
 
+    async def _follow_owner(self, stream: "ReplayStream", owner: str | None) -> None:
+        """A follow whose partition went to another host goes on at that host from its position: the
+        owner re-applies from the changelog's position, giving the same offsets, so nothing is
+        skipped or repeated (a follow that lags behind that position gets OUT_OF_RANGE there). Each
+        move waits a moment first, so hosts that disagree for a moment are not asked in a loop."""
+        await asyncio.sleep(REBALANCE_RETRY_S)
+        try:
+            stream._client = self if owner is None else await self._host(owner)
+        except HuntError as error:
+            stream._end(error)
+            return
+        stream._resume()
+
     async def _resubscribe(self, subscription: _Subscription) -> None:
         """Renews a subscription on a new connection."""
         try:
@@ -672,7 +685,14 @@ class HuntClient:
             self._settle(self._in_flight.pop(ident), message)
             return
         if op == "error" and ident in self._follows:
-            self._follows.pop(ident)._end(HuntError(message["code"], message["message"], owner=message.get("owner")))
+            stream = self._follows.pop(ident)
+            if message["code"] == "NOT_OWNER":
+                # `next`: the engine's position of the follow, past the other keys' entries too.
+                if isinstance(message.get("next"), int) and stream.next is not None:
+                    stream.next = max(stream.next, message["next"])
+                self._spawn(self._follow_owner(stream, message.get("owner")))
+            else:
+                stream._end(HuntError(message["code"], message["message"]))  # e.g. OUT_OF_RANGE: overtaken by the retention
             return
         if op in ("ack", "error", "meta", "events") and ident in self._requests:
             future = self._requests.pop(ident)
@@ -857,6 +877,7 @@ class ReplayStream:
     """The events of a `replay`, as an async iterator; with `follow`, endless until closed."""
 
     def __init__(self, client: HuntClient, partition: int | None, key: str | None, start: int, limit: int, follow: bool) -> None:
+        #: The client it runs on: another host's once a followed partition moved there.
         self._client = client
         self._partition = partition
         self._key = key
@@ -929,9 +950,10 @@ class ReplayStream:
         return message
 
     def _resume(self) -> None:
-        """(Re)starts the follow on the current connection, from the last `next`."""
+        """(Re)starts the follow on its client's connection from the last `next` (without one, the
+        next connection's welcome starts it)."""
         client = self._client
-        if self._closed or not self._started or client._outbox is None:
+        if self._closed or not self._started or self._failure is not None:
             return
         if self._follow_id is not None:
             client._follows.pop(self._follow_id, None)
