@@ -6,10 +6,11 @@
 // and reconnects with exponential backoff and jitter.
 //
 // Cluster mode: a key's reads are served by the host that applies its partition. `get`, key
-// subscriptions and replay pages refused with NOT_OWNER go to the host it names (the client opens a connection
-// there, with the same options, and keeps it), and a key subscription whose partition moves
-// (`moved`) follows it. A prefix spans every host's partitions: a prefix subscription is made at
-// each host that applies partitions (the ack names them) and at each host `moved` names later.
+// subscriptions and replay pages refused with NOT_OWNER go to the host it names (the client opens
+// a connection there, with the same options, and keeps it); a key subscription whose partition
+// moves (`moved`) and a follow ended by NOT_OWNER go on at the new owner. A prefix spans every
+// host's partitions: a prefix subscription is made at each host that applies partitions (the ack
+// names them) and at each host `moved` names later.
 import { decodeServerMessage, encodeClientMessage } from './codec.js';
 import { ReplayStream, type ReplayOptions, type ReplayTransport, type ReplayedEvent } from './replay-stream.js';
 import type { MetaRecord } from '../shared/metadata.js';
@@ -437,6 +438,7 @@ export class HuntClient {
     this.forgetFollow(stream);
     if (!stream.running) return;
     if (this.closed) return stream.end(new HuntError('CLOSED', 'the client is closed'));
+    if (this.ws === null && !this.options.reconnect) return stream.end(new HuntError('DISCONNECTED', 'not connected, and reconnect is off'));
     const id = this.nextId++;
     this.follows.set(id, stream);
     if (this.isReady) this.ws?.send(this.encode({ ...stream.message(), id }));

@@ -6,9 +6,10 @@ It follows the TypeScript client (src/client/hunt-client.ts) rule for rule.
 
 Cluster mode: a key's reads are served by the host that applies its partition. `get`, key
 subscriptions and paged replays refused with NOT_OWNER go to the host it names (the client opens a
-connection there, with the same options, and keeps it), and a key subscription whose partition
-moves (`moved`) follows it. A prefix spans every host's partitions: a prefix subscription is made
-at each host that applies partitions (the ack names them) and at each host `moved` names later.
+connection there, with the same options, and keeps it); a key subscription whose partition moves
+(`moved`) and a follow ended by NOT_OWNER go on at the new owner. A prefix spans every host's
+partitions: a prefix subscription is made at each host that applies partitions (the ack names
+them) and at each host `moved` names later.
 """
 
 from __future__ import annotations
@@ -905,6 +906,8 @@ class ReplayStream:
         if not self._follow:
             return await self._next_paged()
         if not self._started:
+            if self._client._outbox is None and not self._client._reconnect:
+                raise HuntError("DISCONNECTED", "not connected, and reconnect is off")
             self._started = True
             await self._client._ready.wait()
             self._resume()
