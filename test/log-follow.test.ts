@@ -160,6 +160,40 @@ t.test('a consumer that stops reading is paused, not dropped, and goes on where 
   await close();
 });
 
+t.test("a key's follow is told its position as other keys' entries pass it; resuming there after the retention removed them goes on", async (t) => {
+  const engine = await startEngine({ HUNT_DATA_DIR: tempDir(t), HUNT_DURABILITY: 'async', HUNT_PARTITIONS: String(PARTITIONS), HUNT_LOG_RETENTION_EVENTS: '500' });
+  t.teardown(() => engine.stop());
+  const partition = 3;
+  const [quiet, ...others] = keysIn(partition, 21);
+  const producer = await TestClient.connect(engine.port);
+  await producer.welcome();
+  const consumer = await TestClient.connect(engine.port);
+  await consumer.welcome();
+  const told: Message[] = [];
+  consumer.ws.on('message', (data: Buffer) => {
+    const message = JSON.parse(data.toString());
+    if (message.op === 'events' && message.id === 3) told.push(message);
+  });
+  t.match(await consumer.request({ op: 'replay', id: 3, key: quiet, from: 0, follow: true }), { op: 'ack', id: 3 });
+  await publish(producer, others, 5000, 50, 0);
+  const last = await appliedOffset(engine.port, partition);
+  await until('the follow to be told it passed the other keys\' entries', () => told.at(-1)?.next === last + 1, 10_000);
+  t.ok(told.every((m) => m.events.length === 0), `told its position ${told.length} times, with no events`);
+  t.ok(told.length < 20, 'at most about once a second, not once per commit');
+  await consumer.close();
+
+  // After a reconnect the consumer resumes at the last `next` it got, though the log no longer holds the offsets it skipped.
+  const again = await TestClient.connect(engine.port);
+  await again.welcome();
+  t.match(await again.request({ op: 'replay', id: 5, key: quiet, from: 1 }), { op: 'error', code: 'OUT_OF_RANGE' }, 'the offsets before are gone');
+  const resumed = followed(again, 4);
+  t.match(await again.request({ op: 'replay', id: 4, key: quiet, from: told.at(-1)!.next, follow: true }), { op: 'ack', id: 4 });
+  await publish(producer, [quiet!], 1, 1, 9000);
+  await until('the quiet key\'s event', () => resumed.length === 1);
+  t.match(resumed[0], { key: quiet, offset: last + 1, data: { n: 9000 } }, 'and the follow goes on with its key\'s next event');
+  await Promise.all([again.close(), producer.close()]);
+});
+
 t.test('retention overtaking a paused follow: OUT_OF_RANGE naming the earliest offset, and the follow ends', async (t) => {
   // The paused follow is retried on a timer, so retention may end it before the consumer reads
   // again: whether it was still held while paused is not checked here.

@@ -7,8 +7,10 @@
 // survives worker restarts, and it costs nothing while nobody follows. A slow consumer is paused
 // (not dropped) while its connection has more than `maxBufferedBytes` unsent, and resumed from its
 // position when the socket drains; if the retention removes that position meanwhile, it gets
-// OUT_OF_RANGE with the earliest offset held and the follow ends. In cluster mode a follow of a
-// partition that goes to another host ends with NOT_OWNER naming it (the log goes on there).
+// OUT_OF_RANGE with the earliest offset held and the follow ends. A key's follow is told its
+// position as it passes other keys' entries (at most once a second), so a quiet key's consumer does
+// not resume at offsets long gone. In cluster mode a follow of a partition that goes to another
+// host ends with NOT_OWNER naming it and the follow's position (the log goes on there).
 //
 // Seen here with uWS 20.30: a message sent from inside the `drain` callback that does not fit the
 // socket stays in uWS's buffer and is never written (no further drain either). So sends never
@@ -24,6 +26,8 @@ import { replayPage } from './replay.js';
 
 /** How often paused follows are retried when no drain event comes. */
 const PAUSED_RETRY_MS = 100;
+/** How often at most a key's follow is told that its position moved past other keys' entries. */
+const PROGRESS_MS = 1000;
 
 interface Follow {
   readonly conn: Connection;
@@ -34,6 +38,9 @@ interface Follow {
   readonly encoding: Encoding;
   /** The next offset to send from. */
   next: number;
+  /** The `next` the consumer was last sent, and when. */
+  told: number;
+  toldAt: number;
 }
 
 export interface FollowLimits {
@@ -50,6 +57,9 @@ export class LogFollows {
   /** Follows waiting for their connection's unsent bytes to go down. */
   private readonly paused = new Set<Follow>();
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Key follows whose consumer's `next` is behind theirs, to be told within PROGRESS_MS. */
+  private readonly behind = new Set<Follow>();
+  private progressTimer: NodeJS.Timeout | null = null;
 
   /** This acceptor's interest flags: COMMITS is set while it runs follows. */
   private readonly interest: Uint8Array;
@@ -85,7 +95,7 @@ export class LogFollows {
     }
     // The first page checks that `from` is still held before anything is registered.
     const first = replayPage(this.stores.ofPartition(replay.partition), replay.partition, replay.from, replay.limit, replay.key, replay.id);
-    const follow: Follow = { conn, id: replay.id, partition: replay.partition, key: replay.key, limit: replay.limit, encoding, next: first.resume };
+    const follow: Follow = { conn, id: replay.id, partition: replay.partition, key: replay.key, limit: replay.limit, encoding, next: first.resume, told: replay.from, toldAt: Date.now() };
     if (own === undefined) this.byConnection.set(conn, (own = new Map()));
     own.set(follow.id, follow);
     Atomics.store(this.interest, INTEREST_COMMITS, 1);
@@ -111,6 +121,7 @@ export class LogFollows {
     follows.delete(follow);
     if (follows.size === 0) partitions.delete(follow.partition);
     this.paused.delete(follow);
+    this.behind.delete(follow);
     return true;
   }
 
@@ -166,6 +177,7 @@ export class LogFollows {
         if (!page.more) break;
       }
       this.paused.delete(follow);
+      if (follow.next !== follow.told) this.tellProgress(follow, corked);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       // The retention overtook a paused follow: say where the log starts now, and end it.
@@ -186,7 +198,24 @@ export class LogFollows {
     }, PAUSED_RETRY_MS).unref();
   }
 
+  /**
+   * A key's follow moves past the other keys' entries without sending anything: its consumer is
+   * told its `next` anyway (an `events` message with none), at most once per PROGRESS_MS, so that
+   * resuming after a reconnect does not ask for entries the retention has removed since.
+   */
+  private tellProgress(follow: Follow, corked: boolean): void {
+    if (Date.now() - follow.toldAt >= PROGRESS_MS) return this.sendEvents(follow, [], corked);
+    this.behind.add(follow);
+    this.progressTimer ??= setTimeout(() => {
+      this.progressTimer = null;
+      for (const late of this.behind) if (!late.conn.closed && late.next !== late.told) this.sendEvents(late, [], false);
+      this.behind.clear();
+    }, PROGRESS_MS).unref();
+  }
+
   private sendEvents(follow: Follow, events: ReplayedEvent[], corked: boolean): void {
     follow.conn.send({ op: 'events', id: follow.id, partition: follow.partition, events, next: follow.next }, follow.encoding, corked);
+    follow.told = follow.next;
+    follow.toldAt = Date.now();
   }
 }
