@@ -63,13 +63,15 @@ t.test('a worker thread dies mid-batch; its replacement reads the topic again fr
     { workerFault: { point: 'mid-drain', batch: 2, fired } },
   );
   t.teardown(() => engine.stop());
-  // Acks come from Kafka and do not wait for this host to join its group and take its partitions
-  // over (seconds on a cold CI broker), so the load starts once the host applies the topic.
+  // Acks come from Kafka and do not wait for the workers to join the group and take their
+  // partitions over (each worker is a member; the second to join waits for a rebalance, seconds
+  // on a busy machine), so the load starts once both apply: probes to keys of every partition.
+  const probes = Array.from({ length: 64 }, (_, i) => `probe-${i}`);
   const probe = await TestClient.connect(engine.port, ['hunt.v1.json']);
   await probe.welcome();
-  t.equal((await probe.request({ op: 'pub', id: 1, events: [{ key: 'probe', type: 'tick' }] })).op, 'ack', 'the probe is acked');
+  t.equal((await probe.request({ op: 'pub', id: 1, events: probes.map((key) => ({ key, type: 'tick' })) })).op, 'ack', 'the probes are acked');
   await probe.close();
-  await until('the host to apply the topic', async () => (await getKey(engine.port, 'probe')).status === 200, 60_000);
+  await until('both workers to apply the topic', async () => (await Promise.all(probes.map((key) => getKey(engine.port, key)))).every((r) => r.status === 200), 90_000);
   const states = Array.from({ length: PRODUCERS }, (_, i) => new ProducerState(i));
   let sent = 0;
   let sentAfter = 0;
