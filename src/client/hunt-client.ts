@@ -594,19 +594,12 @@ export class HuntClient {
         return;
       }
       case 'events': {
+        // A follow's events, or a replay page answering its request.
         const stream = this.follows.get(message.id);
-        if (stream !== undefined) return stream.received(message.events, message.next);
-        const request = this.requests.get(message.id);
-        this.requests.delete(message.id);
-        request?.resolve(message);
-        return;
+        return stream === undefined ? this.answer(message) : stream.received(message.events, message.next);
       }
-      case 'meta': {
-        const request = this.requests.get(message.id);
-        this.requests.delete(message.id);
-        request?.resolve(message);
-        return;
-      }
+      case 'meta':
+        return this.answer(message);
       case 'moved':
         for (const subscription of [...this.subscriptions]) {
           if (!subscription.prefix && (message.keys as string[]).includes(subscription.keyOrPrefix)) void this.move(subscription, message.owner as string);
@@ -618,6 +611,13 @@ export class HuntClient {
       // missed and lagging need nothing here: the snapshot update after a recovery, and
       // the resubscription after a lagging close, bring the subscriber up to date.
     }
+  }
+
+  /** Resolves the request a reply answers. */
+  private answer(message: ServerMessage): void {
+    const request = this.requests.get(message.id);
+    this.requests.delete(message.id);
+    request?.resolve(message);
   }
 
   private settle(batch: Batch, message: ServerMessage): void {
@@ -688,8 +688,9 @@ export class HuntClient {
       this.queued.splice(0, this.queued.length, ...numbered, ...unnumbered);
     } else this.failAll(lost, false);
     if (this.closed || !this.options.reconnect) {
-      this.failAll(this.closed ? new HuntError('CLOSED', 'the client is closed') : lost, true);
-      this.endFollows(this.closed ? new HuntError('CLOSED', 'the client is closed') : lost);
+      const ended = this.closed ? new HuntError('CLOSED', 'the client is closed') : lost;
+      this.failAll(ended, true);
+      this.endFollows(ended);
       return;
     }
     setTimeout(() => this.reconnect(), this.backoffMs(this.attempts++));

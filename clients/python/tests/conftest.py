@@ -44,34 +44,55 @@ def node() -> str:
     return found
 
 
-class Engine:
-    """One engine process; its output is collected so a failed start says why."""
+class NodeProcess:
+    """A script of the build run by node until it prints a line matching `ready`; its output is
+    collected so a failed start says why."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str], port: int = 0) -> None:
-        if not ENGINE_ENTRY.exists():
-            raise RuntimeError(f"{ENGINE_ENTRY} is missing: run `npm run build` first")
-        self.data_dir = data_dir
-        self.env = env
-        full_env = {**os.environ, "HUNT_DATA_DIR": str(data_dir), "HUNT_PORT": str(port), "HUNT_LOG_LEVEL": "info", **env}
-        self.process = subprocess.Popen([node(), str(ENGINE_ENTRY)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    def __init__(self, script: Path, args: list[str], env: dict[str, str], ready: re.Pattern[str], timeout: float, what: str) -> None:
+        if not script.exists():
+            raise RuntimeError(f"{script} is missing: run `npm run build` first")
+        self.process = subprocess.Popen([node(), str(script), *args], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
-        started = threading.Event()
-        self.port = 0
+        self.ready: re.Match[str] | None = None
+        seen = threading.Event()
 
         def read() -> None:
             assert self.process.stdout is not None
             for line in self.process.stdout:
                 self.output.append(line)
-                match = LISTENING.search(line)
-                if match and not started.is_set():
-                    self.port = int(match.group(1))
-                    started.set()
-            started.set()
+                match = ready.search(line)
+                if match and not seen.is_set():
+                    self.ready = match
+                    seen.set()
+            seen.set()
 
         threading.Thread(target=read, daemon=True).start()
-        if not started.wait(90) or self.port == 0:
+        if not seen.wait(timeout) or self.ready is None:
             self.process.kill()
-            raise RuntimeError("the engine did not start:\n" + "".join(self.output))
+            raise RuntimeError(f"{what} did not start:\n" + "".join(self.output))
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def key_path(key: str) -> str:
+    return "/v1/keys/" + urllib.parse.quote(key, safe="")
+
+
+class Engine(NodeProcess):
+    """One engine process."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str], port: int = 0) -> None:
+        self.data_dir = data_dir
+        self.env = env
+        super().__init__(ENGINE_ENTRY, [], {"HUNT_DATA_DIR": str(data_dir), "HUNT_PORT": str(port), "HUNT_LOG_LEVEL": "info", **env}, LISTENING, 90, "the engine")
+        assert self.ready is not None
+        self.port = int(self.ready.group(1))
 
     @property
     def url(self) -> str:
@@ -79,9 +100,8 @@ class Engine:
 
     def record(self, key: str) -> dict[str, Any] | None:
         """GET /v1/keys/:key; None on 404."""
-        path = "/v1/keys/" + urllib.parse.quote(key, safe="")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{key_path(key)}", timeout=10) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             if error.code == 404:
@@ -92,7 +112,7 @@ class Engine:
         """The HTTP status of GET /v1/keys/:key here, redirects not followed (cluster mode: 307 where another host applies the key)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            connection.request("GET", "/v1/keys/" + urllib.parse.quote(key, safe=""))
+            connection.request("GET", key_path(key))
             return connection.getresponse().status
         finally:
             connection.close()
@@ -106,14 +126,6 @@ class Engine:
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 
@@ -155,43 +167,17 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
     started.stop_all()
 
 
-class Kafka:
+class Kafka(NodeProcess):
     """A real one-broker Apache Kafka on loopback (`native-bench/kafka-cluster.js`, the cluster tests' own)."""
 
     def __init__(self) -> None:
-        if not KAFKA_ENTRY.exists():
-            raise RuntimeError(f"{KAFKA_ENTRY} is missing: run `npm run build` first")
-        self.process = subprocess.Popen([node(), str(KAFKA_ENTRY), "--brokers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.output: list[str] = []
-        self.bootstrap = ""
-        ready = threading.Event()
-
-        def read() -> None:
-            assert self.process.stdout is not None
-            for line in self.process.stdout:
-                self.output.append(line)
-                match = KAFKA_READY.search(line)
-                if match:
-                    self.bootstrap = match.group(1)
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(180) or self.bootstrap == "":
-            self.process.kill()
-            raise RuntimeError("Kafka did not start:\n" + "".join(self.output))
-
-    def stop(self) -> None:
-        # SIGINT stops the broker and removes its data.
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        super().__init__(KAFKA_ENTRY, ["--brokers", "1"], {}, KAFKA_READY, 180, "Kafka")
+        assert self.ready is not None
+        self.bootstrap = self.ready.group(1)
 
 
 @pytest.fixture(scope="module")
 def kafka() -> Iterator[Kafka]:
     broker = Kafka()
     yield broker
-    broker.stop()
+    broker.stop(signal.SIGINT, 60)  # SIGINT: it stops the broker and removes its data
