@@ -13,6 +13,7 @@ import t from 'tap';
 import { startEngineProcess, type EngineProcess } from '../native-bench/engine-process.js';
 import { startKafkaCluster } from '../native-bench/kafka-cluster.js';
 import { subscriptionOfMetadata } from '../src/shared/group-subscription.js';
+import { isKafkaError } from '../src/shared/kafka-client.js';
 import { AssignerProtocol } from 'kafkajs';
 import { HuntClient, type Update } from '../src/client/index.js';
 import { tempDir, TestClient, until as untilOrThrow } from './helpers.js';
@@ -33,10 +34,24 @@ const dirs = [tempDir(t), tempDir(t), tempDir(t)];
 const start = (i: number) => startEngineProcess({ ...env, HUNT_DATA_DIR: dirs[i]! }, 90_000);
 const url = (host: EngineProcess) => `http://127.0.0.1:${host.port}`;
 
-/** The hosts the group deals partitions to, once it is stable and every partition has one. */
+/**
+ * An admin request, tried again on a Kafka error for up to about 10 s: after a broker is killed the
+ * admin client's connections to it are refused until its metadata moves on.
+ */
+async function askAdmin<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      if (!isKafkaError(error) || attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** The partitions the group deals to each host, while it is stable (null while it rebalances). */
 async function dealt(): Promise<Map<string, number[]> | null> {
-  const [group] = (await admin.describeGroups([GROUP])).groups;
+  const [group] = (await askAdmin(() => admin.describeGroups([GROUP]))).groups;
   if (group?.state !== 'Stable') return null;
   const byHost = new Map<string, number[]>();
   for (const member of group.members) {
@@ -47,6 +62,7 @@ async function dealt(): Promise<Map<string, number[]> | null> {
   return byHost;
 }
 
+/** How many hosts the group deals partitions to, once it is stable and every partition has one (else 0). */
 async function dealtHosts(): Promise<number> {
   const byHost = await dealt();
   if (byHost === null) return 0;
@@ -77,7 +93,7 @@ async function readKey(base: string, key: string): Promise<{ status: number; bod
 
 /** The partitions the group deals to the host of data directory `dir`. */
 async function partitionsOf(dir: string): Promise<number[]> {
-  const [group] = (await admin.describeGroups([GROUP])).groups;
+  const [group] = (await askAdmin(() => admin.describeGroups([GROUP]))).groups;
   const partitions: number[] = [];
   for (const member of group?.members ?? []) {
     if (!subscriptionOfMetadata(member.memberMetadata)?.host.endsWith(`:${dir}`) || member.memberAssignment.length === 0) continue;
@@ -88,7 +104,7 @@ async function partitionsOf(dir: string): Promise<number[]> {
 
 /** The sum of the changelog's committed positions (offsets) of `partitions`: it grows as their owner writes the changelog. */
 async function changelogAt(partitions: number[]): Promise<number> {
-  const [offsets] = await admin.fetchOffsets({ groupId: `${GROUP}.changelog`, topics: [TOPIC] });
+  const [offsets] = await askAdmin(() => admin.fetchOffsets({ groupId: `${GROUP}.changelog`, topics: [TOPIC] }));
   return (offsets?.partitions ?? []).filter((p) => partitions.includes(p.partition)).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
 }
 
